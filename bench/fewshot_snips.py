@@ -1,0 +1,296 @@
+"""SNIPS 10-shot novel-intent benchmark (the LINGUIST paper's protocol).
+
+For each target intent and seed: keep 10 of the intent's training utterances (all other intents complete),
+train the CRF student, and report the target intent's test IC recall / precision and slot F1 (seqeval,
+conlleval-compatible) for
+
+  real10        the 10 real examples only
+  resample      + slot-catalogue resampling (values swapped among the 10 examples and other intents' values)
+  linguist-icl  + LINGUIST data from the teacher, prompted few-shot with the 10 examples in context
+  full          the full-data reference (trained once on all of SNIPS train; the same for every seed)
+
+Each finished record is stored under --work-dir and reused, and teacher completions are cached in SQLite
+there, so a killed benchmark resumes where it stopped.  Results: bench/results/fewshot_snips.json and a
+table with the share of the 10-shot-to-full gap each method closes.
+
+    python bench/fewshot_snips.py                                   # 7 intents x 3 seeds, all methods
+    python bench/fewshot_snips.py --intents GetWeather --seeds 0 --methods real10 linguist-icl
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+METHODS = ("real10", "resample", "linguist-icl", "full")
+SNIPS_INTENTS = (
+    "AddToPlaylist",
+    "BookRestaurant",
+    "GetWeather",
+    "PlayMusic",
+    "RateBook",
+    "SearchCreativeWork",
+    "SearchScreeningEvent",
+)
+
+
+def _default_data() -> Path:
+    return Path(os.environ.get("TVD_DATA", REPO.parent / "shared" / "data"))
+
+
+def _load(data: Path) -> tuple[list[Any], list[Any]]:
+    from tvd.errors import TvdError
+    from tvd.formats import read_dataset
+
+    snips = data / "snips"
+    if not (snips / "train" / "seq.in").is_file():
+        raise TvdError(
+            "E190",
+            f"SNIPS not found under {snips}",
+            fix="pass --data DIR (the folder holding snips/) or set TVD_DATA",
+        )
+    return read_dataset(snips / "train", "bio").utterances, read_dataset(snips / "test", "bio").utterances
+
+
+def _scores(metrics: Any, intent: str) -> dict[str, float]:
+    scores = metrics.per_intent[intent]
+    return {
+        "ic_recall": scores.recall,
+        "ic_precision": scores.precision,
+        "slot_f1": metrics.slot_f1_for_intent(intent),
+        "intent_acc": metrics.intent_accuracy,
+        "overall_slot_f1": metrics.slot_f1,
+        "sentence_acc": metrics.sentence_accuracy,
+    }
+
+
+def _train_eval(train: list[Any], test: list[Any], student_params: dict[str, Any]) -> tuple[Any, float]:
+    from tvd.evaluate.metrics import evaluate
+    from tvd.students import make_student
+
+    started = time.perf_counter()
+    student = make_student("crf", **student_params).fit(train)
+    seconds = time.perf_counter() - started
+    return evaluate(test, student.predict(test)), seconds
+
+
+def _generate_linguist(split: Any, args: argparse.Namespace, cache_path: Path) -> tuple[list[Any], dict[str, Any]]:
+    from tvd.data.resample import build_catalogue
+    from tvd.engine.cache import CompletionCache
+    from tvd.engine.generate import generate
+    from tvd.filters import apply_filters
+    from tvd.linguist.planner import PlanSettings, plan_requests
+    from tvd.teachers.base import GenerationParams
+    from tvd.teachers.registry import make_teacher
+
+    seeds = list(split.seed_examples)
+    settings = PlanSettings(requests=args.requests, examples_per_prompt=10, wildcard_rate=0.5, seed=split.seed)
+    requests = plan_requests(split.intent, seeds, settings, build_catalogue(seeds, split.base))
+    options: dict[str, Any] = {"n_threads": args.teacher_threads}
+    if args.model_path:
+        options["model_path"] = args.model_path
+    params = GenerationParams(max_tokens=48, temperature=0.9, top_p=0.95, top_k=40, seed=split.seed)
+    with make_teacher("llamacpp", **options) as teacher, CompletionCache(cache_path) as cache:
+        result = generate(requests, teacher, cache, params=params, samples_per_request=args.samples, progress=False)
+    filtered = apply_filters(result.accepted, seeds, filters=("exact", "seed"))
+    info = {"generation": result.stats.to_dict(), "filters": dict(filtered.counts)}
+    return filtered.kept, info
+
+
+def run_job(job: dict[str, Any], args: argparse.Namespace) -> list[dict[str, Any]]:
+    """One (method, intent, seed) cell, or the single full-data training that serves every intent."""
+    import sys as _sys
+
+    _sys.path.insert(0, str(REPO / "src"))
+    from tvd.data.fewshot import novel_intent_split
+    from tvd.data.resample import build_catalogue, resample
+
+    train, test = _load(args.data)
+    method = job["method"]
+    student_params = {"balance": args.balance} if args.balance else {}
+    if method == "full":
+        metrics, seconds = _train_eval(train, test, student_params)
+        return [
+            {
+                "intent": intent,
+                "seed": seed,
+                "method": "full",
+                "n_generated": 0,
+                "train_seconds": round(seconds, 1),
+                **_scores(metrics, intent),
+            }
+            for intent in args.intents
+            for seed in args.seeds
+        ]
+    split = novel_intent_split(train, job["intent"], k=args.k, seed=job["seed"])
+    extra: list[Any] = []
+    info: dict[str, Any] = {}
+    if method == "resample":
+        seeds = list(split.seed_examples)
+        extra = resample(seeds, build_catalogue(seeds, split.base), args.resample_n, seed=job["seed"])
+    elif method == "linguist-icl":
+        cache = args.work_dir / "cache" / f"{job['intent']}-{job['seed']}.sqlite"
+        started = time.perf_counter()
+        extra, info = _generate_linguist(split, args, cache)
+        info["generation_seconds"] = round(time.perf_counter() - started, 1)
+    metrics, seconds = _train_eval([*split.train, *extra], test, student_params)
+    return [
+        {
+            "intent": job["intent"],
+            "seed": job["seed"],
+            "method": method,
+            "n_generated": len(extra),
+            "train_seconds": round(seconds, 1),
+            **_scores(metrics, job["intent"]),
+            **info,
+        }
+    ]
+
+
+def summarise(records: list[dict[str, Any]], methods: list[str]) -> tuple[list[dict[str, Any]], str]:
+    """Mean over intents x seeds per method, and the share of the real10 -> full gap each closes."""
+    rows = []
+    by_method = {m: [r for r in records if r["method"] == m] for m in methods}
+    means = {
+        m: {k: statistics.fmean(r[k] for r in rs) for k in ("ic_recall", "ic_precision", "slot_f1")}
+        for m, rs in by_method.items()
+        if rs
+    }
+    for method, mean in means.items():
+        row = {"method": method, "n": len(by_method[method]), **mean}
+        if "real10" in means and "full" in means:
+            for key in ("ic_recall", "slot_f1"):
+                gap = means["full"][key] - means["real10"][key]
+                row[f"gap_closed_{key}"] = (mean[key] - means["real10"][key]) / gap if gap else None
+        row["n_generated"] = statistics.fmean(r["n_generated"] for r in by_method[method])
+        rows.append(row)
+    header = f"{'method':14s} {'n':>3s} {'IC recall':>9s} {'IC prec':>8s} {'slot F1':>8s} {'gap IC':>7s} {'gap F1':>7s} {'gen':>5s}"
+    lines = [header, "-" * len(header)]
+    for row in rows:
+
+        def pct(value: float | None) -> str:
+            return "   -" if value is None else f"{100 * value:.1f}"
+
+        lines.append(
+            f"{row['method']:14s} {row['n']:3d} {pct(row['ic_recall']):>9s} {pct(row['ic_precision']):>8s} "
+            f"{pct(row['slot_f1']):>8s} {pct(row.get('gap_closed_ic_recall')):>7s} "
+            f"{pct(row.get('gap_closed_slot_f1')):>7s} {row['n_generated']:5.0f}"
+        )
+    return rows, "\n".join(lines)
+
+
+def per_intent_table(records: list[dict[str, Any]], methods: list[str], intents: list[str]) -> str:
+    lines = [f"{'intent':22s} " + " ".join(f"{m[:12]:>13s}" for m in methods), "(IC recall / slot F1, mean over seeds)"]
+    for intent in intents:
+        cells = []
+        for method in methods:
+            rs = [r for r in records if r["method"] == method and r["intent"] == intent]
+            cells.append(
+                f"{100 * statistics.fmean(r['ic_recall'] for r in rs):5.1f}/{100 * statistics.fmean(r['slot_f1'] for r in rs):5.1f}"
+                if rs
+                else "-"
+            )
+        lines.append(f"{intent:22s} " + " ".join(f"{c:>13s}" for c in cells))
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=_default_data(), help="folder holding snips/ (env TVD_DATA)")
+    parser.add_argument("--intents", nargs="+", default=list(SNIPS_INTENTS), choices=SNIPS_INTENTS)
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    parser.add_argument("--k", type=int, default=10, help="real examples of the target intent")
+    parser.add_argument("--requests", type=int, default=50, help="LINGUIST prompts per intent and seed")
+    parser.add_argument("--samples", type=int, default=2, help="completions per prompt")
+    parser.add_argument("--resample-n", type=int, default=100, help="resampled utterances per intent and seed")
+    parser.add_argument("--balance", action="store_true", help="weight intents inversely to frequency in the student")
+    parser.add_argument("--teacher-threads", type=int, default=1)
+    parser.add_argument("--model-path", help="GGUF teacher (default: the embedded Gemma 3 270M)")
+    parser.add_argument("--workers", type=int, default=2, help="parallel processes")
+    parser.add_argument("--work-dir", type=Path, default=REPO / "bench" / "work" / "fewshot_snips")
+    parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "fewshot_snips.json")
+    args = parser.parse_args(argv)
+
+    sys.path.insert(0, str(REPO / "src"))
+    from tvd.data.atomic import write_json
+    from tvd.errors import TvdError
+
+    try:
+        _load(args.data)
+    except TvdError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    records_dir = args.work_dir / ("records-balanced" if args.balance else "records")
+    records_dir.mkdir(parents=True, exist_ok=True)
+    jobs = [{"method": "full", "intent": "all", "seed": "all"}] if "full" in args.methods else []
+    # slowest first (teacher generation), so the pool's two workers finish together
+    for method in sorted((m for m in args.methods if m != "full"), key=lambda m: m != "linguist-icl"):
+        jobs += [{"method": method, "intent": i, "seed": s} for i in args.intents for s in args.seeds]
+
+    def path_of(job: dict[str, Any]) -> Path:
+        return records_dir / f"{job['method']}-{job['intent']}-{job['seed']}.json"
+
+    todo = [job for job in jobs if not path_of(job).is_file()]
+    print(f"{len(jobs)} jobs, {len(jobs) - len(todo)} already done; running {len(todo)} with {args.workers} worker(s)")
+    started = time.perf_counter()
+    with ProcessPoolExecutor(max_workers=args.workers) as pool:
+        futures = {pool.submit(run_job, job, args): job for job in todo}
+        for future in as_completed(futures):
+            job = futures[future]
+            result = future.result()
+            write_json(path_of(job), result)
+            first = result[0]
+            print(
+                f"[{time.perf_counter() - started:6.0f}s] {job['method']:12s} {job['intent']:20s} seed {job['seed']}: "
+                f"IC recall {100 * first['ic_recall']:.1f} slot F1 {100 * first['slot_f1']:.1f} "
+                f"(+{first['n_generated']} generated)",
+                flush=True,
+            )
+    records = []
+    for job in jobs:
+        for record in json.loads(path_of(job).read_text()):
+            if record["intent"] in args.intents and record["seed"] in args.seeds:
+                records.append(record)
+    methods = [m for m in METHODS if m in args.methods]
+    summary, table = summarise(records, methods)
+    command = "python bench/fewshot_snips.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    write_json(
+        args.out,
+        {
+            "command": command.strip(),
+            "date": datetime.now(UTC).isoformat(timespec="seconds"),
+            "protocol": {
+                "k": args.k,
+                "intents": args.intents,
+                "seeds": args.seeds,
+                "student": "crf",
+                "balance": args.balance,
+                "requests": args.requests,
+                "samples": args.samples,
+                "resample_n": args.resample_n,
+                "teacher": args.model_path or "embedded gemma3-270m",
+            },
+            "summary": summary,
+            "records": records,
+        },
+    )
+    print()
+    print(table)
+    print()
+    print(per_intent_table(records, methods, args.intents))
+    print(f"\nwrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,198 @@
+"""The ``tvd`` command-line tool."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from tvd import __version__
+from tvd.errors import TvdError
+
+
+class _TvdGroup(click.Group):
+    """Turns :class:`TvdError` into one clear message and a non-zero exit instead of a traceback."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except TvdError as error:
+            click.echo(f"error: {error}", err=True)
+            sys.exit(2)
+
+
+@click.group(cls=_TvdGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="tvd")
+def main() -> None:
+    """teaching-via-data: a teacher language model writes annotated training data; a small student learns from it.
+
+    \b
+    Typical use, for a new intent with about ten annotated utterances:
+      tvd run examples/new-intent/config.yaml
+    writes synthetic utterances, rejects with reasons, trained students and metrics to runs/<name>/.
+
+    Run `tvd COMMAND --help` for each command's options.
+    """
+
+
+@main.command()
+@click.argument("config_path", metavar="CONFIG", type=click.Path(path_type=Path))
+@click.option("--output-dir", type=click.Path(path_type=Path), help="Override the config's output_dir.")
+@click.option("--no-progress", is_flag=True, help="Hide progress bars (for logs and CI).")
+def run(config_path: Path, output_dir: Path | None, no_progress: bool) -> None:
+    """Generate data for a new intent, train students with and without it, and compare them.
+
+    \b
+    Reads the YAML run CONFIG (see examples/new-intent/config.yaml), then:
+      1. plans LINGUIST prompts from the seed utterances of the new intent,
+      2. asks the teacher (default: the embedded Gemma 3 270M) for annotated utterances,
+         caching every completion in cache.sqlite so an interrupted run resumes,
+      3. validates them (invalid ones go to rejects.jsonl with their reason) and filters duplicates
+         (removed ones go to filtered.jsonl),
+      4. trains the student on base + seeds (baseline) and on base + seeds + generated (augmented),
+      5. evaluates both on the test set and prints the comparison; metrics.json holds all figures.
+    """
+    from tvd.config import load_config
+    from tvd.pipeline import generate_data, load_run_data, train_and_compare
+    from tvd.report.table import comparison_table
+
+    config = load_config(config_path)
+    if output_dir is not None:
+        config.output_dir = output_dir
+    click.echo(f"run directory: {config.run_dir}")
+    data = load_run_data(config, log=click.echo)
+    click.echo(
+        f"new intent {data.intent!r}: {len(data.seeds)} seed utterances; base {len(data.base)}; test {len(data.test)}"
+    )
+    generated = generate_data(config, data, progress=not no_progress, log=click.echo)
+    metrics = train_and_compare(config, data, generated, log=click.echo)
+    if metrics:
+        click.echo("")
+        click.echo(comparison_table(metrics, focus_intent=data.intent))
+    click.echo(f"\nwrote {config.run_dir}/{{generated,rejects,filtered}}.jsonl, students/, metrics.json")
+
+
+@main.command()
+@click.argument("config_path", metavar="CONFIG", type=click.Path(path_type=Path))
+@click.option("--output-dir", type=click.Path(path_type=Path), help="Override the config's output_dir.")
+@click.option("--no-progress", is_flag=True, help="Hide progress bars.")
+def generate(config_path: Path, output_dir: Path | None, no_progress: bool) -> None:
+    """Only generate: write generated.jsonl, rejects.jsonl and filtered.jsonl for the run CONFIG.
+
+    Completions are cached in the run directory's cache.sqlite: re-running after an interruption sends
+    only the requests that have no answer yet.
+    """
+    from tvd.config import load_config
+    from tvd.pipeline import generate_data, load_run_data
+
+    config = load_config(config_path)
+    if output_dir is not None:
+        config.output_dir = output_dir
+    data = load_run_data(config, log=click.echo)
+    generate_data(config, data, progress=not no_progress, log=click.echo)
+    click.echo(f"wrote {config.run_dir}/{{generated,rejects,filtered}}.jsonl")
+
+
+@main.command()
+@click.argument("config_path", metavar="CONFIG", type=click.Path(path_type=Path))
+@click.option("-n", "count", default=1, show_default=True, help="How many planned prompts to show.")
+@click.option("--grammar", is_flag=True, help="Also show each prompt's GBNF output grammar.")
+def prompt(config_path: Path, count: int, grammar: bool) -> None:
+    """Show the LINGUIST prompts a run CONFIG would send, without calling the teacher."""
+    from tvd.config import load_config
+    from tvd.linguist.grammar import output_grammar
+    from tvd.linguist.prompt import build_prompt
+    from tvd.pipeline import load_run_data, plan
+
+    config = load_config(config_path)
+    data = load_run_data(config, log=click.echo)
+    for request in plan(config, data, requests=count):
+        click.echo(f"--- {request.request_id}")
+        click.echo(build_prompt(request))
+        if grammar:
+            click.echo(output_grammar(request))
+
+
+@main.command()
+@click.option(
+    "--train",
+    "train_paths",
+    multiple=True,
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Training data (any supported format); repeat to concatenate files.",
+)
+@click.option("--out", required=True, type=click.Path(path_type=Path), help="Directory to save the student in.")
+@click.option("--student", "kind", default="crf", show_default=True, help="Student kind.")
+@click.option("--format", "fmt", default=None, help="Input format (detected from the path when omitted).")
+def train(train_paths: tuple[Path, ...], out: Path, kind: str, fmt: str | None) -> None:
+    """Train a student on annotated utterances and save it to --out."""
+    from tvd.formats import read_dataset
+    from tvd.students import make_student
+
+    utterances = [u for path in train_paths for u in read_dataset(path, fmt).utterances]
+    student = make_student(kind).fit(utterances)
+    student.save(out)
+    click.echo(f"trained {kind} student on {len(utterances)} utterances; saved to {out}")
+
+
+@main.command(name="evaluate")
+@click.argument("model_dir", type=click.Path(path_type=Path))
+@click.argument("test_path", type=click.Path(path_type=Path))
+@click.option("--format", "fmt", default=None, help="Test data format (detected from the path when omitted).")
+@click.option("--json", "json_path", type=click.Path(path_type=Path), help="Write all metrics to this JSON file.")
+@click.option("--intent", "focus", default=None, help="Also report this intent's recall, precision and slot F1.")
+def evaluate_command(
+    model_dir: Path, test_path: Path, fmt: str | None, json_path: Path | None, focus: str | None
+) -> None:
+    """Evaluate a saved student on test data: intent accuracy, per-intent recall and precision, slot F1
+    (seqeval, conlleval-compatible), sentence accuracy, each with its standard error."""
+    from tvd.data.atomic import write_json
+    from tvd.evaluate.metrics import evaluate
+    from tvd.formats import read_dataset
+    from tvd.report.table import comparison_table, per_intent_table
+    from tvd.students import load_student
+
+    test = read_dataset(test_path, fmt).utterances
+    metrics = evaluate(test, load_student(model_dir).predict(test))
+    click.echo(comparison_table({model_dir.name or str(model_dir): metrics}, focus_intent=focus))
+    click.echo("")
+    click.echo(per_intent_table(metrics))
+    if json_path:
+        write_json(json_path, metrics.to_dict())
+        click.echo(f"wrote {json_path}")
+
+
+@main.command()
+@click.argument("src", type=click.Path(path_type=Path))
+@click.argument("dst", type=click.Path(path_type=Path))
+@click.option("--from", "src_fmt", default=None, help="Input format (detected from SRC when omitted).")
+@click.option("--to", "dst_fmt", default=None, help="Output format (detected from DST when omitted).")
+@click.option("--skip-errors", is_flag=True, help="Skip malformed records and list them instead of stopping.")
+def convert(src: Path, dst: Path, src_fmt: str | None, dst_fmt: str | None, skip_errors: bool) -> None:
+    """Convert a dataset between formats: jsonl, bio (SNIPS/ATIS seq.in/seq.out/label), xsid (CoNLL),
+    massive (annot_utt JSONL), rasa (Rasa 3 YAML), hf (Hugging Face datasets folder), linguist (numbered
+    brackets)."""
+    from tvd.formats import convert as convert_dataset
+
+    result = convert_dataset(src, dst, src_fmt, dst_fmt, skip_errors=skip_errors)
+    for problem in result.problems:
+        click.echo(f"skipped [{problem.code}] {problem.file}:{problem.line}: {problem.message}", err=True)
+    click.echo(
+        f"wrote {len(result.utterances)} utterances to {dst}"
+        + (f" ({len(result.problems)} malformed record(s) skipped)" if result.problems else "")
+    )
+
+
+@main.command()
+def teachers() -> None:
+    """List the teacher backends a config's `teacher.backend` can name."""
+    from tvd.teachers.registry import BACKENDS
+
+    for name, (_, description) in sorted(BACKENDS.items()):
+        click.echo(f"{name:12s} {description}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,272 @@
+"""Hugging Face ``datasets``: in-memory conversion and ``save_to_disk`` directories.
+
+:func:`to_hf_dataset` builds a :class:`datasets.Dataset` with columns ``text`` (string), ``tokens`` (list of
+strings), ``tags`` (list of :class:`~datasets.ClassLabel` over ``O`` and ``B-``/``I-`` of every slot label),
+``intent`` (:class:`~datasets.ClassLabel`; ``-1`` for an utterance without intent) and ``language``.
+:func:`from_hf_dataset` reads such a dataset back, and also datasets from elsewhere: tag and intent
+columns may be ClassLabel or plain strings, and column names default to the first present of
+``tokens``/``words``, ``tags``/``ner_tags``/``slot_tags``, ``intent``/``label``, ``text``/``utt`` and
+``language``/``lang``.  With a text column the tokens are located in it (the tokenisation is kept as the
+utterance's own where needed); without one the text is the tokens joined by spaces.
+
+On disk the format is a ``save_to_disk`` directory (``dataset_info.json`` + ``state.json``); a
+``DatasetDict`` directory (``dataset_dict.json``) is read by choosing ``split``.  ``datasets`` is imported
+only when this format is used: it is slow to import.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tvd.data.utterance import SpanError, Utterance, slot_labels
+from tvd.errors import TvdError
+from tvd.formats.base import (
+    E_BAD_RECORD,
+    E_BAD_TAGS,
+    E_BAD_TEXT,
+    E_UNREADABLE,
+    ReadResult,
+    Record,
+    atomic_directory,
+    cannot_write,
+    collect,
+    record_error,
+    require_exists,
+)
+
+if TYPE_CHECKING:
+    from datasets import Dataset
+
+NAME = "hf"
+DATASET_MARKERS = ("dataset_info.json", "state.json")
+DICT_MARKER = "dataset_dict.json"
+TOKENS_COLUMNS = ("tokens", "words")
+TAGS_COLUMNS = ("tags", "ner_tags", "slot_tags")
+INTENT_COLUMNS = ("intent", "label")
+TEXT_COLUMNS = ("text", "utt")
+LANGUAGE_COLUMNS = ("language", "lang")
+
+
+def is_dataset_directory(path: str | Path) -> bool:
+    """Whether ``path`` is a ``save_to_disk`` directory of a Dataset or a DatasetDict."""
+    path = Path(path)
+    return path.is_dir() and (
+        all((path / marker).is_file() for marker in DATASET_MARKERS) or (path / DICT_MARKER).is_file()
+    )
+
+
+def tag_names(labels: Iterable[str]) -> list[str]:
+    """``O`` then ``B-x``, ``I-x`` for each label in sorted order: the ClassLabel names of the ``tags`` column."""
+    names = ["O"]
+    for label in sorted(set(labels)):
+        names += [f"B-{label}", f"I-{label}"]
+    return names
+
+
+def to_hf_dataset(
+    utterances: Sequence[Utterance],
+    *,
+    intent_names: Sequence[str] | None = None,
+    labels: Sequence[str] | None = None,
+) -> Dataset:
+    """A :class:`datasets.Dataset` of ``utterances`` (columns ``text``, ``tokens``, ``tags``, ``intent``, ``language``).
+
+    ``intent_names`` and ``labels`` fix the ClassLabel vocabularies (defaults: those of ``utterances``,
+    sorted).  Raises E110 if a slot does not fall on token boundaries or an intent/label is not listed.
+    """
+    from datasets import ClassLabel, Dataset, Features, List, Value
+
+    utterances = list(utterances)
+    intents_vocab = (
+        list(intent_names) if intent_names is not None else sorted({u.intent for u in utterances if u.intent})
+    )
+    tags_vocab = tag_names(labels if labels is not None else slot_labels(utterances))
+    intent_ids = {name: i for i, name in enumerate(intents_vocab)}
+    tag_ids = {name: i for i, name in enumerate(tags_vocab)}
+    columns: dict[str, list[Any]] = {"text": [], "tokens": [], "tags": [], "intent": [], "language": []}
+    for index, utterance in enumerate(utterances):
+        try:
+            tokens, tags = utterance.to_bio()
+        except SpanError as exc:
+            raise cannot_write(NAME, index, utterance, str(exc), "write jsonl instead", "<dataset>") from exc
+        unknown = [tag for tag in tags if tag not in tag_ids]
+        if unknown or (utterance.intent is not None and utterance.intent not in intent_ids):
+            raise cannot_write(NAME, index, utterance, "its intent or a slot label is not in the given vocabulary",
+                               "add it to intent_names / labels", "<dataset>")
+        columns["text"].append(utterance.text)
+        columns["tokens"].append(tokens)
+        columns["tags"].append([tag_ids[tag] for tag in tags])
+        columns["intent"].append(intent_ids[utterance.intent] if utterance.intent is not None else -1)
+        columns["language"].append(utterance.language)
+    features = Features(
+        {
+            "text": Value("string"),
+            "tokens": List(Value("string")),
+            "tags": List(ClassLabel(names=tags_vocab)),
+            "intent": ClassLabel(names=intents_vocab),
+            "language": Value("string"),
+        }
+    )
+    return Dataset.from_dict(columns, features=features)
+
+
+def _pick(names: Iterable[str], given: str | None, candidates: Sequence[str], what: str, required: bool) -> str | None:
+    names = list(names)
+    if given is not None:
+        if given not in names:
+            raise TvdError(E_UNREADABLE, f"no {what} column {given!r}; columns: {', '.join(names)}",
+                           fix=f"name the {what} column")
+        return given
+    found = next((name for name in candidates if name in names), None)
+    if found is None and required:
+        raise TvdError(E_UNREADABLE, f"no {what} column (looked for {', '.join(candidates)}); "
+                       f"columns: {', '.join(names)}", fix=f"name the {what} column")
+    return found
+
+
+def _names_of(feature: Any) -> list[str] | None:
+    """ClassLabel names of a column (or of the items of a list column), else ``None``."""
+    from datasets import ClassLabel
+
+    inner = getattr(feature, "feature", feature)
+    if isinstance(inner, dict):  # old-style Sequence of a dict
+        return None
+    return list(inner.names) if isinstance(inner, ClassLabel) else None
+
+
+def iter_dataset_records(
+    ds: Dataset,
+    *,
+    source: str = "<dataset>",
+    tokens_column: str | None = None,
+    tags_column: str | None = None,
+    intent_column: str | None = None,
+    text_column: str | None = None,
+    language_column: str | None = None,
+    language: str | None = None,
+) -> Iterator[Record]:
+    """One record per row of ``ds``; ``line`` is the 1-based row number.  Column names: see the module doc."""
+    names = ds.column_names
+    tokens_col = _pick(names, tokens_column, TOKENS_COLUMNS, "tokens", True)
+    tags_col = _pick(names, tags_column, TAGS_COLUMNS, "tags", True)
+    intent_col = _pick(names, intent_column, INTENT_COLUMNS, "intent", False)
+    text_col = _pick(names, text_column, TEXT_COLUMNS, "text", False)
+    lang_col = _pick(names, language_column, LANGUAGE_COLUMNS, "language", False)
+    tag_vocab = _names_of(ds.features[tags_col])
+    intent_vocab = _names_of(ds.features[intent_col]) if intent_col else None
+    for row_index, row in enumerate(ds):
+        number = row_index + 1
+        raw = json.dumps({k: v for k, v in row.items() if k in {tokens_col, tags_col, intent_col, text_col}},
+                         ensure_ascii=False, default=str)
+        tokens, tags = row[tokens_col], row[tags_col]
+        if not isinstance(tokens, list) or not isinstance(tags, list):
+            yield record_error(E_BAD_RECORD, "tokens and tags must be lists", file=source, line=number, raw=raw,
+                               fix="give list columns")
+            continue
+        if tag_vocab is not None:
+            try:
+                tags = [tag_vocab[t] for t in tags]
+            except (IndexError, TypeError):
+                yield record_error(E_BAD_TAGS, "tag id outside the ClassLabel names", file=source, line=number,
+                                   raw=raw, fix="fix the tag ids")
+                continue
+        intent = row[intent_col] if intent_col else None
+        if intent_vocab is not None and intent is not None:
+            if not -1 <= intent < len(intent_vocab):
+                yield record_error(E_BAD_RECORD, f"intent id {intent} outside the ClassLabel names", file=source,
+                                   line=number, raw=raw, fix="fix the intent id")
+                continue
+            intent = intent_vocab[intent] if intent >= 0 else None
+        if len(tokens) != len(tags):
+            yield record_error(E_BAD_TAGS, f"{len(tokens)} tokens but {len(tags)} tags", file=source, line=number,
+                               raw=raw, fix="give exactly one tag per token")
+            continue
+        text = row[text_col] if text_col else None
+        lang = (row[lang_col] if lang_col else None) or language or "en"
+        try:
+            utterance = Utterance.from_bio(
+                [str(t) for t in tokens], [str(t) for t in tags], intent=str(intent) if intent is not None else None,
+                language=str(lang), text=text,
+            )
+        except SpanError as exc:
+            code = E_BAD_TEXT if "not found" in str(exc) or "whitespace" in str(exc) else E_BAD_TAGS
+            yield record_error(code, str(exc), file=source, line=number, raw=raw, fix="fix the row")
+            continue
+        yield Record(source, number, raw, utterance)
+
+
+def from_hf_dataset(ds: Dataset, **options: Any) -> list[Utterance]:
+    """The utterances of ``ds``; the first malformed row raises.  ``options``: see :func:`iter_dataset_records`."""
+    return collect(iter_dataset_records(ds, **options), format=NAME).utterances
+
+
+def load(path: str | Path, *, split: str | None = None) -> Dataset:
+    """The Dataset saved at ``path``; for a DatasetDict directory, its ``split`` (optional if it has only one)."""
+    from datasets import DatasetDict, load_from_disk
+
+    path = require_exists(path)
+    if not is_dataset_directory(path):
+        raise TvdError(E_UNREADABLE, "not a datasets save_to_disk directory (no dataset_info.json and state.json, "
+                       "nor dataset_dict.json)", file=path, fix="give a directory written by save_to_disk")
+    try:
+        loaded = load_from_disk(str(path))
+    except Exception as exc:  # datasets raises many kinds for a damaged directory
+        raise TvdError(E_UNREADABLE, f"cannot load the dataset: {exc}", file=path,
+                       fix="write it again with save_to_disk") from exc
+    if isinstance(loaded, DatasetDict):
+        splits = list(loaded)
+        if split is None and len(splits) == 1:
+            split = splits[0]
+        if split not in loaded:
+            raise TvdError(E_UNREADABLE, f"DatasetDict with splits {', '.join(splits)}; choose one", file=path,
+                           fix=f"pass split= one of {', '.join(splits)}")
+        return loaded[split]
+    if split is not None:
+        raise TvdError(E_UNREADABLE, f"split {split!r} given but this is a single Dataset", file=path,
+                       fix="leave the split out")
+    return loaded
+
+
+def iter_records(
+    path: str | Path, *, language: str | None = None, split: str | None = None, **columns: str | None
+) -> Iterator[Record]:
+    """Records of a ``save_to_disk`` directory; ``split`` picks a DatasetDict split; ``columns``: column names."""
+    ds = load(path, split=split)
+    source = str(path) if split is None else f"{path}[{split}]"
+    yield from iter_dataset_records(ds, source=source, language=language, **columns)
+
+
+def read(
+    path: str | Path,
+    *,
+    skip_errors: bool = False,
+    language: str | None = None,
+    labels: Iterable[str] | None = None,
+    split: str | None = None,
+    **columns: str | None,
+) -> ReadResult:
+    """Read a ``save_to_disk`` directory (strict unless ``skip_errors``)."""
+    records = iter_records(path, language=language, split=split, **columns)
+    return collect(records, skip_errors=skip_errors, labels=labels, format=NAME)
+
+
+def write(utterances: Iterable[Utterance], path: str | Path) -> None:
+    """Save ``to_hf_dataset(utterances)`` with ``save_to_disk``, replacing an existing dataset directory atomically."""
+    utterances = list(utterances)
+    try:
+        ds = to_hf_dataset(utterances)
+    except TvdError as exc:
+        raise TvdError(exc.code, exc.message, file=path, fix=exc.fix) from exc
+    from datasets.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
+
+    was_disabled = are_progress_bars_disabled()
+    disable_progress_bars()  # a progress bar for writing a file is noise on the command line
+    try:
+        with atomic_directory(path, is_dataset_directory) as tmp:
+            ds.save_to_disk(str(tmp))
+    finally:
+        if not was_disabled:
+            enable_progress_bars()

@@ -1,0 +1,162 @@
+"""The dataset formats by name: detection, reading, writing and conversion.
+
+=========  =====================================================  ============================
+name       what                                                   path
+=========  =====================================================  ============================
+jsonl      native: one ``Utterance.to_dict()`` per line           ``.jsonl`` / ``.json`` file
+bio        SNIPS/ATIS ``seq.in`` / ``seq.out`` / ``label``         directory
+xsid       xSID CoNLL blocks                                      ``.conll`` file
+massive    MASSIVE JSONL (``annot_utt`` ``[label : value]``)       ``.jsonl`` / ``.json`` file
+rasa       Rasa 3 YAML NLU                                        ``.yml`` / ``.yaml`` file
+hf         Hugging Face ``datasets`` ``save_to_disk``              directory
+linguist   LINGUIST numbered brackets with a ``# labels:`` map    ``.txt`` / ``.linguist`` file
+=========  =====================================================  ============================
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tvd.data.utterance import Utterance
+from tvd.errors import TvdError
+from tvd.formats import bio, hf, jsonl, linguist, massive, rasa, xsid
+from tvd.formats.base import E_UNKNOWN_FORMAT, ReadResult, Record, collect, read_lines, require_exists
+
+
+@dataclass(frozen=True)
+class FormatSpec:
+    """A format: its name, a one-line description, whether it is a directory, and its reader and writer."""
+
+    name: str
+    description: str
+    directory: bool
+    iter_records: Callable[..., Iterator[Record]]
+    write: Callable[..., None]
+
+
+FORMAT_SPECS: dict[str, FormatSpec] = {
+    spec.name: spec
+    for spec in (
+        FormatSpec("jsonl", "native JSON Lines (Utterance.to_dict per line)", False, jsonl.iter_records, jsonl.write),
+        FormatSpec("bio", "seq.in / seq.out / label directory (SNIPS, ATIS)", True, bio.iter_records, bio.write),
+        FormatSpec("xsid", "xSID CoNLL (.conll)", False, xsid.iter_records, xsid.write),
+        FormatSpec("massive", "MASSIVE JSON Lines with annot_utt", False, massive.iter_records, massive.write),
+        FormatSpec("rasa", "Rasa 3 YAML NLU", False, rasa.iter_records, rasa.write),
+        FormatSpec("hf", "Hugging Face datasets save_to_disk directory", True, hf.iter_records, hf.write),
+        FormatSpec("linguist", "LINGUIST numbered brackets (.txt)", False, linguist.iter_records, linguist.write),
+    )
+}
+FORMATS: tuple[str, ...] = tuple(FORMAT_SPECS)
+_CHOICES = ", ".join(FORMATS)
+
+
+def get_format(name: str) -> FormatSpec:
+    """The format called ``name``; raises E102 listing the choices."""
+    try:
+        return FORMAT_SPECS[name]
+    except KeyError:
+        raise TvdError(E_UNKNOWN_FORMAT, f"unknown format {name!r}", fix=f"use one of: {_CHOICES}") from None
+
+
+def _first_json_record(path: Path) -> Any:
+    for line in read_lines(path):
+        if line.strip():
+            try:
+                return json.loads(line)
+            except json.JSONDecodeError:
+                return None
+    return None
+
+
+def detect_format(path: str | Path) -> str:
+    """The format of ``path`` from its layout and extension (for ``.jsonl``/``.json``, from its first record)."""
+    path = require_exists(path)
+    if path.is_dir():
+        if bio.is_bio_directory(path):
+            return "bio"
+        if hf.is_dataset_directory(path):
+            return "hf"
+    else:
+        suffix = path.suffix.lower()
+        if suffix == ".conll":
+            return "xsid"
+        if suffix in (".jsonl", ".json"):
+            first = _first_json_record(path)
+            return "massive" if isinstance(first, dict) and "annot_utt" in first else "jsonl"
+        if suffix in (".yml", ".yaml"):
+            return "rasa"
+        if suffix in (".txt", ".linguist"):
+            return "linguist"
+    raise TvdError(
+        E_UNKNOWN_FORMAT,
+        "cannot tell the dataset format from this path",
+        file=path,
+        fix=f"name it with --from (one of: {_CHOICES})",
+    )
+
+
+def destination_format(path: str | Path) -> str:
+    """The format a destination path implies: by extension, ``bio`` for a path without one."""
+    suffix = Path(path).suffix.lower()
+    by_suffix = {".conll": "xsid", ".jsonl": "jsonl", ".json": "jsonl", ".yml": "rasa", ".yaml": "rasa",
+                 ".txt": "linguist", ".linguist": "linguist", "": "bio"}
+    if suffix not in by_suffix:
+        raise TvdError(E_UNKNOWN_FORMAT, "cannot tell the output format from this path", file=path,
+                       fix=f"name it with --to (one of: {_CHOICES})")
+    return by_suffix[suffix]
+
+
+def read_dataset(
+    path: str | Path,
+    fmt: str | None = None,
+    *,
+    skip_errors: bool = False,
+    language: str | None = None,
+    labels: Iterable[str] | None = None,
+    **options: Any,
+) -> ReadResult:
+    """Read the dataset at ``path`` in format ``fmt`` (detected when ``None``).
+
+    Strict (default): the first malformed record raises a :class:`TvdError` naming file and line.
+    ``skip_errors``: malformed records are skipped and listed in ``ReadResult.problems``.
+    ``language``: the language of utterances whose file does not state one.  ``labels``: the allowed slot
+    labels; another label makes its record malformed.  ``options`` go to the format's reader (``hf``:
+    ``split`` and column names).
+    """
+    require_exists(path)
+    name = fmt or detect_format(path)
+    spec = get_format(name)
+    records = spec.iter_records(path, language=language, **options)
+    return collect(records, skip_errors=skip_errors, labels=labels, format=name)
+
+
+def write_dataset(
+    utterances: Iterable[Utterance], path: str | Path, fmt: str | None = None, **options: Any
+) -> None:
+    """Write ``utterances`` to ``path`` in format ``fmt`` (from the path's extension when ``None``), atomically.
+
+    Raises :class:`TvdError` (E110) naming the first utterance the format cannot express; nothing is
+    written then.  ``options`` go to the format's writer (``bio``: ``respace``).
+    """
+    get_format(fmt or destination_format(path)).write(list(utterances), path, **options)
+
+
+def convert(
+    src: str | Path,
+    dst: str | Path,
+    src_fmt: str | None = None,
+    dst_fmt: str | None = None,
+    *,
+    skip_errors: bool = False,
+    language: str | None = None,
+    read_options: dict[str, Any] | None = None,
+    write_options: dict[str, Any] | None = None,
+) -> ReadResult:
+    """Read ``src`` and write its utterances to ``dst``; returns what was read (with any skipped problems)."""
+    result = read_dataset(src, src_fmt, skip_errors=skip_errors, language=language, **(read_options or {}))
+    write_dataset(result.utterances, dst, dst_fmt, **(write_options or {}))
+    return result

@@ -1,0 +1,189 @@
+"""The student interface, modelled on scikit-learn's estimators, and the registry of student kinds.
+
+A :class:`Student` learns intent classification and slot tagging from :class:`~tvd.data.utterance.Utterance`
+objects and predicts new utterances: same text, predicted ``intent``, predicted slot ``spans`` as character
+offsets, and ``meta["intent_confidence"]`` where the kind can estimate one.
+
+A trained student lives in a directory: ``student.json`` (metadata: ``kind``, ``format_version``, the
+``tvd`` version that wrote it, labels, parameters) next to whatever files the kind needs.
+:func:`load_student` reads ``kind`` from ``student.json`` and hands the directory to that kind's ``load``.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Self
+
+from tvd.data.utterance import Utterance
+from tvd.errors import TvdError
+
+METADATA_FILE = "student.json"
+
+# Error codes of this package (E4xx students and evaluation).
+E_NO_MODEL = "E401"  # directory or a file in it missing
+E_BAD_METADATA = "E402"  # student.json unreadable, or of another kind/format version
+E_UNKNOWN_KIND = "E403"  # make_student / load_student with a name not in the registry
+E_NOT_FITTED = "E404"  # predict or save before fit
+E_BAD_TRAINING_DATA = "E405"  # nothing to learn from (no utterances, no intents, tags off token boundaries)
+E_BAD_PARAMS = "E406"  # unknown or invalid student parameter
+
+
+class Student(ABC):
+    """A trainable intent classifier + slot tagger.
+
+    Subclasses set ``kind`` (the registry name written to ``student.json``) and implement the four methods.
+    """
+
+    kind: str = ""
+
+    @abstractmethod
+    def fit(self, utterances: Sequence[Utterance]) -> Self:
+        """Learn from annotated utterances (intent and spans); returns ``self``."""
+
+    @abstractmethod
+    def predict(self, items: Sequence[str | Utterance]) -> list[Utterance]:
+        """Predict one utterance per input (a text, or an utterance whose intent and spans are ignored).
+
+        An input :class:`Utterance` keeps its text, language, own tokenisation (``tokens``) and ``meta``;
+        the output replaces intent and spans and adds ``meta["intent_confidence"]`` where available.
+        Raises :class:`TvdError` (E404) before :meth:`fit`.
+        """
+
+    @abstractmethod
+    def save(self, directory: str | Path) -> Path:
+        """Write the trained student into ``directory`` (created if needed); returns the directory."""
+
+    @classmethod
+    @abstractmethod
+    def load(cls, directory: str | Path) -> Self:
+        """Read a student written by :meth:`save`; raises :class:`TvdError` (E401/E402) when it cannot."""
+
+    @property
+    @abstractmethod
+    def is_fitted(self) -> bool:
+        """Whether :meth:`fit` (or :meth:`load`) has run."""
+
+    def predict_one(self, item: str | Utterance) -> Utterance:
+        """Convenience: :meth:`predict` on a single text or utterance."""
+        return self.predict([item])[0]
+
+
+# -- registry ----------------------------------------------------------------------------------------
+
+_REGISTRY: dict[str, Callable[..., Student]] = {}
+
+
+def register_student(kind: str) -> Callable[[type[Student]], type[Student]]:
+    """Class decorator: make a :class:`Student` subclass available to :func:`make_student` under ``kind``."""
+
+    def decorate(cls: type[Student]) -> type[Student]:
+        cls.kind = kind
+        _REGISTRY[kind] = cls
+        return cls
+
+    return decorate
+
+
+def _ensure_builtin_kinds() -> None:
+    # Import for its registration side effect; done lazily so that base.py stays importable on its own.
+    from tvd.students import crf  # noqa: F401
+
+
+def student_kinds() -> list[str]:
+    """Registered student kinds, sorted."""
+    _ensure_builtin_kinds()
+    return sorted(_REGISTRY)
+
+
+def _lookup(kind: str, *, file: str | Path | None = None) -> Callable[..., Student]:
+    _ensure_builtin_kinds()
+    if kind not in _REGISTRY:
+        raise TvdError(
+            E_UNKNOWN_KIND,
+            f"unknown student kind {kind!r}",
+            file=file,
+            fix=f"use one of: {', '.join(sorted(_REGISTRY))}",
+        )
+    return _REGISTRY[kind]
+
+
+def make_student(name: str, **params: Any) -> Student:
+    """A new, untrained student of kind ``name`` (e.g. ``"crf"``) with the given parameters."""
+    cls = _lookup(name)
+    try:
+        return cls(**params)
+    except TypeError as exc:  # an unknown keyword
+        raise TvdError(
+            E_BAD_PARAMS,
+            f"student kind {name!r} does not take these parameters: {exc}",
+            fix="check the parameter names in the student's documentation",
+        ) from exc
+
+
+def read_metadata(directory: str | Path) -> dict[str, Any]:
+    """The parsed ``student.json`` of a saved student; raises E401 (missing) or E402 (unreadable)."""
+    directory = Path(directory)
+    path = directory / METADATA_FILE
+    if not directory.is_dir():
+        raise TvdError(
+            E_NO_MODEL,
+            "student directory does not exist",
+            file=directory,
+            fix="train a student first (e.g. `tvd train ...`) or pass the directory it was saved to",
+        )
+    if not path.is_file():
+        raise TvdError(
+            E_NO_MODEL,
+            f"no {METADATA_FILE} in the student directory",
+            file=directory,
+            fix="pass a directory written by Student.save (it holds student.json and the model files)",
+        )
+    try:
+        metadata = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        line = getattr(exc, "lineno", None)
+        raise TvdError(
+            E_BAD_METADATA,
+            f"{METADATA_FILE} is not readable JSON ({exc})",
+            file=path,
+            line=line,
+            fix="re-train the student, or restore student.json from the run that wrote it",
+        ) from exc
+    if not isinstance(metadata, dict) or not isinstance(metadata.get("kind"), str):
+        raise TvdError(
+            E_BAD_METADATA,
+            f"{METADATA_FILE} has no string field 'kind'",
+            file=path,
+            fix="re-train the student; student.json must be the file Student.save wrote",
+        )
+    return metadata
+
+
+def write_metadata(directory: str | Path, metadata: dict[str, Any]) -> Path:
+    """Write ``student.json`` (pretty, UTF-8) into ``directory``; returns its path."""
+    path = Path(directory) / METADATA_FILE
+    path.write_text(json.dumps(metadata, indent=2, ensure_ascii=False, sort_keys=True) + "\n", encoding="utf-8")
+    return path
+
+
+def load_student(directory: str | Path) -> Student:
+    """Load a saved student of whatever kind its ``student.json`` names."""
+    metadata = read_metadata(directory)
+    cls = _lookup(metadata["kind"], file=Path(directory) / METADATA_FILE)
+    return cls.load(directory)  # type: ignore[attr-defined]
+
+
+def input_utterance(item: str | Utterance) -> Utterance:
+    """The utterance a student should read for ``item``: gold intent and spans dropped, tokens kept.
+
+    Dropping the spans matters: :meth:`Utterance.token_offsets` splits tokens at span boundaries, which
+    would leak gold slot boundaries into the student's tokenisation.
+    """
+    if isinstance(item, Utterance):
+        return item.replace(intent=None, spans=())
+    if isinstance(item, str):
+        return Utterance(item)
+    raise TypeError(f"expected a str or an Utterance, got {type(item).__name__}")

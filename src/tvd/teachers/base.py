@@ -1,0 +1,86 @@
+"""The teacher interface: prompts in, ``n`` completions out, with generation parameters.
+
+Every backend (the embedded llama.cpp model, HTTP servers, transformers, cloud endpoints, the scripted
+fake used in tests) implements :class:`Teacher`.  Nothing above this layer knows which one it talks to.
+"""
+
+from __future__ import annotations
+
+import abc
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class GenerationParams:
+    """Decoding settings.  ``grammar`` is a GBNF grammar; backends that cannot constrain ignore it
+    (the output parser validates every completion anyway).  ``seed`` makes sampling reproducible:
+    completion ``i`` of a call is sampled with seed ``seed + i``."""
+
+    max_tokens: int = 64
+    temperature: float = 0.8
+    top_p: float = 0.95
+    top_k: int = 40
+    repeat_penalty: float = 1.0
+    seed: int = 0
+    stop: tuple[str, ...] = ("\n",)
+    grammar: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        record = asdict(self)
+        record["stop"] = list(self.stop)
+        return record
+
+
+@dataclass(frozen=True)
+class Completion:
+    """One completion.  Token counts come from the backend where it reports them."""
+
+    text: str
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    finish_reason: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+
+class Teacher(abc.ABC):
+    """A text generator.  Subclasses set :attr:`backend` and implement :meth:`generate`."""
+
+    backend: str = "abstract"
+
+    @property
+    @abc.abstractmethod
+    def model_id(self) -> str:
+        """A stable identifier of the weights (file name + size, model name...), part of cache keys."""
+
+    @abc.abstractmethod
+    def generate(self, prompt: str, n: int, params: GenerationParams) -> list[Completion]:
+        """Return ``n`` completions of ``prompt``."""
+
+    def fingerprint(self) -> str:
+        """Identifies backend and model for caching; parameters and prompt are added per request."""
+        return f"{self.backend}:{self.model_id}"
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release resources (model memory, connections)."""
+
+    def __enter__(self) -> Teacher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def request_key(teacher_fingerprint: str, prompt: str, params: GenerationParams, sample: int) -> str:
+    """The cache key of one sampled completion: backend, model, prompt, parameters and sample index.
+
+    The sample index keeps intended duplicates (n samples of one prompt) distinct.
+    """
+    payload = json.dumps(
+        {"teacher": teacher_fingerprint, "prompt": prompt, "params": params.to_dict(), "sample": sample},
+        sort_keys=True,
+        ensure_ascii=False,
+    )
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()

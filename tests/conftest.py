@@ -1,0 +1,19 @@
+"""Shared fixtures: tiny SNIPS-style utterances (SNIPS is CC0) built in code, no external data."""
+
+from __future__ import annotations
+
+import pytest
+
+from factories import bio
+
+from tvd.data.utterance import Utterance
+
+
+@pytest.fixture
+def weather_seeds() -> list[Utterance]:
+    return [
+        bio("will it rain in boston on friday", "O O O O B-city O B-timeRange", "GetWeather"),
+        bio("weather for austin tomorrow", "O O B-city B-timeRange", "GetWeather"),
+        bio("is it cold in paris", "O O B-condition_temperature O B-city", "GetWeather"),
+        bio("forecast for denver next week", "O O B-city B-timeRange I-timeRange", "GetWeather"),
+    ]

@@ -1,0 +1,58 @@
+"""Run configuration: defaults, path resolution and clear errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tvd.config import load_config
+from tvd.errors import TvdError
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_shipped_example_config_loads_with_paths_next_to_it():
+    config = load_config(REPO / "examples" / "new-intent" / "config.yaml")
+    assert config.data.base == REPO / "examples" / "new-intent" / "base.jsonl"
+    assert config.data.seed.is_file() and config.data.test.is_file()
+    assert config.teacher.backend == "llamacpp"
+    assert config.generation.constrained is True
+    assert config.run_dir == Path("runs/new-intent")
+
+
+def test_defaults_and_run_dir(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("data: {base: b.jsonl, seed: s.jsonl}\n")
+    config = load_config(path)
+    assert config.data.base == tmp_path / "b.jsonl"
+    assert config.data.test is None
+    assert config.generation.examples_per_prompt == 10
+    assert config.filters == ["exact", "seed"]
+    assert config.run_dir == Path("runs/run")
+
+
+@pytest.mark.parametrize(
+    ("text", "code", "needle"),
+    [
+        ("data: {base: b, seed: s}\ngeneration: {requests: 0}\n", "E504", "generation.requests"),
+        ("data: {base: b, seed: s}\nteachr: {}\n", "E504", "teachr"),
+        ("data: {seed: s}\n", "E504", "data.base"),
+        ("data: {base: b, seed: s}\nfilters: [nope]\n", "E504", "filters.0"),
+        ("data: [unclosed\n", "E502", "not valid YAML"),
+        ("- a list\n", "E503", "mapping"),
+    ],
+)
+def test_config_errors_name_file_and_field(tmp_path, text, code, needle):
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(TvdError) as info:
+        load_config(path)
+    message = str(info.value)
+    assert info.value.code == code
+    assert str(path) in message and needle in message
+
+
+def test_missing_config_file(tmp_path):
+    with pytest.raises(TvdError, match="E501"):
+        load_config(tmp_path / "nope.yaml")

@@ -1,0 +1,120 @@
+"""The main job end to end on a scripted teacher: files written, nothing lost, resumable, comparison made."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from factories import bio
+
+from tvd.config import load_config
+from tvd.errors import TvdError
+from tvd.formats import write_dataset
+from tvd.pipeline import generate_data, load_run_data, train_and_compare
+from tvd.teachers.scripted import ScriptedTeacher
+
+CITIES = ["dallas", "boston", "austin", "denver", "paris", "rome", "oslo", "lima", "cairo", "kyoto"]
+
+
+def _teacher_answer(prompt: str, seed: int) -> str:
+    """Fills the include block like a good teacher would; one completion in five is malformed."""
+    include = re.search(r"<include> (.*) </include>", prompt).group(1)
+    k = seed // 1000 + seed % 1000  # request index + sample index
+    if k % 5 == 4:
+        return "weather in [1 broken"
+    parts = []
+    for number, value in re.findall(r"\[(\d+) ([^\]]+?) \]", include):
+        parts.append(f"[{number} {CITIES[k % len(CITIES)] if value == '*' else value} ]")
+    templates = ["what is the weather in {}", "forecast for {} please", "will it be sunny in {}", "weather {}"]
+    return templates[k % len(templates)].format(" ".join(parts))
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    base = [
+        bio("play some jazz", "O O B-genre", "PlayMusic"),
+        bio("play music by adele", "O O O B-artist", "PlayMusic"),
+        bio("put on rock music", "O O B-genre O", "PlayMusic"),
+        bio("play the beatles", "O B-artist I-artist", "PlayMusic"),
+        bio("book a table in paris", "O O O O B-city", "BookRestaurant"),
+        bio("reserve a restaurant in rome for two", "O O O O B-city O B-party_size_number", "BookRestaurant"),
+        bio("book a table for four in oslo", "O O O O B-party_size_number O B-city", "BookRestaurant"),
+    ]
+    seeds = [
+        bio("weather in boston", "O O B-city", "GetWeather"),
+        bio("what is the forecast for denver", "O O O O O B-city", "GetWeather"),
+    ]
+    test = [
+        bio("weather in lima", "O O B-city", "GetWeather"),
+        bio("what is the weather in cairo", "O O O O O B-city", "GetWeather"),
+        bio("play jazz", "O B-genre", "PlayMusic"),
+        bio("book a table in kyoto", "O O O O B-city", "BookRestaurant"),
+    ]
+    for name, data in (("base", base), ("seed", seeds), ("test", test)):
+        write_dataset(data, tmp_path / f"{name}.jsonl", "jsonl")
+    (tmp_path / "config.yaml").write_text(
+        f"name: t\noutput_dir: {tmp_path / 'run'}\n"
+        "data: {base: base.jsonl, seed: seed.jsonl, test: test.jsonl}\n"
+        "generation: {requests: 8, samples_per_request: 2, examples_per_prompt: 2}\n"
+        "filters: [exact, seed]\n"
+    )
+    return tmp_path
+
+
+def test_run_writes_every_output_and_accounts_for_every_completion(project):
+    config = load_config(project / "config.yaml")
+    data = load_run_data(config, log=lambda *_: None)
+    assert data.intent == "GetWeather"
+    teacher = ScriptedTeacher(_teacher_answer)
+    generated = generate_data(config, data, teacher=teacher, progress=False, log=lambda *_: None)
+    run = project / "run"
+    lines = {name: (run / name).read_text().splitlines() for name in ("generated.jsonl", "rejects.jsonl", "filtered.jsonl")}
+    stats = generated.stats
+    assert stats.samples == 16 == stats.accepted + sum(stats.rejected.values())
+    assert len(lines["rejects.jsonl"]) == sum(stats.rejected.values()) > 0
+    assert json.loads(lines["rejects.jsonl"][0])["reason"] == "unbalanced_bracket"
+    assert len(lines["generated.jsonl"]) + len(lines["filtered.jsonl"]) == stats.accepted
+    assert len(lines["generated.jsonl"]) == len(generated.kept) > 0
+    assert all(json.loads(line)["intent"] == "GetWeather" for line in lines["generated.jsonl"])
+
+    metrics = train_and_compare(config, data, generated, log=lambda *_: None)
+    assert set(metrics) == {"baseline", "augmented"}
+    summary = json.loads((run / "metrics.json").read_text())
+    assert summary["n_generated"] == len(generated.kept)
+    assert summary["train_sizes"]["augmented"] == summary["train_sizes"]["baseline"] + len(generated.kept)
+    assert (run / "students" / "baseline" / "student.json").is_file()
+    assert (run / "students" / "augmented" / "student.json").is_file()
+
+    # a second run is served from the cache: the teacher is not called again
+    again = generate_data(config, data, teacher=teacher, progress=False, log=lambda *_: None)
+    assert teacher.calls == 16 and again.stats.cached == 16
+
+
+def test_seed_file_with_mixed_intents_needs_intent(project):
+    write_dataset(
+        [bio("weather in boston", "O O B-city", "GetWeather"), bio("play jazz", "O B-genre", "PlayMusic")],
+        project / "seed.jsonl",
+        "jsonl",
+    )
+    config = load_config(project / "config.yaml")
+    with pytest.raises(TvdError, match="E511"):
+        load_run_data(config, log=lambda *_: None)
+    config.intent = "GetWeather"
+    with pytest.raises(TvdError, match="E512"):
+        load_run_data(config, log=lambda *_: None)
+
+
+def test_malformed_input_line_stops_or_is_skipped_and_reported(project):
+    with (project / "base.jsonl").open("a") as handle:
+        handle.write('{"text": "broken", "slots": [{"start": 0, "end": 99, "label": "x"}]}\n')
+    config = load_config(project / "config.yaml")
+    with pytest.raises(TvdError) as info:
+        load_run_data(config, log=lambda *_: None)
+    assert "base.jsonl:8" in str(info.value)
+    config.data.skip_errors = True
+    data = load_run_data(config, log=lambda *_: None)
+    assert len(data.base) == 7
+    problems = (project / "run" / "input_problems.jsonl").read_text().splitlines()
+    assert len(problems) == 1 and json.loads(problems[0])["line"] == 8

@@ -1,0 +1,321 @@
+"""The student interface, the registry and the CRF + TF-IDF student."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import random
+import re
+
+import pytest
+
+from tvd.data.utterance import Span, Utterance
+from tvd.errors import TvdError
+from tvd.evaluate import evaluate
+from tvd.students import CrfStudent, Student, load_student, make_student, student_kinds
+from tvd.students.crf import tags_to_spans
+from tvd.students.features import sentence_features, word_shape
+
+_SLOT = re.compile(r"\[(\w+):([^\]]+)\]")
+
+
+def mark(text: str, intent: str) -> Utterance:
+    """``"play [artist:adele] now"`` -> an utterance with an ``artist`` span over ``adele``."""
+    spans, plain, cursor = [], [], 0
+    for match in _SLOT.finditer(text):
+        plain.append(text[cursor : match.start()])
+        start = sum(len(p) for p in plain)
+        plain.append(match.group(2))
+        spans.append(Span(start, start + len(match.group(2)), match.group(1)))
+        cursor = match.end()
+    plain.append(text[cursor:])
+    return Utterance("".join(plain), intent, tuple(spans))
+
+
+CITIES = ["paris", "london", "new york", "tokyo", "berlin", "rome"]
+DAYS = ["tomorrow", "today", "on monday", "next week"]
+ARTISTS = ["adele", "the beatles", "miles davis", "nina simone", "queen", "bob marley"]
+SERVICES = ["spotify", "deezer", "youtube"]
+WEATHER = [
+    "what is the weather in [city:{c}] [date:{d}]",
+    "will it rain in [city:{c}] [date:{d}]",
+    "forecast for [city:{c}] [date:{d}]",
+]
+MUSIC = [
+    "play [artist:{a}] on [service:{s}]",
+    "put on some [artist:{a}] using [service:{s}]",
+    "i want to hear [artist:{a}] on [service:{s}]",
+]
+
+
+def dataset() -> tuple[list[Utterance], list[Utterance]]:
+    """Template data; the test split holds filler combinations never seen together in training."""
+    train, test = [], []
+    for k, (template, (c, d)) in enumerate(itertools.product(WEATHER, itertools.product(CITIES, DAYS))):
+        (test if k % 7 == 3 else train).append(mark(template.format(c=c, d=d), "GetWeather"))
+    for k, (template, (a, s)) in enumerate(itertools.product(MUSIC, itertools.product(ARTISTS, SERVICES))):
+        (test if k % 7 == 3 else train).append(mark(template.format(a=a, s=s), "PlayMusic"))
+    return train, test
+
+
+@pytest.fixture(scope="module")
+def trained() -> tuple[CrfStudent, list[Utterance]]:
+    train, test = dataset()
+    return make_student("crf", max_iterations=50).fit(train), test
+
+
+def test_registry_knows_crf_and_rejects_unknown_kinds() -> None:
+    assert "crf" in student_kinds()
+    assert isinstance(make_student("crf", c1=0.2), CrfStudent)
+    with pytest.raises(TvdError) as info:
+        make_student("bert")
+    assert info.value.code == "E403" and "crf" in (info.value.fix or "")
+
+
+def test_invalid_parameters_are_reported() -> None:
+    with pytest.raises(TvdError) as info:
+        make_student("crf", intent_model="forest", c1=-1)
+    assert info.value.code == "E406"
+    assert "intent_model" in info.value.message and "c1" in info.value.message
+    for params in ({"c1": "lots"}, {"depth": 3}):
+        with pytest.raises(TvdError) as info:
+            make_student("crf", **params)
+        assert info.value.code == "E406"
+    assert make_student("crf", intent_model="logreg").C == 10.0 and make_student("crf").C == 1.0
+
+
+def test_student_learns_held_out_variations(trained: tuple[CrfStudent, list[Utterance]]) -> None:
+    student, test = trained
+    predictions = student.predict(test)
+    assert [p.text for p in predictions] == [t.text for t in test]
+    assert [p.intent for p in predictions] == [t.intent for t in test]
+    exact = sum(p.spans == t.spans for p, t in zip(predictions, test, strict=True))
+    assert exact >= len(test) - 1, [
+        (p.text, p.slots) for p, t in zip(predictions, test, strict=True) if p.spans != t.spans
+    ]
+
+
+def test_predict_accepts_strings_and_returns_character_spans(trained: tuple[CrfStudent, list[Utterance]]) -> None:
+    student, _ = trained
+    (prediction,) = student.predict(["will it rain in berlin on monday"])
+    assert prediction.intent == "GetWeather"
+    assert prediction.slots == [("city", "berlin"), ("date", "on monday")]
+    assert 0.5 < prediction.meta["intent_confidence"] <= 1.0
+    assert student.predict_one("play queen on deezer").slots == [("artist", "queen"), ("service", "deezer")]
+
+
+def test_gold_spans_do_not_leak_into_prediction(trained: tuple[CrfStudent, list[Utterance]]) -> None:
+    student, _ = trained
+    # A gold span boundary inside a whitespace token would split the token if the student read the spans.
+    gold = Utterance("play adele on spotifyx", "PlayMusic", (Span(14, 21, "service"),))
+    prediction = student.predict([gold])[0]
+    assert all(span.end != 21 for span in prediction.spans)
+    assert prediction.intent == "PlayMusic"
+
+
+def test_predict_keeps_source_tokenisation_and_meta(trained: tuple[CrfStudent, list[Utterance]]) -> None:
+    student, _ = trained
+    tokens = ((0, 4), (5, 10), (11, 13), (14, 21))
+    source = Utterance("play adele on spotify", "WrongIntent", (), tokens=tokens, meta={"id": 7})
+    prediction = student.predict([source])[0]
+    assert prediction.tokens == tokens and prediction.meta["id"] == 7
+    assert prediction.slots == [("artist", "adele"), ("service", "spotify")]
+
+
+def test_empty_text_is_predicted_without_slots(trained: tuple[CrfStudent, list[Utterance]]) -> None:
+    student, _ = trained
+    prediction = student.predict_one("")
+    assert prediction.spans == () and prediction.intent in {"GetWeather", "PlayMusic"}
+
+
+def test_logreg_intent_model_gives_probabilities() -> None:
+    train, test = dataset()
+    student = make_student("crf", intent_model="logreg", balance=True, max_iterations=20).fit(train)
+    predictions = student.predict(test)
+    assert [p.intent for p in predictions] == [t.intent for t in test]
+    assert all(0.5 < p.meta["intent_confidence"] <= 1.0 for p in predictions)
+
+
+def test_single_intent_training_predicts_that_intent() -> None:
+    train, _ = dataset()
+    weather = [u for u in train if u.intent == "GetWeather"]
+    prediction = make_student("crf", max_iterations=20).fit(weather).predict_one("forecast for rome today")
+    assert prediction.intent == "GetWeather" and prediction.meta["intent_confidence"] == 1.0
+
+
+def test_save_load_round_trip(tmp_path, trained: tuple[CrfStudent, list[Utterance]]) -> None:
+    student, test = trained
+    student.save(tmp_path / "model")
+    metadata = json.loads((tmp_path / "model" / "student.json").read_text())
+    assert metadata["kind"] == "crf" and metadata["format_version"] == 1
+    assert metadata["intents"] == ["GetWeather", "PlayMusic"]
+    assert metadata["slot_labels"] == ["artist", "city", "date", "service"]
+    assert metadata["params"]["max_iterations"] == 50
+    loaded = load_student(tmp_path / "model")
+    assert isinstance(loaded, CrfStudent) and loaded.max_iterations == 50
+    before, after = student.predict(test), loaded.predict(test)
+    assert [(p.intent, p.spans) for p in before] == [(p.intent, p.spans) for p in after]
+    assert [p.meta["intent_confidence"] for p in before] == pytest.approx([p.meta["intent_confidence"] for p in after])
+
+
+def test_unfitted_student_refuses_to_predict_or_save(tmp_path) -> None:
+    student = make_student("crf")
+    assert not student.is_fitted
+    for call in (lambda: student.predict(["hello"]), lambda: student.save(tmp_path / "x")):
+        with pytest.raises(TvdError) as info:
+            call()
+        assert info.value.code == "E404" and "fit" in (info.value.fix or "")
+
+
+def test_loading_missing_or_damaged_directories(tmp_path) -> None:
+    with pytest.raises(TvdError) as info:
+        load_student(tmp_path / "nowhere")
+    assert info.value.code == "E401" and info.value.fix
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(TvdError) as info:
+        load_student(tmp_path / "empty")
+    assert info.value.code == "E401"
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "student.json").write_text('{"kind": "crf",\n  oops')
+    with pytest.raises(TvdError) as info:
+        load_student(bad)
+    assert info.value.code == "E402" and info.value.line == 2
+    (bad / "student.json").write_text('{"kind": "hmm"}')
+    with pytest.raises(TvdError) as info:
+        load_student(bad)
+    assert info.value.code == "E403"
+    (bad / "student.json").write_text('{"kind": "crf", "format_version": 1}')
+    with pytest.raises(TvdError) as info:
+        load_student(bad)
+    assert info.value.code == "E401" and "model.joblib" in info.value.message
+    (bad / "model.joblib").write_bytes(b"not a pickle")
+    with pytest.raises(TvdError) as info:
+        load_student(bad)
+    assert info.value.code == "E402"
+
+
+def test_fit_rejects_empty_data_and_slots_off_token_boundaries() -> None:
+    with pytest.raises(TvdError) as info:
+        make_student("crf").fit([])
+    assert info.value.code == "E405"
+    off = Utterance("play adele", "PlayMusic", (Span(5, 10, "artist"),), tokens=((0, 7), (8, 10)))
+    with pytest.raises(TvdError) as info:
+        make_student("crf").fit([off])
+    assert info.value.code == "E405" and "utterance 0" in info.value.message
+
+
+def test_oversampling_repeats_rare_intents_for_the_crf() -> None:
+    train, _ = dataset()
+    rare = [u for u in train if u.intent == "PlayMusic"][:3]
+    common = [u for u in train if u.intent == "GetWeather"]
+    student = make_student("crf", oversample=5, rare_intent_threshold=10, max_iterations=5).fit(common + rare)
+    assert student.training_info_["intent_counts"] == {"GetWeather": len(common), "PlayMusic": 3}
+    assert student.training_info_["crf_sequences"] == len(common) + 3 * 5
+
+
+def test_tags_to_spans_reads_tags_as_conlleval() -> None:
+    offsets = [(0, 1), (2, 3), (4, 5), (6, 7), (8, 9)]
+    # I-x after O starts a chunk; I-y after B-x starts a y chunk; a junk tag reads as O.
+    spans = tags_to_spans(offsets, ["O", "I-x", "I-x", "I-y", "junk"])
+    assert spans == [Span(2, 5, "x"), Span(6, 7, "y")]
+
+
+def test_features_are_script_neutral() -> None:
+    assert word_shape("Paris") == "Xx" and word_shape("10:30pm") == "d:dx"
+    assert word_shape("東京") == "H" and word_shape("カタカナ") == "k"
+    features = sentence_features(["play", "Adele"])
+    assert features[1]["w"] == "adele" and features[1]["w[-1]"] == "play" and "title" in features[1]
+    assert features[0]["BOS"] == 1.0 and features[1]["EOS"] == 1.0
+
+
+def test_student_is_the_abstract_interface() -> None:
+    with pytest.raises(TypeError):
+        Student()  # type: ignore[abstract]
+
+
+def _ja(parts: list[tuple[str, str | None]], intent: str) -> Utterance:
+    """Japanese text from (piece, slot label or None) parts, one source token per piece."""
+    text, tokens, spans = "", [], []
+    for piece, label in parts:
+        tokens.append((len(text), len(text) + len(piece)))
+        if label:
+            spans.append(Span(len(text), len(text) + len(piece), label))
+        text += piece
+    return Utterance(text, intent, tuple(spans), "ja", tuple(tokens))
+
+
+def test_unsegmented_script_with_source_tokens() -> None:
+    cities, artists = ["東京", "大阪", "京都", "札幌", "名古屋", "神戸"], ["嵐", "宇多田ヒカル", "米津玄師", "椎名林檎"]
+    train = [_ja([(c, "city"), ("の", None), ("天気", None)], "GetWeather") for c in cities]
+    train += [
+        _ja([("明日", None), ("の", None), (c, "city"), ("の", None), ("天気", None)], "GetWeather") for c in cities
+    ]
+    train += [_ja([(a, "artist"), ("を", None), ("再生", None), ("して", None)], "PlayMusic") for a in artists]
+    train += [
+        _ja([(a, "artist"), ("の", None), ("曲", None), ("を", None), ("かけて", None)], "PlayMusic") for a in artists
+    ]
+    student = make_student("crf", max_iterations=50).fit(train)
+    prediction = student.predict([_ja([("福岡", "city"), ("の", None), ("天気", None)], "?")])[0]
+    assert prediction.intent == "GetWeather" and prediction.slots == [("city", "福岡")]
+    prediction = student.predict([_ja([("あいみょん", "artist"), ("を", None), ("再生", None), ("して", None)], "?")])[
+        0
+    ]
+    assert prediction.intent == "PlayMusic" and prediction.slots == [("artist", "あいみょん")]
+
+
+# -- slow: a few hundred template utterances through train -> predict -> evaluate -> save -> load -----------
+
+FILLERS = {
+    "city": ["paris", "london", "new york", "tokyo", "berlin", "rome", "madrid", "oslo", "lima", "cairo", "seoul"],
+    "date": ["tomorrow", "today", "on monday", "next week", "this weekend", "on friday"],
+    "artist": ["adele", "the beatles", "miles davis", "nina simone", "queen", "bob marley", "bjork", "abba"],
+    "service": ["spotify", "deezer", "youtube", "pandora"],
+    "restaurant_type": ["restaurant", "bistro", "pizzeria", "diner"],
+    "party_size": ["two", "four", "6", "ten"],
+}
+TEMPLATES = {
+    "GetWeather": [
+        "what is the weather in [city] [date]",
+        "will it rain in [city] [date]",
+        "forecast for [city] [date]",
+        "is it going to be cold [date] in [city]",
+        "how hot will it be in [city] [date]",
+    ],
+    "PlayMusic": [
+        "play [artist] on [service]",
+        "put on some [artist] using [service]",
+        "i want to hear [artist] on [service]",
+        "play something by [artist]",
+        "start [service] and play [artist]",
+    ],
+    "BookRestaurant": [
+        "book a [restaurant_type] for [party_size] in [city]",
+        "reserve a table for [party_size] [date]",
+        "i need a [restaurant_type] in [city] for [party_size] people [date]",
+    ],
+}
+
+
+def generate(intent: str, n: int, rng: random.Random) -> list[Utterance]:
+    out = []
+    for _ in range(n):
+        text = rng.choice(TEMPLATES[intent])
+        for slot, values in FILLERS.items():
+            text = text.replace(f"[{slot}]", f"[{slot}:{rng.choice(values)}]")
+        out.append(mark(text, intent))
+    return out
+
+
+@pytest.mark.slow
+def test_few_hundred_utterances_end_to_end(tmp_path) -> None:
+    rng = random.Random(0)
+    train = generate("GetWeather", 150, rng) + generate("PlayMusic", 150, rng) + generate("BookRestaurant", 8, rng)
+    test = list(itertools.chain(*(generate(i, 40, random.Random(1)) for i in TEMPLATES)))
+    student = make_student("crf", balance=True).fit(train)
+    metrics = evaluate(test, student.predict(test))
+    assert metrics.intent_accuracy > 0.95
+    assert metrics.slot_f1 > 0.9
+    assert metrics.per_intent["BookRestaurant"].recall > 0.8
+    loaded = load_student(student.save(tmp_path / "m"))
+    assert evaluate(test, loaded.predict(test)) == metrics

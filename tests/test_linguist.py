@@ -34,15 +34,15 @@ def test_prompt_has_the_five_blocks_with_numbered_labels(request_):
     assert "<include> [2 dallas ], [1 * ] </include>" in prompt
     assert "<labels> [1=timeRange], [2=city], [3=condition_temperature] </labels>" in prompt
     assert "will it rain in [2 boston ] on [1 friday ]" in prompt
-    assert "weather for [2 austin ] [1 tomorrow ]" in prompt
-    assert prompt.rstrip().endswith("<output>")
+    # the prompt ends inside the open examples block: the completion is the next example line
+    assert prompt.endswith("<examples>\nwill it rain in [2 boston ] on [1 friday ]\nweather for [2 austin ] [1 tomorrow ]\n")
 
 
 def test_zero_shot_prompt_and_other_language(request_):
     request = LinguistRequest("GetWeather", request_.labels, request_.include, (), "de")
     prompt = build_prompt(request)
     assert "<language> German </language>" in prompt
-    assert "<examples> </examples>" in prompt
+    assert prompt.endswith("</labels>\n<examples>\n")
     assert language_name("ja") == "Japanese" and language_name("xx") == "xx"
 
 
@@ -122,9 +122,13 @@ def _grammar_language(grammar: str) -> re.Pattern[str]:
                     j = body.index("]", j + 1)
                 out.append(body[i : j + 1])
                 i = j + 1
-            elif ch in "()|?* ":
+            elif ch in "()|?*+ ":
                 out.append("" if ch == " " else ch)
                 i += 1
+            elif ch == "{":
+                j = body.index("}", i)
+                out.append(body[i : j + 1])
+                i = j + 1
             else:
                 match = re.match(r"[a-z0-9-]+", body[i:])
                 assert match, body[i:]
@@ -143,7 +147,9 @@ def test_grammar_admits_valid_outputs_and_nothing_malformed(request_):
     assert not language.fullmatch("weather in [2 dallas ]")  # wildcard slot required
     assert not language.fullmatch("weather in [2 dallas ] on [1 * ]")
     assert not language.fullmatch("weather [3 cold ] in [2 dallas ] on [1 monday ]")
-    assert not language.fullmatch("weather in [2 dallas ] on [1 mon ] </output>")
+    assert not language.fullmatch("weather in [2 dallas ] on [1 mon ] </examples>")
+    assert not language.fullmatch("28 | 30 | 31 [2 dallas ] on [1 mon ]")  # markup characters
+    assert not language.fullmatch("a b c d e f g h i j [2 dallas ] on [1 mon ]")  # babble is bounded
     translated = _grammar_language(output_grammar(request_, same_language_fixed_values=False))
     assert translated.fullmatch("Wetter in [2 Dallas ] am [1 Montag ]")
 

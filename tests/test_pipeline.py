@@ -118,3 +118,23 @@ def test_malformed_input_line_stops_or_is_skipped_and_reported(project):
     assert len(data.base) == 7
     problems = (project / "run" / "input_problems.jsonl").read_text().splitlines()
     assert len(problems) == 1 and json.loads(problems[0])["line"] == 8
+
+
+@pytest.mark.slow
+def test_generation_on_the_embedded_teacher(project):
+    """The real default teacher (Gemma 3 270M through llama.cpp), grammar-constrained: every completion
+    parses, and a re-run reproduces the same data from the cache."""
+    config = load_config(project / "config.yaml")
+    config.generation.requests = 3
+    data = load_run_data(config, log=lambda *_: None)
+    generated = generate_data(config, data, progress=False, log=lambda *_: None)
+    stats = generated.stats
+    assert stats.samples == 6 and stats.sent == 6
+    assert stats.accepted + sum(stats.rejected.values()) == 6
+    assert stats.accepted >= 4  # the grammar leaves only truncation as a way to fail
+    for line in (project / "run" / "generated.jsonl").read_text().splitlines():
+        record = json.loads(line)
+        assert record["intent"] == "GetWeather" and {s["label"] for s in record["slots"]} <= {"city"}
+    first = (project / "run" / "generated.jsonl").read_text()
+    again = generate_data(config, data, progress=False, log=lambda *_: None)
+    assert again.stats.cached == 6 and (project / "run" / "generated.jsonl").read_text() == first

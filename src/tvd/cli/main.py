@@ -36,7 +36,7 @@ def main() -> None:
     """
 
 
-@main.command()
+@main.command(short_help="Generate data, train students with and without it, compare.")
 @click.argument("config_path", metavar="CONFIG", type=click.Path(path_type=Path))
 @click.option("--output-dir", type=click.Path(path_type=Path), help="Override the config's output_dir.")
 @click.option("--no-progress", is_flag=True, help="Hide progress bars (for logs and CI).")
@@ -73,7 +73,7 @@ def run(config_path: Path, output_dir: Path | None, no_progress: bool) -> None:
     click.echo(f"\nwrote {config.run_dir}/{{generated,rejects,filtered}}.jsonl, students/, metrics.json")
 
 
-@main.command()
+@main.command(short_help="Only generate the data of a run config (no training).")
 @click.argument("config_path", metavar="CONFIG", type=click.Path(path_type=Path))
 @click.option("--output-dir", type=click.Path(path_type=Path), help="Override the config's output_dir.")
 @click.option("--no-progress", is_flag=True, help="Hide progress bars.")
@@ -94,7 +94,7 @@ def generate(config_path: Path, output_dir: Path | None, no_progress: bool) -> N
     click.echo(f"wrote {config.run_dir}/{{generated,rejects,filtered}}.jsonl")
 
 
-@main.command()
+@main.command(short_help="Show the LINGUIST prompts (and grammars) a run config would send.")
 @click.argument("config_path", metavar="CONFIG", type=click.Path(path_type=Path))
 @click.option("-n", "count", default=1, show_default=True, help="How many planned prompts to show.")
 @click.option("--grammar", is_flag=True, help="Also show each prompt's GBNF output grammar.")
@@ -114,7 +114,7 @@ def prompt(config_path: Path, count: int, grammar: bool) -> None:
             click.echo(output_grammar(request))
 
 
-@main.command()
+@main.command(short_help="Train a student on annotated utterances and save it.")
 @click.option(
     "--train",
     "train_paths",
@@ -137,7 +137,7 @@ def train(train_paths: tuple[Path, ...], out: Path, kind: str, fmt: str | None) 
     click.echo(f"trained {kind} student on {len(utterances)} utterances; saved to {out}")
 
 
-@main.command(name="evaluate")
+@main.command(name="evaluate", short_help="Evaluate a saved student on test data (table and JSON).")
 @click.argument("model_dir", type=click.Path(path_type=Path))
 @click.argument("test_path", type=click.Path(path_type=Path))
 @click.option("--format", "fmt", default=None, help="Test data format (detected from the path when omitted).")
@@ -154,8 +154,9 @@ def evaluate_command(
     from tvd.report.table import comparison_table, per_intent_table
     from tvd.students import load_student
 
+    student = load_student(model_dir)
     test = read_dataset(test_path, fmt).utterances
-    metrics = evaluate(test, load_student(model_dir).predict(test))
+    metrics = evaluate(test, student.predict(test))
     click.echo(comparison_table({model_dir.name or str(model_dir): metrics}, focus_intent=focus))
     click.echo("")
     click.echo(per_intent_table(metrics))
@@ -164,7 +165,7 @@ def evaluate_command(
         click.echo(f"wrote {json_path}")
 
 
-@main.command()
+@main.command(short_help="Convert a dataset between formats.")
 @click.argument("src", type=click.Path(path_type=Path))
 @click.argument("dst", type=click.Path(path_type=Path))
 @click.option("--from", "src_fmt", default=None, help="Input format (detected from SRC when omitted).")
@@ -185,7 +186,7 @@ def convert(src: Path, dst: Path, src_fmt: str | None, dst_fmt: str | None, skip
     )
 
 
-@main.command()
+@main.command(short_help="List the teacher backends.")
 def teachers() -> None:
     """List the teacher backends a config's `teacher.backend` can name."""
     from tvd.teachers.registry import BACKENDS

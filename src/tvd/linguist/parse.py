@@ -22,7 +22,7 @@ from collections import Counter
 
 from tvd.data.utterance import SpanError, Utterance
 from tvd.formats.brackets import BracketError, utterance_from_brackets
-from tvd.linguist.prompt import OUTPUT_OPEN
+from tvd.linguist.prompt import EXAMPLES_CLOSE
 from tvd.linguist.request import WILDCARD, LinguistRequest
 
 #: Bump when the parser's accept/reject behaviour changes: derived data keyed on it is recomputed.
@@ -63,7 +63,7 @@ def parse_output(
 ) -> Utterance:
     """The validated utterance in ``text``.  ``check_fixed_values=False`` when the request asked for another
     language than its fixed values are written in (the teacher may translate them, as instructed)."""
-    line = text.split("\n", 1)[0].replace("</output>", "").replace(OUTPUT_OPEN, "").strip()
+    line = text.strip().split("\n", 1)[0].replace(EXAMPLES_CLOSE, "").strip()
     if not line:
         raise Rejection("empty_output", "the completion is empty")
     if finish_reason == "length":

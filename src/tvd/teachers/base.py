@@ -7,6 +7,7 @@ fake used in tests) implements :class:`Teacher`.  Nothing above this layer knows
 from __future__ import annotations
 
 import abc
+import asyncio
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field
@@ -45,10 +46,42 @@ class Completion:
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
 
+class TeacherError(Exception):
+    """A teacher call that failed.
+
+    ``reason`` is a short stable code counted in run summaries (``rate_limited``, ``server_error``,
+    ``timeout``, ``connection``, ``bad_response``...).  ``retryable`` errors are retried by the engine with
+    exponential backoff and jitter, waiting at least ``retry_after`` seconds when the server said so; a
+    request whose retries run out is reported as failed with its reason (and retried on the next run).
+    Problems the user must fix (wrong URL, 401, unknown model, missing API key) are raised as
+    :class:`~tvd.errors.TvdError` instead and stop the run at once.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        reason: str,
+        retryable: bool = True,
+        retry_after: float | None = None,
+        status: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.retryable = retryable
+        self.retry_after = retry_after
+        self.status = status
+
+
 class Teacher(abc.ABC):
-    """A text generator.  Subclasses set :attr:`backend` and implement :meth:`generate`."""
+    """A text generator.  Subclasses set :attr:`backend` and implement :meth:`generate`.
+
+    ``concurrent`` says whether several calls may be in flight at once (remote servers: yes; an
+    in-process model: no).  Remote backends override :meth:`agenerate` with a real asynchronous call.
+    """
 
     backend: str = "abstract"
+    concurrent: bool = False
 
     @property
     @abc.abstractmethod
@@ -58,6 +91,15 @@ class Teacher(abc.ABC):
     @abc.abstractmethod
     def generate(self, prompt: str, n: int, params: GenerationParams) -> list[Completion]:
         """Return ``n`` completions of ``prompt``."""
+
+    async def agenerate(self, prompt: str, n: int, params: GenerationParams) -> list[Completion]:
+        """Asynchronous :meth:`generate`; the default runs it in a worker thread."""
+        return await asyncio.to_thread(self.generate, prompt, n, params)
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens in ``text``, for estimates where the server reports no usage; backends with a tokenizer
+        override this heuristic (about four characters a token for English)."""
+        return max(1, len(text) // 4)
 
     def fingerprint(self) -> str:
         """Identifies backend and model for caching; parameters and prompt are added per request."""

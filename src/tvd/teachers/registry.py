@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from typing import Any
 
@@ -9,14 +10,37 @@ from tvd.errors import TvdError
 from tvd.teachers.base import Teacher
 
 
-def _llamacpp(**options: Any) -> Teacher:
-    from tvd.teachers.llamacpp import LlamaCppTeacher
+def _lazy(module: str, name: str) -> Callable[..., Teacher]:
+    """A factory importing its backend only when used, so optional dependencies stay optional."""
 
-    return LlamaCppTeacher(**options)
+    def factory(**options: Any) -> Teacher:
+        cls = getattr(importlib.import_module(module), name)
+        return cls(**options)
+
+    return factory
 
 
 BACKENDS: dict[str, tuple[Callable[..., Teacher], str]] = {
-    "llamacpp": (_llamacpp, "embedded GGUF model on CPU through llama-cpp-python (default: Gemma 3 270M)"),
+    "llamacpp": (
+        _lazy("tvd.teachers.llamacpp", "LlamaCppTeacher"),
+        "embedded GGUF model on CPU through llama-cpp-python (default: Gemma 3 270M)",
+    ),
+    "openai": (
+        _lazy("tvd.teachers.openai_http", "OpenAITeacher"),
+        "OpenAI-compatible HTTP server or API (vLLM, Ollama, llama.cpp server, hosted), completions or chat",
+    ),
+    "transformers": (
+        _lazy("tvd.teachers.transformers_lm", "TransformersTeacher"),
+        "local Hugging Face model folder (causal or seq2seq), optional LoRA adapter, batched",
+    ),
+    "sagemaker": (
+        _lazy("tvd.teachers.sagemaker", "SageMakerTeacher"),
+        "Amazon SageMaker endpoint with AlexaTM 20B JumpStart conventions ([CLM] prefix, <br> between shots)",
+    ),
+    "bedrock": (
+        _lazy("tvd.teachers.bedrock", "BedrockTeacher"),
+        "Amazon Bedrock model through the Converse API",
+    ),
 }
 
 

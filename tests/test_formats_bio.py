@@ -92,7 +92,7 @@ def test_unknown_label_and_missing_files(tmp_path):
     assert (info.value.code, info.value.line) == ("E107", 1)
     (directory / "label").unlink()
     with pytest.raises(TvdError) as info:
-        bio.read(directory)
+        read_dataset(directory, "bio")
     assert info.value.code == "E103" and "label" in info.value.message
 
 

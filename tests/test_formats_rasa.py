@@ -105,10 +105,10 @@ def test_skip_mode_unknown_label_and_list_example_line(tmp_path):
 
 def test_whole_file_errors(tmp_path):
     with pytest.raises(TvdError) as info:
-        rasa.read(_file(tmp_path, "nlu:\n- intent: [a\n"))
+        read_dataset(_file(tmp_path, "nlu:\n- intent: [a\n"), "rasa")
     assert info.value.code == "E103" and info.value.line is not None
     with pytest.raises(TvdError) as info:
-        rasa.read(_file(tmp_path, "version: '3.1'\nrules: []\n"))
+        read_dataset(_file(tmp_path, "version: '3.1'\nrules: []\n"), "rasa")
     assert info.value.code == "E103" and "nlu" in info.value.message
 
 

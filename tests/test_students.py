@@ -9,11 +9,10 @@ import re
 
 import pytest
 
-from tvd.data.utterance import Span, Utterance
+from tvd.data.utterance import Span, Utterance, spans_from_tags
 from tvd.errors import TvdError
 from tvd.evaluate import evaluate
 from tvd.students import CrfStudent, Student, load_student, make_student, student_kinds
-from tvd.students.crf import tags_to_spans
 from tvd.students.features import sentence_features, word_shape
 
 _SLOT = re.compile(r"\[(\w+):([^\]]+)\]")
@@ -214,10 +213,10 @@ def test_oversampling_repeats_rare_intents_for_the_crf() -> None:
     assert student.training_info_["crf_sequences"] == len(common) + 3 * 5
 
 
-def test_tags_to_spans_reads_tags_as_conlleval() -> None:
+def test_predicted_tags_are_read_as_conlleval() -> None:
     offsets = [(0, 1), (2, 3), (4, 5), (6, 7), (8, 9)]
     # I-x after O starts a chunk; I-y after B-x starts a y chunk; a junk tag reads as O.
-    spans = tags_to_spans(offsets, ["O", "I-x", "I-x", "I-y", "junk"])
+    spans = spans_from_tags(offsets, strict=False, tags=["O", "I-x", "I-x", "I-y", "junk"])
     assert spans == [Span(2, 5, "x"), Span(6, 7, "y")]
 
 

@@ -178,7 +178,7 @@ def test_linguist_grammar_output_parses(teacher: LlamaCppTeacher) -> None:
             example("is it going to be cold in rome this weekend", "rome", "this weekend"),
         ),
     )
-    # rstrip: a prompt ending in a space sends Gemma 3 270M into digit strings (see bench/teacher_choice.py)
+    # rstrip: with this short 4-example prompt, the trailing space sends Gemma 3 270M into digit strings
     prompt = build_prompt(request).rstrip()
     params = GenerationParams(max_tokens=32, temperature=0.5, grammar=output_grammar(request), seed=1)
     out = teacher.generate(prompt, 6, params)

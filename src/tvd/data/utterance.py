@@ -148,24 +148,7 @@ class Utterance:
             raise SpanError(f"{len(tokens)} tokens but {len(tags)} tags")
         offsets = _locate_tokens(tokens, text) if text is not None else _join_offsets(tokens)
         full_text = text if text is not None else " ".join(tokens)
-        spans: list[Span] = []
-        open_label: str | None = None
-        open_start = open_end = 0
-        for (start, end), tag in zip(offsets, tags, strict=True):
-            if tag == "O":
-                prefix, label = "O", None
-            elif len(tag) > 2 and tag[1] == "-" and tag[0] in "BI":
-                prefix, label = tag[0], tag[2:]
-            else:
-                raise SpanError(f"tag {tag!r} is not O, B-<label> or I-<label>")
-            if prefix == "I" and open_label == label:
-                open_end = end
-                continue
-            if open_label is not None:
-                spans.append(Span(open_start, open_end, open_label))
-            open_label, open_start, open_end = label, start, end
-        if open_label is not None:
-            spans.append(Span(open_start, open_end, open_label))
+        spans = spans_from_tags(offsets, tags, strict=True)
         own_tokens = tuple(offsets)
         default = Utterance(full_text, intent, tuple(spans), language).token_offsets()
         keep = None if list(own_tokens) == default else own_tokens
@@ -213,6 +196,36 @@ class Utterance:
             tokens=tuple(tuple(t) for t in tokens) if tokens is not None else None,
             meta=dict(record.get("meta") or {}),
         )
+
+
+def spans_from_tags(
+    offsets: Sequence[tuple[int, int]], tags: Sequence[str], *, strict: bool = True
+) -> list[Span]:
+    """Character spans from BIO tags over token offsets, read as conlleval does.
+
+    An ``I-X`` continues the open chunk only if that chunk is an ``X``; otherwise it starts a new ``X``
+    chunk.  A tag that is not ``O``, ``B-X`` or ``I-X`` raises :class:`SpanError` when ``strict``, and is
+    read as ``O`` otherwise (for a model's predictions).
+    """
+    spans: list[Span] = []
+    open_label: str | None = None
+    open_start = open_end = 0
+    for (start, end), tag in zip(offsets, tags, strict=True):
+        if len(tag) > 2 and tag[1] == "-" and tag[0] in "BI":
+            prefix, label = tag[0], tag[2:]
+        elif tag == "O" or not strict:
+            prefix, label = "O", None
+        else:
+            raise SpanError(f"tag {tag!r} is not O, B-<label> or I-<label>")
+        if prefix == "I" and open_label == label:
+            open_end = end
+            continue
+        if open_label is not None:
+            spans.append(Span(open_start, open_end, open_label))
+        open_label, open_start, open_end = label, start, end
+    if open_label is not None:
+        spans.append(Span(open_start, open_end, open_label))
+    return spans
 
 
 def _join_offsets(tokens: Sequence[str]) -> list[tuple[int, int]]:

@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tvd.data import atomic
 from tvd.data.utterance import Utterance
 from tvd.errors import Problem, ProblemLog, TvdError
 
@@ -146,29 +147,12 @@ def cannot_write(fmt: str, index: int, utterance: Utterance, reason: str, fix: s
     return TvdError(E_CANNOT_WRITE, f"{fmt} cannot express {describe(index, utterance)}: {reason}", file=path, fix=fix)
 
 
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
 def atomic_write_text(path: str | Path, text: str) -> None:
-    """Write ``text`` (UTF-8) to ``path`` through a temporary file in the same directory and ``os.replace``."""
+    """Write a dataset file atomically (see :func:`tvd.data.atomic.atomic_write_text`); E111 for a directory."""
     path = Path(path)
     if path.is_dir():
         raise TvdError(E_DESTINATION, "destination is a directory", file=path, fix="give a file path")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; give it the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic.atomic_write_text(path, text)
 
 
 @contextmanager
@@ -191,7 +175,7 @@ def atomic_directory(path: str | Path, is_replaceable: Callable[[Path], bool]) -
     tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
     try:
         yield tmp
-        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it private; give it the usual permissions
+        os.chmod(tmp, 0o777 & ~atomic.umask())  # mkdtemp makes it private; give it the usual permissions
         if path.exists():
             old = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".old"))
             os.replace(path, old / "d")

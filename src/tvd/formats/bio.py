@@ -25,11 +25,9 @@ from tvd.formats.base import (
     E_BAD_TAGS,
     E_LINE_COUNT,
     E_UNREADABLE,
-    ReadResult,
     Record,
     atomic_directory,
     cannot_write,
-    collect,
     read_lines,
     record_error,
     require_exists,
@@ -109,16 +107,6 @@ def iter_records(path: str | Path, *, language: str | None = None) -> Iterator[R
             fix="seq.in, seq.out and label need one line per utterance each",
         )
 
-
-def read(
-    path: str | Path,
-    *,
-    skip_errors: bool = False,
-    language: str | None = None,
-    labels: Iterable[str] | None = None,
-) -> ReadResult:
-    """Read a bio directory (strict unless ``skip_errors``; extra lines past the shortest file are one problem)."""
-    return collect(iter_records(path, language=language), skip_errors=skip_errors, labels=labels, format=NAME)
 
 
 def render(

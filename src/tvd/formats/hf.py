@@ -28,7 +28,6 @@ from tvd.formats.base import (
     E_BAD_TAGS,
     E_BAD_TEXT,
     E_UNREADABLE,
-    ReadResult,
     Record,
     atomic_directory,
     cannot_write,
@@ -238,19 +237,6 @@ def iter_records(
     source = str(path) if split is None else f"{path}[{split}]"
     yield from iter_dataset_records(ds, source=source, language=language, **columns)
 
-
-def read(
-    path: str | Path,
-    *,
-    skip_errors: bool = False,
-    language: str | None = None,
-    labels: Iterable[str] | None = None,
-    split: str | None = None,
-    **columns: str | None,
-) -> ReadResult:
-    """Read a ``save_to_disk`` directory (strict unless ``skip_errors``)."""
-    records = iter_records(path, language=language, split=split, **columns)
-    return collect(records, skip_errors=skip_errors, labels=labels, format=NAME)
 
 
 def write(utterances: Iterable[Utterance], path: str | Path) -> None:

@@ -26,11 +26,9 @@ from tvd.formats.base import (
     E_BAD_MARKUP,
     E_BAD_RECORD,
     E_BAD_TEXT,
-    ReadResult,
     Record,
     atomic_write_text,
     cannot_write,
-    collect,
     read_lines,
     record_error,
 )
@@ -139,16 +137,6 @@ def iter_records(path: str | Path, *, language: str | None = None) -> Iterator[R
             continue
         yield Record(str(path), number, line, utterance)
 
-
-def read(
-    path: str | Path,
-    *,
-    skip_errors: bool = False,
-    language: str | None = None,
-    labels: Iterable[str] | None = None,
-) -> ReadResult:
-    """Read a MASSIVE JSONL file (strict unless ``skip_errors``)."""
-    return collect(iter_records(path, language=language), skip_errors=skip_errors, labels=labels, format=NAME)
 
 
 def to_record(utterance: Utterance, index: int) -> dict[str, Any]:

@@ -35,11 +35,9 @@ from tvd.formats.base import (
     E_BAD_RECORD,
     E_BAD_TEXT,
     E_UNREADABLE,
-    ReadResult,
     Record,
     atomic_write_text,
     cannot_write,
-    collect,
     read_lines,
     record_error,
 )
@@ -199,16 +197,6 @@ def iter_records(path: str | Path, *, language: str | None = None) -> Iterator[R
                 continue
             yield Record(str(path), line, raw, utterance)
 
-
-def read(
-    path: str | Path,
-    *,
-    skip_errors: bool = False,
-    language: str | None = None,
-    labels: Iterable[str] | None = None,
-) -> ReadResult:
-    """Read a Rasa NLU YAML file (strict unless ``skip_errors``)."""
-    return collect(iter_records(path, language=language), skip_errors=skip_errors, labels=labels, format=NAME)
 
 
 def _yaml_scalar(value: str) -> str:

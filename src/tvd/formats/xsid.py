@@ -36,11 +36,9 @@ from tvd.formats.base import (
     E_BAD_RECORD,
     E_BAD_TAGS,
     E_BAD_TEXT,
-    ReadResult,
     Record,
     atomic_write_text,
     cannot_write,
-    collect,
     read_lines,
     record_error,
 )
@@ -141,16 +139,6 @@ def iter_records(path: str | Path, *, language: str | None = None) -> Iterator[R
     for block in _blocks(read_lines(path)):
         yield _parse_block(path, block, lang)
 
-
-def read(
-    path: str | Path,
-    *,
-    skip_errors: bool = False,
-    language: str | None = None,
-    labels: Iterable[str] | None = None,
-) -> ReadResult:
-    """Read an xSID CoNLL file (strict unless ``skip_errors``)."""
-    return collect(iter_records(path, language=language), skip_errors=skip_errors, labels=labels, format=NAME)
 
 
 def _one_line(value: str) -> bool:

@@ -40,7 +40,7 @@ from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.svm import LinearSVC
 
 import tvd
-from tvd.data.utterance import Span, SpanError, Utterance, slot_labels
+from tvd.data.utterance import SpanError, Utterance, slot_labels, spans_from_tags
 from tvd.errors import TvdError
 from tvd.students.base import (
     E_BAD_METADATA,
@@ -63,31 +63,6 @@ INTENT_MODELS = ("svm", "logreg")
 # The intent classifier's C when none is given: TF-IDF features want weaker regularisation for logistic
 # regression than for the hinge loss.
 DEFAULT_C = {"svm": 1.0, "logreg": 10.0}
-
-
-def tags_to_spans(offsets: Sequence[tuple[int, int]], tags: Sequence[str]) -> list[Span]:
-    """Character spans from BIO tags over token offsets, read as conlleval does.
-
-    An ``I-X`` continues the open chunk only if that chunk is an ``X``; otherwise it starts a new ``X``
-    chunk.  Tags that are not ``O``/``B-X``/``I-X`` are read as ``O``.
-    """
-    spans: list[Span] = []
-    label: str | None = None
-    start = end = 0
-    for (tok_start, tok_end), tag in zip(offsets, tags, strict=True):
-        if len(tag) > 2 and tag[1] == "-" and tag[0] in "BI":
-            prefix, tag_label = tag[0], tag[2:]
-        else:
-            prefix, tag_label = "O", None
-        if prefix == "I" and tag_label == label:
-            end = tok_end
-            continue
-        if label is not None:
-            spans.append(Span(start, end, label))
-        label, start, end = tag_label, tok_start, tok_end
-    if label is not None:
-        spans.append(Span(start, end, label))
-    return spans
 
 
 def _intent_text(utterance: Utterance) -> str:
@@ -310,7 +285,7 @@ class CrfStudent(Student):
             if confidence is not None:
                 meta["intent_confidence"] = confidence
             predictions.append(
-                utterance.replace(intent=intent, spans=tuple(tags_to_spans(token_offsets, token_tags)), meta=meta)
+                utterance.replace(intent=intent, spans=tuple(spans_from_tags(token_offsets, token_tags, strict=False)), meta=meta)
             )
         return predictions
 

@@ -28,9 +28,39 @@ class DataConfig(_Block):
     skip_errors: bool = Field(default=False, description="skip malformed records and report them")
 
 
+class PriceConfig(_Block):
+    input_per_million: float = Field(default=0.0, ge=0.0, description="US dollars per million prompt tokens")
+    output_per_million: float = Field(default=0.0, ge=0.0, description="US dollars per million completion tokens")
+
+
 class TeacherConfig(_Block):
+    """The teacher backend and how the generation engine talks to it.
+
+    The defaults (one request at a time, no rate limits, free) suit the embedded teacher; remote servers
+    usually want ``concurrency`` > 1, the provider's rate limits and a ``price`` table.
+    """
+
     backend: str = "llamacpp"
     options: dict[str, Any] = Field(default_factory=dict, description="backend options, e.g. model_path, n_threads")
+    concurrency: int = Field(default=1, ge=1, le=1024, description="requests in flight (1 for in-process models)")
+    adaptive_concurrency: bool = Field(default=False, description="raise concurrency while healthy, halve on 429")
+    max_concurrency: int = Field(default=32, ge=1, le=1024, description="ceiling of adaptive concurrency")
+    requests_per_minute: float | None = Field(default=None, gt=0, description="request rate limit (none if unset)")
+    tokens_per_minute: float | None = Field(default=None, gt=0, description="token rate limit, prompt + max_tokens")
+    max_retries: int = Field(default=5, ge=0, le=100, description="retries of a request on 429 / 5xx / timeouts")
+    backoff_s: float = Field(default=1.0, ge=0.0, description="first retry delay, doubled per retry (with jitter)")
+    max_backoff_s: float = Field(default=60.0, ge=0.0, description="longest delay between retries")
+    timeout_s: float | None = Field(
+        default=None, gt=0, description="per-request timeout, passed to the backend as options.timeout_s"
+    )
+    price: PriceConfig | None = Field(default=None, description="per-million-token prices for cost and --budget")
+
+    def backend_options(self) -> dict[str, Any]:
+        """The options to build the backend with (``timeout_s`` added when set here)."""
+        options = dict(self.options)
+        if self.timeout_s is not None:
+            options.setdefault("timeout_s", self.timeout_s)
+        return options
 
 
 class GenerationConfig(_Block):

@@ -1,7 +1,8 @@
 """The main job: a few seed utterances of a new intent in, synthetic data and a better student out.
 
 ``tvd run CONFIG`` = :func:`generate_data` (read data, plan LINGUIST requests, query the teacher through the
-cache, validate, filter, write ``generated.jsonl`` / ``rejects.jsonl`` / ``filtered.jsonl``) followed by
+cache, validate, filter, write ``generated.jsonl`` / ``rejects.jsonl`` / ``filtered.jsonl`` /
+``failures.jsonl``) followed by
 :func:`train_and_compare` (train the student on base + seeds, and on base + seeds + generated; evaluate both
 on the held-out test set; write ``metrics.json``).  Every file goes into the run directory.
 """
@@ -13,12 +14,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tvd.config import RunConfig
+from tvd.config import RunConfig, TeacherConfig
 from tvd.data.atomic import write_json, write_jsonl
 from tvd.data.resample import build_catalogue
 from tvd.data.utterance import Utterance, intents
+from tvd.engine.accounting import Price, format_cost
 from tvd.engine.cache import CompletionCache
-from tvd.engine.generate import GenerationStats, generate
+from tvd.engine.dispatch import EngineSettings
+from tvd.engine.generate import GenerationEstimate, GenerationStats, estimate_generation, generate, summary_lines
 from tvd.errors import TvdError
 from tvd.evaluate.metrics import Metrics, evaluate
 from tvd.filters import apply_filters
@@ -98,22 +101,26 @@ def plan(config: RunConfig, data: RunData, requests: int | None = None) -> list[
     return plan_requests(data.intent, data.seeds, settings, build_catalogue(data.seeds, data.base))
 
 
-def generate_data(
-    config: RunConfig,
-    data: RunData,
-    *,
-    teacher: Teacher | None = None,
-    progress: bool = True,
-    log: Any = print,
-) -> GeneratedData:
-    """Plan, generate, validate and filter; write generated / rejects / filtered JSONL to the run directory.
+def engine_settings(teacher: TeacherConfig) -> EngineSettings:
+    """The generation engine's settings from a config's teacher block."""
+    price = teacher.price
+    return EngineSettings(
+        concurrency=teacher.concurrency,
+        max_concurrency=max(teacher.max_concurrency, teacher.concurrency),
+        adaptive_concurrency=teacher.adaptive_concurrency,
+        requests_per_minute=teacher.requests_per_minute,
+        tokens_per_minute=teacher.tokens_per_minute,
+        max_retries=teacher.max_retries,
+        backoff_s=teacher.backoff_s,
+        max_backoff_s=teacher.max_backoff_s,
+        price=Price(price.input_per_million, price.output_per_million) if price else Price(),
+    )
 
-    ``teacher`` overrides the config's teacher block (tests pass a scripted one).
-    """
-    run_dir = config.run_dir
+
+def generation_params(config: RunConfig) -> GenerationParams:
+    """The decoding parameters of a run config."""
     gen = config.generation
-    requests = plan(config, data)
-    params = GenerationParams(
+    return GenerationParams(
         max_tokens=gen.max_tokens,
         temperature=gen.temperature,
         top_p=gen.top_p,
@@ -121,30 +128,90 @@ def generate_data(
         repeat_penalty=gen.repeat_penalty,
         seed=gen.seed,
     )
+
+
+def _make_teacher(config: RunConfig) -> Teacher:
+    return make_teacher(config.teacher.backend, **config.teacher.backend_options())
+
+
+def estimate_data(config: RunConfig, data: RunData, *, teacher: Teacher | None = None) -> GenerationEstimate:
+    """What :func:`generate_data` would send (for ``tvd generate --dry-run``); sends and writes nothing."""
+    requests = plan(config, data)
+    cache_path = config.run_dir / "cache.sqlite"
+    with teacher or _make_teacher(config) as teacher_:
+        cache = CompletionCache(cache_path) if cache_path.is_file() else None
+        try:
+            return estimate_generation(
+                requests,
+                teacher_,
+                cache,
+                params=generation_params(config),
+                samples_per_request=config.generation.samples_per_request,
+                constrained=config.generation.constrained,
+                source_language=data.seeds[0].language,
+                price=engine_settings(config.teacher).price,
+            )
+        finally:
+            if cache is not None:
+                cache.close()
+
+
+def generate_data(
+    config: RunConfig,
+    data: RunData,
+    *,
+    teacher: Teacher | None = None,
+    progress: bool = True,
+    log: Any = print,
+    budget_usd: float | None = None,
+) -> GeneratedData:
+    """Plan, generate, validate and filter; write generated / rejects / filtered / failures JSONL to the run
+    directory.
+
+    ``teacher`` overrides the config's teacher block (tests pass a scripted one).  ``budget_usd``: stop
+    sending (resumably: a re-run continues) before the estimated spend of this call would exceed it.
+    A :class:`~tvd.errors.TvdError` from the teacher (wrong URL, bad key...) stops the run before any
+    output file is written; what was answered until then stays in the cache.
+    """
+    run_dir = config.run_dir
+    gen = config.generation
+    requests = plan(config, data)
+    settings = engine_settings(config.teacher)
     source_language = data.seeds[0].language
     if teacher is None:
-        teacher = make_teacher(config.teacher.backend, **config.teacher.options)
+        teacher = _make_teacher(config)
     with teacher, CompletionCache(run_dir / "cache.sqlite") as cache:
         result = generate(
             requests,
             teacher,
             cache,
-            params=params,
+            params=generation_params(config),
             samples_per_request=gen.samples_per_request,
             constrained=gen.constrained,
             source_language=source_language,
             progress=progress,
+            settings=settings,
+            budget_usd=budget_usd,
         )
     filtered = apply_filters(result.accepted, data.seeds, filters=tuple(config.filters))
     write_jsonl(run_dir / "generated.jsonl", (u.to_dict() for u in filtered.kept))
     write_jsonl(run_dir / "rejects.jsonl", result.rejects)
     write_jsonl(run_dir / "filtered.jsonl", ({**u.to_dict(), "reason": reason} for u, reason in filtered.removed))
-    stats = result.stats.to_dict()
-    log(
-        f"generation: {stats['samples']} completions ({stats['sent']} sent, {stats['cached']} from cache), "
-        f"{stats['accepted']} valid, {stats['rejected']} rejected {stats['rejected_by_reason'] or ''}"
-    )
-    log(f"filters: kept {len(filtered.kept)} of {stats['accepted']}, removed {dict(filtered.counts) or 'none'}")
+    write_jsonl(run_dir / "failures.jsonl", result.failures)
+    stats = result.stats
+    for line in summary_lines(stats, settings.price):
+        log(line)
+    if stats.failed:
+        log(
+            f"{sum(stats.failed.values())} request(s) failed after their retries: see {run_dir / 'failures.jsonl'}; "
+            "run again to retry them"
+        )
+    if stats.stopped_by_budget:
+        log(
+            f"stopped at the budget of {format_cost(budget_usd or 0.0)}: {stats.unsent} request(s) not sent; "
+            "run again (with a higher --budget) to continue where this run stopped"
+        )
+    log(f"filters: kept {len(filtered.kept)} of {stats.accepted}, removed {dict(filtered.counts) or 'none'}")
     return GeneratedData(kept=filtered.kept, stats=result.stats, filter_counts=dict(filtered.counts))
 
 

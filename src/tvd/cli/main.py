@@ -77,21 +77,58 @@ def run(config_path: Path, output_dir: Path | None, no_progress: bool) -> None:
 @click.argument("config_path", metavar="CONFIG", type=click.Path(path_type=Path))
 @click.option("--output-dir", type=click.Path(path_type=Path), help="Override the config's output_dir.")
 @click.option("--no-progress", is_flag=True, help="Hide progress bars.")
-def generate(config_path: Path, output_dir: Path | None, no_progress: bool) -> None:
-    """Only generate: write generated.jsonl, rejects.jsonl and filtered.jsonl for the run CONFIG.
+@click.option(
+    "--dry-run", is_flag=True, help="Print the requests that would be sent, estimated tokens and cost; send nothing."
+)
+@click.option(
+    "--budget",
+    "budget",
+    type=click.FloatRange(min=0.0),
+    default=None,
+    metavar="USD",
+    help="Stop (resumably) before this run's estimated spend would exceed USD dollars (needs teacher.price).",
+)
+def generate(
+    config_path: Path, output_dir: Path | None, no_progress: bool, dry_run: bool, budget: float | None
+) -> None:
+    """Only generate: write generated.jsonl, rejects.jsonl, filtered.jsonl and failures.jsonl for the run CONFIG.
 
-    Completions are cached in the run directory's cache.sqlite: re-running after an interruption sends
-    only the requests that have no answer yet.
+    \b
+    Completions are cached in the run directory's cache.sqlite: re-running after an interruption (even
+    kill -9) sends only the requests that have no answer yet.  Requests that still fail after their
+    retries (rate limits, server errors, timeouts) are listed with their reason in failures.jsonl and are
+    sent again by the next run.  The teacher block of the config sets concurrency, rate limits, retries
+    and prices (see examples/teachers/).
     """
     from tvd.config import load_config
-    from tvd.pipeline import generate_data, load_run_data
+    from tvd.engine.accounting import format_cost
+    from tvd.pipeline import estimate_data, generate_data, load_run_data
 
     config = load_config(config_path)
     if output_dir is not None:
         config.output_dir = output_dir
     data = load_run_data(config, log=click.echo)
-    generate_data(config, data, progress=not no_progress, log=click.echo)
-    click.echo(f"wrote {config.run_dir}/{{generated,rejects,filtered}}.jsonl")
+    if dry_run:
+        estimate = estimate_data(config, data)
+        price = config.teacher.price
+        click.echo(
+            f"dry run: {estimate.planned} completions planned, {estimate.cached} in the cache, "
+            f"{estimate.to_send} request(s) to send"
+        )
+        click.echo(
+            f"estimated tokens: {estimate.prompt_tokens:,} in, at most {estimate.max_completion_tokens:,} out "
+            f"(max_tokens {config.generation.max_tokens} per request)"
+        )
+        if price is None:
+            click.echo("estimated cost: none set (add teacher.price: {input_per_million, output_per_million})")
+        else:
+            click.echo(f"estimated cost: at most {format_cost(estimate.cost_usd)}")
+        click.echo("nothing was sent")
+        return
+    if budget is not None and config.teacher.price is None:
+        click.echo("warning: --budget without teacher.price in the config: every request counts as free", err=True)
+    generate_data(config, data, progress=not no_progress, log=click.echo, budget_usd=budget)
+    click.echo(f"wrote {config.run_dir}/{{generated,rejects,filtered,failures}}.jsonl")
 
 
 @main.command(short_help="Show the LINGUIST prompts (and grammars) a run config would send.")

@@ -15,6 +15,13 @@
   ``rare_intent_threshold`` (default 100) examples that many times in the CRF's training data, so a rare
   intent's slots weigh more against the L2 penalty.
 
+Measured (2-core shared machine, one thread; default parameters): full SNIPS trains in ~134 s (the CRF
+~132 s, the SVM ~2 s) and scores intent 97.9, slot F1 93.4, sentence 82.7 on its test set; ATIS 95.3 /
+93.5 / 80.5.  ``logreg`` scored intent 97.6 on SNIPS and fits in ~23 s.  SNIPS 10-shot novel intent
+(3 seeds): ``balance`` raised GetWeather recall 59.3 -> 66.0 (svm) and 31.4 -> 71.8 (logreg),
+BookRestaurant 38.8 -> 50.0 (svm) and 14.1 -> 60.5 (logreg), precision staying 100; ``oversample=20``
+raised the novel intent's slot F1 57.6 -> 60.0 (GetWeather) and 38.8 -> 42.8 (BookRestaurant).
+
 Saved as ``student.json`` (kind, format version, labels, parameters, training size and time) plus
 ``model.joblib`` (the fitted CRF and intent pipeline).  ``model.joblib`` is a pickle: load only students
 you trained or trust.
@@ -285,7 +292,9 @@ class CrfStudent(Student):
             if confidence is not None:
                 meta["intent_confidence"] = confidence
             predictions.append(
-                utterance.replace(intent=intent, spans=tuple(spans_from_tags(token_offsets, token_tags, strict=False)), meta=meta)
+                utterance.replace(
+                    intent=intent, spans=tuple(spans_from_tags(token_offsets, token_tags, strict=False)), meta=meta
+                )
             )
         return predictions
 

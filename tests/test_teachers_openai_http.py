@@ -1,0 +1,274 @@
+"""The OpenAI-compatible HTTP teacher against the local fault server: request fields, both modes, every
+fault mapped to a retryable reason, user errors as one clear TvdError, and the key never shown."""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+from fault_server import FaultServer, free_port
+from tvd.data.resample import build_catalogue
+from tvd.engine.cache import CompletionCache
+from tvd.engine.dispatch import EngineSettings
+from tvd.engine.generate import generate
+from tvd.errors import TvdError
+from tvd.linguist.planner import PlanSettings, plan_requests
+from tvd.teachers.base import GenerationParams, TeacherError
+from tvd.teachers.openai_http import OpenAITeacher, parse_retry_after
+from tvd.teachers.registry import make_teacher
+
+PROMPT = "<include> [1 * ] </include>"
+KEY = "sk-test-0123456789abcdef"
+
+
+@pytest.fixture
+def server():
+    faults = {
+        "rate": "429",
+        "rate-after": "429:2",
+        "e500": "500",
+        "e503": "503",
+        "hang": "hang",
+        "close": "close",
+        "malformed": "malformed",
+        "nochoices": "no_choices",
+        "empty": "empty",
+    }
+    with FaultServer(faults=lambda prompt, seed, attempt: faults.get(prompt), hang_s=2.0, max_seconds=60) as srv:
+        yield srv
+
+
+def test_completion_request_carries_the_generation_parameters(server):
+    params = GenerationParams(max_tokens=20, temperature=0.3, top_p=0.9, seed=40, stop=("\n", "</x>"), grammar="g")
+    teacher = make_teacher("openai", base_url=server.url, model="test-model")
+    assert isinstance(teacher, OpenAITeacher) and teacher.concurrent
+    completions = teacher.generate(PROMPT, 2, params)
+    assert [c.text for c in completions] == [server.answer(PROMPT, 40), server.answer(PROMPT, 41)]
+    assert completions[0].prompt_tokens == len(PROMPT.split()) and completions[0].finish_reason == "stop"
+    first, second = server.bodies
+    assert {k: first[k] for k in ("model", "prompt", "max_tokens", "temperature", "top_p", "stop", "n", "seed")} == {
+        "model": "test-model",
+        "prompt": PROMPT,
+        "max_tokens": 20,
+        "temperature": 0.3,
+        "top_p": 0.9,
+        "stop": ["\n", "</x>"],
+        "n": 1,
+        "seed": 40,
+    }
+    assert second["seed"] == 41  # completion i uses seed + i, one request each
+    assert "grammar" not in first and "top_k" not in first  # only when the server is said to support them
+    assert "authorization" not in server.headers[0]
+
+
+def test_grammar_and_extended_sampling_only_when_enabled(server):
+    teacher = OpenAITeacher(server.url, "test-model", grammar_field=True, extended_sampling=True)
+    teacher.generate(PROMPT, 1, GenerationParams(grammar='root ::= "x"', top_k=7, repeat_penalty=1.1))
+    body = server.bodies[-1]
+    assert body["grammar"] == 'root ::= "x"' and body["top_k"] == 7 and body["repeat_penalty"] == 1.1
+    plain = OpenAITeacher(server.url, "test-model")
+    assert teacher.fingerprint() != plain.fingerprint()  # outputs differ with and without a grammar
+
+
+def test_chat_mode_and_async_calls(server):
+    teacher = OpenAITeacher(
+        server.url, "test-model", mode="chat", system_prompt="You write data.", max_tokens_field="max_completion_tokens"
+    )
+
+    async def call():
+        try:
+            return await teacher.agenerate(PROMPT, 3, GenerationParams(seed=5))
+        finally:
+            await teacher.aclose()
+
+    completions = asyncio.run(call())
+    assert [c.text for c in completions] == [server.answer(PROMPT, s) for s in (5, 6, 7)]
+    body = server.bodies[-1]
+    assert body["messages"][0] == {"role": "system", "content": "You write data."}
+    assert body["messages"][-1] == {"role": "user", "content": PROMPT}
+    assert body["max_completion_tokens"] == 64 and "max_tokens" not in body and "prompt" not in body
+    # the teacher works again in a second event loop (each engine run has its own)
+    assert len(asyncio.run(call())) == 3
+
+
+def test_native_n_asks_for_all_samples_in_one_request(server):
+    teacher = OpenAITeacher(server.url, "test-model", native_n=True)
+    completions = teacher.generate(PROMPT, 3, GenerationParams(seed=9))
+    assert len(completions) == 3 and len(server.bodies) == 1 and server.bodies[0]["n"] == 3
+
+
+@pytest.mark.parametrize(
+    ("prompt", "reason", "retry_after", "status"),
+    [
+        ("rate", "rate_limited", None, 429),
+        ("rate-after", "rate_limited", 2.0, 429),
+        ("e500", "server_error", None, 500),
+        ("e503", "server_error", None, 503),
+        ("hang", "timeout", None, None),
+        ("close", "connection", None, None),
+        ("malformed", "bad_response", None, None),
+        ("nochoices", "bad_response", None, None),
+    ],
+)
+def test_faults_become_retryable_teacher_errors(server, prompt, reason, retry_after, status):
+    teacher = OpenAITeacher(server.url, "test-model", timeout_s=0.3)
+    teacher.generate("warm-up", 1, GenerationParams())  # the server has answered once
+    started = time.perf_counter()
+    with pytest.raises(TeacherError) as info:
+        teacher.generate(prompt, 1, GenerationParams())
+    error = info.value
+    assert (error.reason, error.retry_after, error.status, error.retryable) == (reason, retry_after, status, True)
+    assert time.perf_counter() - started < 1.5  # a hang is cut by the timeout
+
+
+def test_async_timeout_and_empty_completion(server):
+    teacher = OpenAITeacher(server.url, "test-model", timeout_s=0.3)
+
+    async def call(prompt):
+        try:
+            return await teacher.agenerate(prompt, 1, GenerationParams())
+        finally:
+            await teacher.aclose()
+
+    with pytest.raises(TeacherError) as info:
+        asyncio.run(call("hang"))
+    assert info.value.reason == "timeout"
+    [empty] = asyncio.run(call("empty"))
+    assert empty.text == "" and empty.completion_tokens == 0  # valid: the parser rejects it as empty_output
+
+
+def test_refused_connection_at_the_start_is_a_setup_error():
+    teacher = OpenAITeacher(f"http://127.0.0.1:{free_port()}/v1", "test-model", timeout_s=2)
+    with pytest.raises(TvdError) as info:
+        teacher.generate(PROMPT, 1, GenerationParams())
+    assert info.value.code == "E321" and "base_url" in str(info.value)
+
+
+def test_wrong_base_url_unknown_model_and_bad_key(server, monkeypatch):
+    with pytest.raises(TvdError) as info:
+        OpenAITeacher(server.root, "test-model").generate(PROMPT, 1, GenerationParams())  # no /v1
+    assert info.value.code == "E322" and "/v1" in str(info.value)
+    with pytest.raises(TvdError) as info:
+        OpenAITeacher(server.url, "no-such-model").generate(PROMPT, 1, GenerationParams())
+    assert info.value.code == "E323" and "no-such-model" in str(info.value)
+
+
+def test_refused_key_is_reported_without_the_key(monkeypatch):
+    monkeypatch.setenv("TVD_TEST_KEY", KEY)
+    with FaultServer(api_key="the-right-key", max_seconds=30) as srv:
+        teacher = OpenAITeacher(srv.url, "test-model", api_key_env="TVD_TEST_KEY")
+        with pytest.raises(TvdError) as info:
+            teacher.generate(PROMPT, 1, GenerationParams())
+        assert srv.headers[0]["authorization"] == f"Bearer {KEY}"  # the key is sent ...
+    message = str(info.value)
+    assert info.value.code == "E324" and "TVD_TEST_KEY" in message
+    assert "Incorrect API key" in message and KEY not in message  # ... but never shown, even when echoed
+    assert KEY not in teacher.fingerprint() and KEY not in repr(teacher) and KEY not in teacher.model_id
+
+
+def test_good_key_is_accepted(monkeypatch):
+    monkeypatch.setenv("TVD_TEST_KEY", KEY)
+    with FaultServer(api_key=KEY, max_seconds=30) as srv:
+        assert OpenAITeacher(srv.url, "test-model", api_key_env="TVD_TEST_KEY").generate(
+            PROMPT, 1, GenerationParams(seed=1)
+        )[0].text == srv.answer(PROMPT, 1)
+
+
+def test_missing_key_variable_and_bad_options(monkeypatch):
+    monkeypatch.delenv("TVD_MISSING_KEY", raising=False)
+    with pytest.raises(TvdError) as info:
+        OpenAITeacher("http://127.0.0.1:9/v1", "m", api_key_env="TVD_MISSING_KEY")
+    assert info.value.code == "E325" and "export TVD_MISSING_KEY" in str(info.value)
+    for options in ({"mode": "edit"}, {"base_url": "127.0.0.1:8000"}, {"timeout_s": 0}):
+        with pytest.raises(TvdError, match="E320"):
+            OpenAITeacher(**{"base_url": "http://127.0.0.1:9/v1", "model": "m", **options})
+
+
+def test_fingerprint_is_base_url_model_and_mode():
+    a = OpenAITeacher("http://127.0.0.1:9/v1/", "m")
+    assert a.fingerprint() == "openai:http://127.0.0.1:9/v1|m|completions"
+    assert OpenAITeacher("http://127.0.0.1:9/v1", "m", timeout_s=5).fingerprint() == a.fingerprint()
+    assert OpenAITeacher("http://127.0.0.1:9/v1", "m", mode="chat").fingerprint() != a.fingerprint()
+
+
+def test_retry_after_header_forms():
+    assert parse_retry_after("3") == 3.0 and parse_retry_after("0.5") == 0.5
+    assert parse_retry_after(None) is None and parse_retry_after("soon") is None
+    date = email.utils.formatdate(1_000_030, usegmt=True)
+    assert parse_retry_after(date, now=1_000_000) == pytest.approx(30.0)
+
+
+# -- a real OpenAI-compatible server: llama-cpp-python's, serving the embedded model ----------------
+
+
+@pytest.fixture
+def llama_server(tmp_path):
+    """``python -m llama_cpp.server`` with the embedded GGUF on a free port; stopped afterwards."""
+    for module in ("llama_cpp", "uvicorn", "fastapi", "sse_starlette", "starlette_context", "pydantic_settings"):
+        pytest.importorskip(module, reason="llama-cpp-python's server needs the [server] extra's packages")
+    from tvd.teachers.embedded_model import default_model_path
+
+    try:
+        model = default_model_path()
+    except TvdError as error:
+        pytest.skip(f"the embedded GGUF model is not installed: {error}")
+    port = free_port()
+    command = [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host", "127.0.0.1"]
+    command += ["--port", str(port), "--n_threads", "1", "--n_ctx", "2048"]
+    log = tmp_path / "llama_server.log"  # not a pipe: the model loader's log would fill it and block
+    handle = log.open("w")
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=handle)
+    url = f"http://127.0.0.1:{port}/v1"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"llama_cpp.server exited: {log.read_text()[-2000:]}")
+            try:
+                if httpx.get(f"{url}/models", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, "llama_cpp.server did not start within 120 s"
+            time.sleep(0.25)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=15)
+        handle.close()
+
+
+@pytest.mark.slow
+def test_generation_through_llama_cpp_server_with_grammar(llama_server, weather_seeds, tmp_path):
+    settings = PlanSettings(requests=3, examples_per_prompt=3, seed=1)
+    requests = plan_requests("GetWeather", weather_seeds, settings, build_catalogue(weather_seeds))
+    teacher = OpenAITeacher(llama_server, "gemma-3-270m", grammar_field=True, extended_sampling=True, timeout_s=120)
+    params = GenerationParams(max_tokens=48, temperature=0.9, seed=3)
+    with CompletionCache(tmp_path / "cache.sqlite") as cache:
+        first = generate(
+            requests,
+            teacher,
+            cache,
+            params=params,
+            samples_per_request=2,
+            progress=False,
+            settings=EngineSettings(concurrency=2, max_retries=1),
+        )
+        again = generate(requests, teacher, cache, params=params, samples_per_request=2, progress=False)
+    stats = first.stats
+    assert stats.sent == 6 and not stats.failed
+    assert stats.accepted >= 5 and set(stats.rejected) <= {"truncated"}  # the grammar leaves only truncation
+    assert stats.prompt_tokens > 100 and stats.estimated_tokens == 0  # the server reports usage
+    assert all(u.intent == "GetWeather" and u.text.strip() for u in first.accepted)
+    assert again.stats.cached == 6 and again.stats.sent == 0
+    assert [u.to_dict() for u in again.accepted] == [u.to_dict() for u in first.accepted]

@@ -177,7 +177,7 @@ class _ThreadedTeacher(ScriptedTeacher):
         with self._lock:
             self.in_flight += 1
             self.peak = max(self.peak, self.in_flight)
-        time.sleep(0.02)
+        time.sleep(0.1)  # long enough for all ten threads to overlap even on a busy machine
         with self._lock:
             self.in_flight -= 1
             return super().generate(prompt, n, params)

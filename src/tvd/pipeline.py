@@ -2,9 +2,9 @@
 
 ``tvd run CONFIG`` = :func:`generate_data` (read data, plan LINGUIST requests, query the teacher through the
 cache, validate, filter, write ``generated.jsonl`` / ``rejects.jsonl`` / ``filtered.jsonl`` /
-``failures.jsonl``) followed by
-:func:`train_and_compare` (train the student on base + seeds, and on base + seeds + generated; evaluate both
-on the held-out test set; write ``metrics.json``).  Every file goes into the run directory.
+``failures.jsonl``) followed by :func:`train_and_compare` (train the student on base + seeds, and on base +
+seeds + generated; evaluate both on the held-out test set; write ``metrics.json``).  Every file goes into
+the run directory.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ class GeneratedData:
 
 
 def load_run_data(config: RunConfig, log: Any = print) -> RunData:
-    """Read base, seed and test data; check the seeds are of one new intent absent from the base data."""
+    """Read base, seed and test data; check the seeds are of one intent (and say if the base has it too)."""
     run_dir = config.run_dir
     problems: list[dict[str, Any]] = []
 
@@ -83,6 +83,9 @@ def load_run_data(config: RunConfig, log: Any = print) -> RunData:
             file=config.data.seed,
             fix="keep only the new intent's utterances in the seed file",
         )
+    in_base = sum(u.intent == intent for u in base)
+    if in_base:
+        log(f"note: the base data already has {in_base} utterance(s) of {intent!r}; they are trained on as well")
     return RunData(base=base, seeds=seeds, test=test, intent=intent)
 
 

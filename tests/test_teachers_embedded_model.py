@@ -11,7 +11,8 @@ import pytest
 
 from tvd.errors import TvdError
 from tvd.teachers import embedded_model
-from tvd.teachers.embedded_model import check_gguf, default_model_path, file_fingerprint, resolve_model_path
+from tvd.teachers.base import file_fingerprint
+from tvd.teachers.embedded_model import check_gguf, default_model_path, resolve_model_path
 
 HAVE_MODEL_PACKAGE = importlib.util.find_spec(embedded_model.MODEL_PACKAGE) is not None
 

@@ -70,7 +70,7 @@ def run(config_path: Path, output_dir: Path | None, no_progress: bool) -> None:
     if metrics:
         click.echo("")
         click.echo(comparison_table(metrics, focus_intent=data.intent))
-    click.echo(f"\nwrote {config.run_dir}/{{generated,rejects,filtered}}.jsonl, students/, metrics.json")
+    click.echo(f"\nwrote {config.run_dir}/{{generated,rejects,filtered,failures}}.jsonl, students/, metrics.json")
 
 
 @main.command(short_help="Only generate the data of a run config (no training).")

@@ -11,6 +11,7 @@ import asyncio
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 
@@ -113,6 +114,22 @@ class Teacher(abc.ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def file_fingerprint(path: Path, window: int = 1 << 20) -> str:
+    """``name:size:hash`` of a model file; the hash covers its first and last MiB, so it is cheap.
+
+    The first MiB of a GGUF is mostly metadata and vocabulary, which fine-tunes of one base model share
+    (often with identical sizes); the last MiB is tensor data, which they do not.
+    """
+    size = path.stat().st_size
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        digest.update(handle.read(window))
+        if size > window:
+            handle.seek(max(window, size - window))
+            digest.update(handle.read(window))
+    return f"{path.name}:{size}:{digest.hexdigest()[:16]}"
 
 
 def request_key(teacher_fingerprint: str, prompt: str, params: GenerationParams, sample: int) -> str:

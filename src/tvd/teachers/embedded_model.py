@@ -12,7 +12,6 @@ or a file that is not GGUF a :class:`~tvd.errors.TvdError` instead of a crash in
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import json
 import os
@@ -146,18 +145,3 @@ def resolve_model_path(model_path: str | Path | None) -> Path:
         return check_gguf(default_model_path())
     return check_gguf(model_path)
 
-
-def file_fingerprint(path: Path, window: int = 1 << 20) -> str:
-    """``name:size:hash`` of a model file; the hash covers its first and last MiB, so it is cheap.
-
-    The first MiB of a GGUF is mostly metadata and vocabulary, which fine-tunes of one base model share
-    (often with identical sizes); the last MiB is tensor data, which they do not.
-    """
-    size = path.stat().st_size
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        digest.update(handle.read(window))
-        if size > window:
-            handle.seek(max(window, size - window))
-            digest.update(handle.read(window))
-    return f"{path.name}:{size}:{digest.hexdigest()[:16]}"

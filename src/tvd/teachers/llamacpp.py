@@ -35,8 +35,8 @@ from typing import Any
 import numpy as np
 
 from tvd.errors import TvdError
-from tvd.teachers.base import Completion, GenerationParams, Teacher
-from tvd.teachers.embedded_model import INSTALL_FIX, file_fingerprint, resolve_model_path
+from tvd.teachers.base import Completion, GenerationParams, Teacher, file_fingerprint
+from tvd.teachers.embedded_model import INSTALL_FIX, resolve_model_path
 
 _NO_SEED = 0xFFFFFFFF  # llama.cpp's LLAMA_DEFAULT_SEED: "pick a random seed"
 

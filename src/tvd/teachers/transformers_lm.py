@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from tvd.errors import TvdError
-from tvd.teachers.base import Completion, GenerationParams, Teacher
+from tvd.teachers.base import Completion, GenerationParams, Teacher, file_fingerprint
 
 INSTALL_FIX = "pip install 'teaching-via-data[transformers]' (installs torch, transformers and peft)"
 _WEIGHT_SUFFIXES = (".safetensors", ".bin", ".gguf", ".pt", ".pth")
@@ -61,25 +61,13 @@ def _import(name: str, what: str) -> Any:
         ) from exc
 
 
-def _digest_file(path: Path, window: int = 1 << 20) -> str:
-    """Size plus a hash of the first and last MiB (cheap for multi-GB weights)."""
-    size = path.stat().st_size
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        digest.update(handle.read(window))
-        if size > window:
-            handle.seek(max(window, size - window))
-            digest.update(handle.read(window))
-    return f"{size}:{digest.hexdigest()[:16]}"
-
-
 def folder_fingerprint(folder: Path, only: str | None = None) -> str:
     """``name:hash`` of a model or adapter folder: its config and weight files (names, sizes, head and tail)."""
     digest = hashlib.sha256()
     files = [folder / only] if only else sorted(folder.iterdir())
     for path in files:
         if path.is_file() and (path.suffix in _WEIGHT_SUFFIXES or path.name.endswith("config.json")):
-            digest.update(f"{path.name}={_digest_file(path)};".encode())
+            digest.update(f"{file_fingerprint(path)};".encode())
     return f"{only or folder.name}:{digest.hexdigest()[:16]}"
 
 

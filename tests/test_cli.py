@@ -13,7 +13,7 @@ from tvd.cli.main import main
 from tvd.formats import read_dataset, write_dataset
 
 REPO = Path(__file__).resolve().parents[1]
-COMMANDS = ["run", "generate", "prompt", "train", "evaluate", "convert", "teachers"]
+COMMANDS = ["run", "generate", "prompt", "train", "evaluate", "convert", "teachers", "serve"]
 
 
 @pytest.fixture

@@ -232,5 +232,82 @@ def teachers() -> None:
         click.echo(f"{name:12s} {description}")
 
 
+@main.command(short_help="Serve a saved student over HTTP (JSON API, health, Prometheus metrics).")
+@click.argument("model_dir", type=click.Path(path_type=Path))
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0: all).")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="Port to listen on.")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1), help="Server processes.")
+@click.option(
+    "--max-batch", default=64, show_default=True, type=click.IntRange(min=1), help="Most texts in one request."
+)
+@click.option(
+    "--max-chars", default=1000, show_default=True, type=click.IntRange(min=1), help="Longest text, in characters."
+)
+@click.option(
+    "--max-body-bytes",
+    default=1_048_576,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Largest request body, in bytes.",
+)
+@click.option("--access-log", is_flag=True, help="Log every request (costs throughput).")
+def serve(
+    model_dir: Path,
+    host: str,
+    port: int,
+    workers: int,
+    max_batch: int,
+    max_chars: int,
+    max_body_bytes: int,
+    access_log: bool,
+) -> None:
+    """Serve the student saved in MODEL_DIR (by `tvd train`, `tvd run`) over HTTP until Ctrl-C.
+
+    \b
+    Endpoints:
+      POST /parse    {"text": "play jazz in the kitchen"} or {"texts": ["...", ...]}: intent,
+                     confidence and slots with character spans (start, end, label, value)
+      GET  /health   ok, the student kind and its label counts
+      GET  /metrics  Prometheus text: requests by endpoint and status, latency histogram,
+                     utterances parsed
+
+    Bad requests get a 4xx JSON error {"error": {"code", "message", "fix"}}: malformed JSON (400),
+    wrong content type (415), body over --max-body-bytes (413), no or empty text, a text over
+    --max-chars or a batch over --max-batch (422).  A failing prediction gets a 500 and the server
+    keeps serving.  Each of --workers processes loads the student and keeps its own metrics.
+    """
+    import os
+
+    try:
+        import uvicorn
+
+        from tvd.serve import ServeSettings, create_app
+    except ImportError as exc:
+        raise TvdError(
+            "E459", f"serving needs FastAPI and uvicorn ({exc})", fix="pip install 'teaching-via-data[server]'"
+        ) from exc
+    from tvd.serve.app import MODEL_DIR_ENV
+    from tvd.students import load_student
+
+    settings = ServeSettings(max_chars=max_chars, max_batch=max_batch, max_body_bytes=max_body_bytes)
+    student = load_student(model_dir)  # a missing or damaged model stops here, with its error
+    click.echo(f"serving {student.kind} student from {model_dir} on http://{host}:{port} ({workers} worker(s))")
+    options: dict[str, object] = {
+        "host": host,
+        "port": port,
+        "access_log": access_log,
+        "log_level": "info",
+        "timeout_graceful_shutdown": 5,
+    }
+    if workers == 1:
+        uvicorn.run(create_app(student, settings), **options)  # type: ignore[arg-type]
+    else:
+        os.environ.update(settings.to_environ())
+        os.environ[MODEL_DIR_ENV] = str(model_dir.resolve())
+        uvicorn.run(  # type: ignore[arg-type]
+            "tvd.serve.app:create_app_from_environ", factory=True, workers=workers, **options
+        )
+
+
 if __name__ == "__main__":
     main()

@@ -1,0 +1,72 @@
+"""Limits and knobs of ``tvd serve``, and the error codes of the serving package (E45x)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
+
+from tvd.errors import TvdError
+
+# Error codes of this package (E45x serving).
+E_BAD_SETTINGS = "E450"  # a limit that is not a positive integer
+E_CONTENT_TYPE = "E451"  # POST /parse without Content-Type: application/json (415)
+E_BODY_TOO_LARGE = "E452"  # request body over max_body_bytes (413)
+E_MALFORMED_JSON = "E453"  # body is not UTF-8 JSON (400)
+E_BAD_REQUEST = "E454"  # JSON of the wrong shape: no text/texts, both, empty, not a string (422)
+E_TEXT_TOO_LONG = "E455"  # a text over max_chars characters (422)
+E_BATCH_TOO_LARGE = "E456"  # more than max_batch texts (422)
+E_PREDICTION_FAILED = "E457"  # the student raised while predicting (500)
+E_NOT_FOUND = "E458"  # unknown path or method (404/405)
+
+ENV_PREFIX = "TVD_SERVE_"
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    """Limits of one server.
+
+    ``max_chars``: the longest text accepted, in characters (Unicode code points).
+    ``max_batch``: the most texts in one ``{"texts": [...]}`` request.
+    ``max_body_bytes``: the largest request body; checked against ``Content-Length`` and while reading.
+    ``prediction_threads``: threads that run ``Student.predict`` off the event loop.  Keep 1 unless the student's
+    ``predict`` is thread-safe (the CRF student's is not: its crfsuite tagger is shared).
+    """
+
+    max_chars: int = 1000
+    max_batch: int = 64
+    max_body_bytes: int = 1_048_576
+    prediction_threads: int = 1
+
+    def __post_init__(self) -> None:
+        for item in fields(self):
+            value = getattr(self, item.name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise TvdError(
+                    E_BAD_SETTINGS,
+                    f"serve setting {item.name} must be a positive integer, got {value!r}",
+                    fix=f"pass a whole number >= 1 for {item.name}",
+                )
+
+    def to_environ(self) -> dict[str, str]:
+        """The settings as ``TVD_SERVE_*`` environment variables (how ``--workers`` > 1 passes them on)."""
+        return {f"{ENV_PREFIX}{name.upper()}": str(value) for name, value in asdict(self).items()}
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str] | None = None) -> ServeSettings:
+        """Settings from ``TVD_SERVE_*`` variables; defaults for those not set."""
+        environ = os.environ if environ is None else environ
+        values: dict[str, int] = {}
+        for item in fields(cls):
+            raw = environ.get(f"{ENV_PREFIX}{item.name.upper()}")
+            if raw is None:
+                continue
+            try:
+                values[item.name] = int(raw)
+            except ValueError as exc:
+                raise TvdError(
+                    E_BAD_SETTINGS,
+                    f"{ENV_PREFIX}{item.name.upper()}={raw!r} is not a whole number",
+                    fix=f"set {ENV_PREFIX}{item.name.upper()} to a positive integer",
+                ) from exc
+        return cls(**values)

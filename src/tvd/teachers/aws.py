@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from tvd.errors import TvdError
-from tvd.teachers.base import TeacherError
+from tvd.teachers.base import Completion, GenerationParams, Teacher, TeacherError
 
 T = TypeVar("T")
 
@@ -246,3 +246,52 @@ class CallPool:
         executor, self._executor = self._executor, None
         if executor is not None:
             executor.shutdown(wait=False, cancel_futures=True)
+
+
+class AwsTeacher(Teacher):
+    """The part of an AWS teacher that does not depend on the service: a boto3 client built from the
+    connection options, this teacher's own call threads (:class:`CallPool`) and error hints.
+
+    Subclasses call :meth:`_connect` from ``__init__`` and implement :meth:`generate` with
+    :func:`translate_error` and ``self._hints``.
+    """
+
+    concurrent = True
+
+    def _connect(
+        self,
+        service: str,
+        *,
+        region: str | None,
+        profile: str | None,
+        endpoint_url: str | None,
+        connect_timeout: float,
+        read_timeout: float,
+        timeout_s: float | None,
+        max_attempts: int,
+        max_pool_connections: int,
+        hints: Callable[[str], ServiceHints],
+    ) -> None:
+        """Build the client (``timeout_s``, the config's ``teacher.timeout_s``, overrides ``read_timeout``),
+        the call pool, and ``self._hints = hints(region_name)``."""
+        self.client = make_client(
+            service,
+            region=region,
+            profile=profile,
+            endpoint_url=endpoint_url,
+            connect_timeout=connect_timeout,
+            read_timeout=timeout_s if timeout_s is not None else read_timeout,
+            max_attempts=max_attempts,
+            max_pool_connections=max_pool_connections,
+        )
+        self.region = self.client.meta.region_name
+        self._pool = CallPool(max_pool_connections, f"tvd-{self.backend}")
+        self._hints = hints(self.region)
+
+    async def agenerate(self, prompt: str, n: int, params: GenerationParams) -> list[Completion]:
+        """:meth:`generate` on this teacher's own threads (one per connection of the pool)."""
+        return await self._pool.run(self.generate, prompt, n, params)
+
+    def close(self) -> None:
+        """Stop the call threads."""
+        self._pool.close()

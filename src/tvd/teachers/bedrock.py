@@ -38,13 +38,13 @@ import time
 from typing import Any
 
 from tvd.errors import TvdError
-from tvd.teachers.aws import CallPool, ServiceHints, make_client, translate_error, truncate_at_stop
-from tvd.teachers.base import Completion, GenerationParams, Teacher, TeacherError
+from tvd.teachers.aws import AwsTeacher, ServiceHints, translate_error, truncate_at_stop
+from tvd.teachers.base import Completion, GenerationParams, TeacherError
 
 _FINISH = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length"}
 
 
-class BedrockTeacher(Teacher):
+class BedrockTeacher(AwsTeacher):
     """A Bedrock model (foundation model id, inference profile or ARN) through the Converse API.
 
     ``model_id``: e.g. ``anthropic.claude-3-haiku-20240307-v1:0`` or ``us.amazon.nova-lite-v1:0``.
@@ -57,7 +57,6 @@ class BedrockTeacher(Teacher):
     """
 
     backend = "bedrock"
-    concurrent = True
 
     def __init__(
         self,
@@ -81,28 +80,27 @@ class BedrockTeacher(Teacher):
         self.system = system
         self.additional_fields = dict(additional_fields) if additional_fields else None
         self.send_top_p = send_top_p
-        self.client = make_client(
+        self._connect(
             "bedrock-runtime",
             region=region,
             profile=profile,
             endpoint_url=endpoint_url,
             connect_timeout=connect_timeout,
-            read_timeout=timeout_s if timeout_s is not None else read_timeout,
+            read_timeout=read_timeout,
+            timeout_s=timeout_s,
             max_attempts=max_attempts,
             max_pool_connections=max_pool_connections,
-        )
-        self.region = self.client.meta.region_name
-        self._pool = CallPool(max_pool_connections, "tvd-bedrock")
-        self._hints = ServiceHints(
-            what=f"Bedrock model {model_id!r} ({self.region})",
-            not_found_fix=(
-                "check teacher.options.model_id and region; "
-                f"`aws bedrock list-foundation-models --region {self.region}` lists the models "
-                "(some need an inference profile id such as us.<model id>)"
-            ),
-            access_fix=(
-                "enable access to this model in the Bedrock console (Model access) and give these credentials "
-                "bedrock:InvokeModel, or use another profile"
+            hints=lambda region_name: ServiceHints(
+                what=f"Bedrock model {model_id!r} ({region_name})",
+                not_found_fix=(
+                    "check teacher.options.model_id and region; "
+                    f"`aws bedrock list-foundation-models --region {region_name}` lists the models "
+                    "(some need an inference profile id such as us.<model id>)"
+                ),
+                access_fix=(
+                    "enable access to this model in the Bedrock console (Model access) and give these credentials "
+                    "bedrock:InvokeModel, or use another profile"
+                ),
             ),
         )
 
@@ -133,14 +131,6 @@ class BedrockTeacher(Teacher):
         if self.additional_fields:
             request["additionalModelRequestFields"] = self.additional_fields
         return request
-
-    async def agenerate(self, prompt: str, n: int, params: GenerationParams) -> list[Completion]:
-        """:meth:`generate` on this teacher's own threads (one per connection of the pool)."""
-        return await self._pool.run(self.generate, prompt, n, params)
-
-    def close(self) -> None:
-        """Stop the call threads."""
-        self._pool.close()
 
     def generate(self, prompt: str, n: int, params: GenerationParams) -> list[Completion]:
         """``n`` completions, one ``converse`` call each (Converse has no seed: samples are independent)."""

@@ -59,8 +59,8 @@ import time
 from typing import Any
 
 from tvd.errors import TvdError
-from tvd.teachers.aws import CallPool, ServiceHints, make_client, translate_error, truncate_at_stop
-from tvd.teachers.base import Completion, GenerationParams, Teacher, TeacherError
+from tvd.teachers.aws import AwsTeacher, ServiceHints, translate_error, truncate_at_stop
+from tvd.teachers.base import Completion, GenerationParams, TeacherError
 
 #: Prefix that puts AlexaTM 20B into causal-language-modelling (in-context) mode.
 CLM_PREFIX = "[CLM] "
@@ -68,7 +68,7 @@ CLM_PREFIX = "[CLM] "
 BR = "<br>"
 
 
-class SageMakerTeacher(Teacher):
+class SageMakerTeacher(AwsTeacher):
     """A model behind a SageMaker real-time endpoint, called with boto3's ``sagemaker-runtime`` client.
 
     ``endpoint_name``: the endpoint.  ``region``, ``profile``, ``endpoint_url``: where and as whom (default:
@@ -84,7 +84,6 @@ class SageMakerTeacher(Teacher):
     """
 
     backend = "sagemaker"
-    concurrent = True
 
     def __init__(
         self,
@@ -120,25 +119,25 @@ class SageMakerTeacher(Teacher):
         self.batch_samples = batch_samples
         self.extra_parameters = dict(extra_parameters or {})
         self.custom_attributes = custom_attributes
-        self.client = make_client(
+        self._connect(
             "sagemaker-runtime",
             region=region,
             profile=profile,
             endpoint_url=endpoint_url,
             connect_timeout=connect_timeout,
-            read_timeout=timeout_s if timeout_s is not None else read_timeout,
+            read_timeout=read_timeout,
+            timeout_s=timeout_s,
             max_attempts=max_attempts,
             max_pool_connections=max_pool_connections,
-        )
-        self.region = self.client.meta.region_name
-        self._pool = CallPool(max_pool_connections, "tvd-sagemaker")
-        self._hints = ServiceHints(
-            what=f"SageMaker endpoint {endpoint_name!r} ({self.region})",
-            not_found_fix=(
-                f"check teacher.options.endpoint_name and region; `aws sagemaker list-endpoints --region {self.region}`"
-                " lists the endpoints that exist (an endpoint must be InService)"
+            hints=lambda region_name: ServiceHints(
+                what=f"SageMaker endpoint {endpoint_name!r} ({region_name})",
+                not_found_fix=(
+                    "check teacher.options.endpoint_name and region; "
+                    f"`aws sagemaker list-endpoints --region {region_name}` lists the endpoints that exist "
+                    "(an endpoint must be InService)"
+                ),
+                access_fix="give these credentials sagemaker:InvokeEndpoint on the endpoint, or use another profile",
             ),
-            access_fix="give these credentials sagemaker:InvokeEndpoint on the endpoint, or use another profile",
         )
 
     @property
@@ -198,14 +197,6 @@ class SageMakerTeacher(Teacher):
         return {"inputs": prompt, "parameters": parameters}
 
     # -- calls -------------------------------------------------------------------------------------
-    async def agenerate(self, prompt: str, n: int, params: GenerationParams) -> list[Completion]:
-        """:meth:`generate` on this teacher's own threads (one per connection of the pool)."""
-        return await self._pool.run(self.generate, prompt, n, params)
-
-    def close(self) -> None:
-        """Stop the call threads."""
-        self._pool.close()
-
     def generate(self, prompt: str, n: int, params: GenerationParams) -> list[Completion]:
         """``n`` completions; sample ``i`` uses seed ``params.seed + i`` (one request each by default)."""
         if n < 0:

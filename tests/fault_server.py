@@ -29,7 +29,6 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-import socket
 import sys
 import threading
 import time
@@ -57,13 +56,6 @@ def linguist_answer(prompt: str, seed: int | None) -> str:
         parts.append(f"[{number} {CITIES[k % len(CITIES)] if value == '*' else value} ]")
     templates = ["what is the weather in {}", "forecast for {} please", "will it be sunny in {}", "weather {}"]
     return templates[k % len(templates)].format(" ".join(parts)) if parts else f"weather now {k}"
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on (right now)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class FaultServer:

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from fault_server import FaultServer, free_port, write_project
+from fault_server import FaultServer, write_project
+from local_processes import free_port
 from tvd.cli.main import main
 from tvd.config import load_config
 from tvd.engine.cache import CompletionCache

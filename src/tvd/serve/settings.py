@@ -31,12 +31,15 @@ class ServeSettings:
     ``max_body_bytes``: the largest request body; checked against ``Content-Length`` and while reading.
     ``prediction_threads``: threads that run ``Student.predict`` off the event loop.  Keep 1 unless the student's
     ``predict`` is thread-safe (the CRF student's is not: its crfsuite tagger is shared).
+    ``micro_batch``: 1 = off; above 1, requests that queue up while a prediction runs are predicted together, up
+    to this many texts per call (:class:`~tvd.serve.batching.MicroBatchPredictor`).
     """
 
     max_chars: int = 1000
     max_batch: int = 64
     max_body_bytes: int = 1_048_576
     prediction_threads: int = 1
+    micro_batch: int = 1
 
     def __post_init__(self) -> None:
         for item in fields(self):

@@ -89,7 +89,8 @@ def register_student(kind: str) -> Callable[[type[Student]], type[Student]]:
 
 def _ensure_builtin_kinds() -> None:
     # Import for its registration side effect; done lazily so that base.py stays importable on its own.
-    from tvd.students import crf  # noqa: F401
+    # The encoder module imports no torch at module level, so registering it keeps the CRF path torch-free.
+    from tvd.students import crf, encoder  # noqa: F401
 
 
 def student_kinds() -> list[str]:

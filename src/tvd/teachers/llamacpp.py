@@ -115,7 +115,9 @@ class LlamaCppTeacher(Teacher):
     ``reuse_prompt``: keep the evaluated prompt between samples and calls (switch off only to measure it).
     ``grammar_shortlist``: check a grammar on the top-k candidates before the whole vocabulary (see
     :class:`_Sampler`; about 4x faster constrained decoding with Gemma's 262k vocabulary); ``False`` gives
-    exact grammar-first sampling, as llama-cpp-python's ``create_completion`` does.
+    exact grammar-first sampling, as llama-cpp-python's ``create_completion`` does.  ``lora_path``: a LoRA
+    adapter GGUF applied on top of the model (e.g. ``adapter.gguf`` written by ``tvd teacher tune``); it is
+    part of :attr:`model_id`, so cached completions of the base model are never reused for the tuned one.
     """
 
     backend = "llamacpp"
@@ -130,6 +132,7 @@ class LlamaCppTeacher(Teacher):
         *,
         reuse_prompt: bool = True,
         grammar_shortlist: bool = True,
+        lora_path: str | Path | None = None,
     ) -> None:
         if n_threads < 1 or n_ctx < 16 or n_batch < 1:
             raise TvdError(
@@ -145,6 +148,16 @@ class LlamaCppTeacher(Teacher):
         self.reuse_prompt = reuse_prompt
         self.grammar_shortlist = grammar_shortlist
         self._model_id = file_fingerprint(self.model_path)
+        self.lora_path = Path(lora_path).expanduser() if lora_path else None
+        if self.lora_path is not None:
+            if not self.lora_path.is_file():
+                raise TvdError(
+                    "E305",
+                    "LoRA adapter file not found",
+                    file=self.lora_path,
+                    fix="give the adapter.gguf written by `tvd teacher tune`",
+                )
+            self._model_id += f"+lora:{file_fingerprint(self.lora_path)}"
         self._llama_cpp = _import_llama_cpp()
         _LOG.install(self._llama_cpp)
         _LOG.verbose = verbose
@@ -158,6 +171,7 @@ class LlamaCppTeacher(Teacher):
                 n_threads=n_threads,
                 n_threads_batch=n_threads,
                 verbose=verbose,
+                **({"lora_path": str(self.lora_path)} if self.lora_path is not None else {}),
             )
         except (ValueError, RuntimeError, OSError) as exc:
             detail = _LOG.recent()

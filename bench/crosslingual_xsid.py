@@ -1,0 +1,445 @@
+"""Cross-lingual xSID benchmark: English SNIPS only versus English plus teacher-generated target-language data.
+
+Protocol (LINGUIST's cross-lingual setting, on the data this project has):
+
+  english-only  the CRF student trained on SNIPS train (13,084 English utterances) with intents and slots
+                renamed to xSID's labels through xsid/snips_to_xsid_mapping.txt
+  generated     the same plus LINGUIST data the teacher writes in German / Italian / Japanese: the
+                <language> block names the target language, the 10 in-prompt examples are English SNIPS
+                utterances of the intent, the include block uses SNIPS slot names (mapped to xSID names
+                afterwards).  Fixed include values are English SNIPS values the teacher may translate or
+                keep (the grammar and the parser do not force them verbatim for another language);
+                wildcards ('*') are filled by the teacher.  A language filter drops outputs that are not
+                in the target language (script for Japanese, function words for German / Italian).
+
+Both students are tested on xSID {de,it,ja}.test.conll (and en.test.conll as a reference) restricted to the
+7 SNIPS intents (mapped names; xSID's Japanese test set holds only weather/find of them).  Reported per
+language: intent accuracy and slot F1 (seqeval default mode, as everywhere in the project).
+
+Teacher completions are cached per language in SQLite under --work-dir and finished students' scores are
+stored there, so a killed run resumes.  Results: bench/results/crosslingual_xsid.json and a table.
+
+    python bench/crosslingual_xsid.py                                  # de it ja, 10 prompts x 2 samples per intent
+    python bench/crosslingual_xsid.py --languages de --requests 2      # a quick look (+ two CRF trainings)
+    python bench/crosslingual_xsid.py --probe-native 3                 # + diagnostic: target-language examples
+
+Measured (README): the embedded Gemma 3 270M wrote 0 of 420 completions in the target language with English
+examples (so `generated` == `english-only`), but 74 of 90 with target-language examples (the --probe-native
+diagnostic, xSID valid; never used for training).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import re
+import statistics
+import sys
+import time
+import unicodedata
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from tvd.data.atomic import write_json
+from tvd.data.label_mapping import LabelMapping, read_label_mapping
+from tvd.data.resample import build_catalogue
+from tvd.data.utterance import Utterance
+from tvd.engine.cache import CompletionCache
+from tvd.engine.generate import generate
+from tvd.errors import TvdError
+from tvd.evaluate.metrics import evaluate
+from tvd.filters import apply_filters
+from tvd.formats import read_dataset
+from tvd.linguist.planner import PlanSettings, plan_requests
+from tvd.report.table import format_table
+from tvd.students import make_student
+from tvd.teachers.base import GenerationParams
+from tvd.teachers.registry import make_teacher
+
+REPO = Path(__file__).resolve().parents[1]
+METHODS = ("english-only", "generated")
+TARGET_LANGUAGES = ("de", "it", "ja")
+SNIPS_INTENTS = (
+    "AddToPlaylist",
+    "BookRestaurant",
+    "GetWeather",
+    "PlayMusic",
+    "RateBook",
+    "SearchCreativeWork",
+    "SearchScreeningEvent",
+)
+
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+# Frequent function words: an utterance is in German / Italian when it has more of that language's than
+# of English's (ties, and utterances with none, count as not in the target language).
+_FUNCTION_WORDS = {
+    "en": _words(
+        "the a an to of in on for at is are be me my i you it this that what with and from please can will "
+        "add play find show book rate give get what's how weather movie song"
+    ),
+    "de": _words(
+        "der die das den dem des ein eine einen einem einer und ist im in zu zum zur für mit von auf bitte "
+        "ich mir mich mein meine wie wird es gibt spiele spiel finde zeige buche füge hinzu welche wetter "
+        "morgen heute nicht ein noch um nach"
+    ),
+    "it": _words(
+        "il lo la le gli i un una uno di del della dei delle al alla nel nella per con da che è e mi "
+        "voglio vorrei riproduci aggiungi trova mostra prenota dammi quale qual tempo domani oggi sono "
+        "questo questa come cosa"
+    ),
+}
+_WORD = re.compile(r"[\w']+", re.UNICODE)
+
+
+def _default_data() -> Path:
+    return Path(os.environ.get("TVD_DATA", REPO.parent / "shared" / "data"))
+
+
+def _script(ch: str) -> str:
+    name = unicodedata.name(ch, "")
+    for prefix, script in (("CJK", "han"), ("HIRAGANA", "hira"), ("KATAKANA", "kata")):
+        if name.startswith(prefix):
+            return script
+    if ch.isspace():
+        return "space"
+    if ch.isalnum():
+        return "latin"
+    return f"punct:{ch}"
+
+
+def in_language(text: str, language: str) -> bool:
+    """Whether ``text`` looks written in ``language`` (a cheap heuristic; see the module docstring)."""
+    if language == "ja":
+        return any(_script(ch) in ("hira", "kata", "han") for ch in text)
+    words = [w.lower() for w in _WORD.findall(text)]
+    if language not in _FUNCTION_WORDS:
+        return True
+    own = sum(w in _FUNCTION_WORDS[language] for w in words)
+    english = sum(w in _FUNCTION_WORDS["en"] for w in words)
+    return own > english
+
+
+def script_tokens(utterance: Utterance) -> Utterance:
+    """Japanese utterances re-tokenised at script changes (kanji / hiragana / katakana / latin / punctuation),
+    closer to xSID's segmentation than whole whitespace-free runs; span boundaries stay token boundaries."""
+    if utterance.language != "ja":
+        return utterance
+    cuts = {0, len(utterance.text)} | {b for s in utterance.spans for b in (s.start, s.end)}
+    tokens: list[tuple[int, int]] = []
+    start = None
+    for i, ch in enumerate(utterance.text):
+        kind = _script(ch)
+        if kind == "space":
+            if start is not None:
+                tokens.append((start, i))
+                start = None
+            continue
+        if start is not None and (i in cuts or kind != _script(utterance.text[i - 1])):
+            tokens.append((start, i))
+            start = None
+        if start is None:
+            start = i
+    if start is not None:
+        tokens.append((start, len(utterance.text)))
+    return utterance.replace(tokens=tuple(tokens))
+
+
+def load(data: Path) -> tuple[LabelMapping, list[Utterance], dict[str, list[Utterance]]]:
+    """The mapping, SNIPS train (original labels) and the xSID test sets restricted to the 7 SNIPS intents."""
+    snips = data / "snips" / "train"
+    xsid = data / "xsid"
+    if not (snips / "seq.in").is_file() or not (xsid / "snips_to_xsid_mapping.txt").is_file():
+        raise TvdError(
+            "E173",
+            f"SNIPS train or xSID not found under {data}",
+            fix="pass --data DIR (the folder holding snips/ and xsid/) or set TVD_DATA",
+        )
+    mapping = read_label_mapping(xsid / "snips_to_xsid_mapping.txt")
+    train = read_dataset(snips, "bio").utterances
+    keep = {mapping.name(i) for i in SNIPS_INTENTS}
+    tests = {}
+    for language in ("en", *TARGET_LANGUAGES):
+        utterances = read_dataset(xsid / f"{language}.test.conll", "xsid").utterances
+        tests[language] = [u for u in utterances if u.intent in keep]
+    return mapping, train, tests
+
+
+def generate_language(
+    language: str, train: list[Utterance], args: argparse.Namespace
+) -> tuple[list[Utterance], dict[str, Any]]:
+    """Teacher data in ``language`` for every SNIPS intent (SNIPS labels), with per-intent statistics."""
+    options: dict[str, Any] = {"n_threads": args.teacher_threads}
+    if args.model_path:
+        options["model_path"] = args.model_path
+    if args.lora_path:
+        options["lora_path"] = args.lora_path
+    cache_path = args.work_dir / "cache" / f"{language}.sqlite"
+    cache_path.parent.mkdir(parents=True, exist_ok=True)
+    kept: list[Utterance] = []
+    well_formed: list[Utterance] = []
+    info: dict[str, Any] = {"per_intent": {}}
+    with make_teacher(args.teacher, **options) as teacher, CompletionCache(cache_path) as cache:
+        for intent in SNIPS_INTENTS:
+            rng = random.Random(f"{args.seed}-{intent}")
+            pool = [u for u in train if u.intent == intent]
+            pool = rng.sample(pool, min(args.pool, len(pool)))
+            settings = PlanSettings(
+                requests=args.requests,
+                examples_per_prompt=10,
+                wildcard_rate=args.wildcard_rate,
+                language=language,
+                seed=args.seed,
+            )
+            requests = plan_requests(intent, pool, settings, build_catalogue(pool))
+            params = GenerationParams(max_tokens=args.max_tokens, temperature=0.9, top_p=0.95, top_k=40, seed=args.seed)
+            started = time.perf_counter()
+            result = generate(requests, teacher, cache, params=params, samples_per_request=args.samples, progress=False)
+            seconds = time.perf_counter() - started
+            filtered = apply_filters(result.accepted, pool, filters=("exact", "seed"))
+            in_lang = [u for u in filtered.kept if in_language(u.text, language)]
+            chosen = in_lang if args.language_filter else filtered.kept
+            fixed = [
+                (slot.value, u)
+                for u in result.accepted
+                for slot in _request_of(u, requests).include
+                if not slot.is_wildcard
+            ]
+            kept_verbatim = sum(any(value.casefold() == v.casefold() for _, v in u.slots) for value, u in fixed)
+            info["per_intent"][intent] = {
+                "planned": result.stats.planned,
+                "accepted": result.stats.accepted,
+                "rejected": dict(result.stats.rejected),
+                "after_dedup_filters": len(filtered.kept),
+                "in_target_language": len(in_lang),
+                "kept": len(chosen),
+                "fixed_values": len(fixed),
+                "fixed_values_kept_verbatim": kept_verbatim,
+                "seconds_this_run": round(seconds, 1),
+            }
+            kept.extend(script_tokens(u) for u in chosen)
+            well_formed.extend(filtered.kept[:2])
+            print(
+                f"  [{language}] {intent:21s} {result.stats.accepted}/{result.stats.planned} well-formed, "
+                f"{len(in_lang)} in {language} after dedup, kept {len(chosen)}  ({seconds:.0f}s)",
+                flush=True,
+            )
+    totals = Counter[str]()
+    for row in info["per_intent"].values():
+        for key in ("planned", "accepted", "after_dedup_filters", "in_target_language", "kept", "fixed_values"):
+            totals[key] += row[key]
+        totals["fixed_values_kept_verbatim"] += row["fixed_values_kept_verbatim"]
+        totals["seconds_this_run"] += row["seconds_this_run"]
+    info["totals"] = dict(totals)
+    info["examples_kept"] = [u.meta.get("bracketed", u.text) for u in kept[:: max(1, len(kept) // 6)][:6]]
+    info["examples_well_formed"] = [u.meta.get("bracketed", u.text) for u in well_formed]
+    return kept, info
+
+
+def probe_native_examples(language: str, mapping: LabelMapping, args: argparse.Namespace) -> dict[str, Any]:
+    """Diagnostic, not training data: the same prompts with examples in the target language (xSID valid,
+    xSID labels).  Tells whether the teacher writes the language at all when its examples show it."""
+    valid = read_dataset(args.data / "xsid" / f"{language}.valid.conll", "xsid").utterances
+    options: dict[str, Any] = {"n_threads": args.teacher_threads}
+    if args.model_path:
+        options["model_path"] = args.model_path
+    if args.lora_path:
+        options["lora_path"] = args.lora_path
+    cache_path = args.work_dir / "cache" / f"probe-{language}.sqlite"
+    cache_path.parent.mkdir(parents=True, exist_ok=True)
+    out: dict[str, Any] = {"planned": 0, "well_formed": 0, "in_target_language": 0, "examples": []}
+    with make_teacher(args.teacher, **options) as teacher, CompletionCache(cache_path) as cache:
+        for intent in SNIPS_INTENTS:
+            pool = [u for u in valid if u.intent == mapping.name(intent)]
+            if len(pool) < 10:
+                continue
+            settings = PlanSettings(requests=args.probe_native, wildcard_rate=args.wildcard_rate, language=language)
+            requests = plan_requests(mapping.name(intent), pool, settings, build_catalogue(pool))
+            params = GenerationParams(max_tokens=args.max_tokens, temperature=0.9, top_p=0.95, top_k=40, seed=args.seed)
+            result = generate(requests, teacher, cache, params=params, samples_per_request=args.samples, progress=False)
+            good = [u for u in result.accepted if in_language(u.text, language)]
+            out["planned"] += result.stats.planned
+            out["well_formed"] += result.stats.accepted
+            out["in_target_language"] += len(good)
+            out["examples"] += [u.meta.get("bracketed", u.text) for u in result.accepted[:1]]
+    print(
+        f"  probe [{language}] native examples: {out['in_target_language']}/{out['planned']} in {language}", flush=True
+    )
+    return out
+
+
+def _request_of(utterance: Utterance, requests: list[Any]) -> Any:
+    wanted = utterance.meta.get("request_id")
+    for request in requests:
+        if request.request_id == wanted:
+            return request
+    raise KeyError(wanted)
+
+
+def train_and_score(
+    method: str, train: list[Utterance], tests: dict[str, list[Utterance]], args: argparse.Namespace
+) -> list[dict[str, Any]]:
+    started = time.perf_counter()
+    student = make_student("crf", max_iterations=args.crf_iterations).fit(train)
+    seconds = time.perf_counter() - started
+    records = []
+    for language, test in tests.items():
+        metrics = evaluate(test, student.predict(test))
+        records.append(
+            {
+                "language": language,
+                "method": method,
+                "intent_acc": metrics.intent_accuracy,
+                "slot_f1": metrics.slot_f1,
+                "n_test": len(test),
+                "n_train": len(train),
+                "n_generated": sum(1 for u in train if u.meta.get("source") == "linguist"),
+                "n_generated_language": sum(
+                    1 for u in train if u.meta.get("source") == "linguist" and u.language == language
+                ),
+                "seed": args.seed,
+                "train_seconds": round(seconds, 1),
+            }
+        )
+    return records
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=_default_data(), help="folder holding snips/ and xsid/")
+    parser.add_argument("--languages", nargs="+", default=list(TARGET_LANGUAGES), choices=TARGET_LANGUAGES)
+    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    parser.add_argument("--requests", type=int, default=10, help="LINGUIST prompts per intent and language")
+    parser.add_argument("--samples", type=int, default=2, help="completions per prompt (reuses the evaluated prompt)")
+    parser.add_argument(
+        "--pool", type=int, default=200, help="English SNIPS utterances per intent to draw examples from"
+    )
+    parser.add_argument("--wildcard-rate", type=float, default=0.5, help="share of include slots left as '*'")
+    parser.add_argument("--max-tokens", type=int, default=64)
+    parser.add_argument(
+        "--no-language-filter",
+        dest="language_filter",
+        action="store_false",
+        help="keep generated utterances that do not look like the target language",
+    )
+    parser.add_argument(
+        "--probe-native",
+        type=int,
+        default=0,
+        metavar="N",
+        help="diagnostic: N prompts per intent with target-language examples (xSID valid); not training data",
+    )
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--crf-iterations", type=int, default=100, help="L-BFGS iterations of the CRF student")
+    parser.add_argument("--teacher", default="llamacpp", help="teacher backend (tvd.teachers.registry)")
+    parser.add_argument("--model-path", help="teacher model (default: the embedded Gemma 3 270M GGUF)")
+    parser.add_argument("--lora-path", help="LoRA adapter for the teacher (e.g. a `tvd teacher tune` output)")
+    parser.add_argument("--teacher-threads", type=int, default=1)
+    parser.add_argument("--work-dir", type=Path, default=REPO / "bench" / "work" / "crosslingual_xsid")
+    parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "crosslingual_xsid.json")
+    args = parser.parse_args(argv)
+
+    try:
+        mapping, snips, tests = load(args.data)
+    except TvdError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    english = mapping.apply_all(snips)
+    teacher_name = args.model_path or ("embedded gemma3-270m" if args.teacher == "llamacpp" else args.teacher)
+    if args.lora_path:
+        teacher_name += f" + LoRA {args.lora_path}"
+    settings = (
+        f"r{args.requests}x{args.samples}-w{args.wildcard_rate}-p{args.pool}-t{args.max_tokens}"
+        f"-lf{int(args.language_filter)}-s{args.seed}-crf{args.crf_iterations}-{Path(teacher_name.split()[0]).name}"
+    )
+    records_dir = args.work_dir / "records" / settings
+    records_dir.mkdir(parents=True, exist_ok=True)
+    print("test sets (7 SNIPS intents): " + ", ".join(f"{k} {len(v)}" for k, v in tests.items()), flush=True)
+
+    generation: dict[str, Any] = {}
+    generated: list[Utterance] = []
+    if "generated" in args.methods:
+        for language in args.languages:
+            print(f"generating {language} ({args.requests} prompts x {args.samples} samples per intent)", flush=True)
+            kept, info = generate_language(language, snips, args)
+            generation[language] = info
+            generated.extend(mapping.apply_all(kept))
+
+    probes = {}
+    if args.probe_native:
+        for language in args.languages:
+            probes[language] = probe_native_examples(language, mapping, args)
+
+    records: list[dict[str, Any]] = []
+    started = time.perf_counter()
+    for method in args.methods:
+        path = records_dir / f"{method}-{'-'.join(args.languages) if method == 'generated' else 'en'}.json"
+        if path.is_file():
+            result = json.loads(path.read_text())
+        else:
+            print(f"training the {method} student ...", flush=True)
+            result = train_and_score(method, english + (generated if method == "generated" else []), tests, args)
+            write_json(path, result)
+        for record in result:
+            record.update({"teacher": teacher_name if method == "generated" else None, "settings": settings})
+        records.extend(result)
+        print(f"[{time.perf_counter() - started:5.0f}s] {method} done", flush=True)
+
+    rows = []
+    for language in ("en", *args.languages):
+        row: dict[str, Any] = {"language": language, "n_test": len(tests[language])}
+        for method in args.methods:
+            match = [r for r in records if r["language"] == language and r["method"] == method]
+            if match:
+                row[f"{method}_acc"] = statistics.fmean(r["intent_acc"] for r in match)
+                row[f"{method}_f1"] = statistics.fmean(r["slot_f1"] for r in match)
+        gen = generation.get(language, {}).get("totals", {})
+        row["generated"] = gen.get("kept", 0)
+        rows.append(row)
+    columns: list[Any] = ["language", "n_test"]
+    for method in args.methods:
+        columns += [(f"{method}_acc", f"{method} intent acc"), (f"{method}_f1", f"{method} slot F1")]
+    columns.append(("generated", "generated kept"))
+    table = format_table(rows, columns, title="xSID test, 7 SNIPS intents: intent accuracy / slot F1 (%)")
+    command = "python bench/crosslingual_xsid.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    write_json(
+        args.out,
+        {
+            "command": command.strip(),
+            "date": datetime.now(UTC).isoformat(timespec="seconds"),
+            "protocol": {
+                "train": "SNIPS train (13,084 English) mapped to xSID labels",
+                "test": "xSID 0.7 {en,de,it,ja}.test.conll restricted to the 7 SNIPS intents (mapped)",
+                "languages": args.languages,
+                "student": f"crf, {args.crf_iterations} L-BFGS iterations",
+                "teacher": teacher_name,
+                "prompt": "LINGUIST, <language> = target, 10 English SNIPS examples, SNIPS slot names",
+                "slot_values": "wildcards filled by the teacher; fixed (English) include values may be translated or kept",  # noqa: E501
+                "requests_per_intent": args.requests,
+                "samples_per_request": args.samples,
+                "wildcard_rate": args.wildcard_rate,
+                "language_filter": args.language_filter,
+                "seed": args.seed,
+                "metrics": "intent accuracy; slot F1 = seqeval default mode (conlleval-compatible)",
+            },
+            "generation": generation,
+            "probe_native_examples": probes,
+            "summary": rows,
+            "records": records,
+        },
+    )
+    print()
+    print(table)
+    print(f"\nwrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,179 @@
+"""PIZZA low-resource benchmark: real only vs + CLASP RS / GB / RS+GB synthetic pairs, 16-shot and 348 (dev).
+
+Generation (embedded teacher, grammar-constrained) runs once per seed from the 16 real parses of
+``PIZZA_dev.16_shots.json`` (a subset of dev, so the same synthetic pairs are legitimate for both sizes):
+``--rs`` RS requests and ``--gb`` GB requests, sampling seed ``seed``.  Completions are cached in
+``bench/work/pizza_lowresource/cache.sqlite`` (resumable); accepted pairs and rejects per seed are written
+there too.  Each (size, method, seed) trains the CRF path-tagger parser and scores the 1,357 test examples
+(EM and unordered EM after catalogue resolution).  Results: ``bench/results/pizza_lowresource.json``.
+
+    python bench/pizza_lowresource.py --seeds 0 1 2 --rs 30 --gb 30
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+from tvd.clasp.grammar import NEGATION_CUES_EN
+from tvd.clasp.resolve import Catalogs
+from tvd.clasp.strategies import plan_gb, plan_rs
+from tvd.data.atomic import atomic_write_text
+from tvd.data.parse_tree import Tree
+from tvd.engine.cache import CompletionCache
+from tvd.engine.clasp_generate import generate_pairs
+from tvd.evaluate.parse_metrics import score
+from tvd.formats.pizza import read_pizza
+from tvd.students.parser_crf import ParserCRF
+from tvd.teachers.base import GenerationParams
+
+ROOT = Path(__file__).resolve().parent.parent
+METHODS = ("real", "rs", "gb", "rs+gb")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument(
+        "--data",
+        default=str(Path(os.environ.get("TVD_DATA", ROOT.parent / "shared" / "data")) / "pizza"),
+        help="PIZZA folder (default: $TVD_DATA/pizza or ../shared/data/pizza)",
+    )
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--rs", type=int, default=30, help="RS requests per seed")
+    ap.add_argument("--gb", type=int, default=30, help="GB requests per seed")
+    ap.add_argument("--work", default=str(ROOT / "bench" / "work" / "pizza_lowresource"))
+    ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "pizza_lowresource.json"))
+    ap.add_argument("--generate-only", action="store_true")
+    ap.add_argument(
+        "--negation-cues",
+        action="store_true",
+        help="RS grammar: the gap before each NOT ends with an English negation cue (grammar.NEGATION_CUES_EN)",
+    )
+    args = ap.parse_args(argv)
+
+    data = Path(args.data)
+    catalogs = Catalogs.load(data / "catalogs")
+    values = {label: catalogs.values(label) for label in catalogs.entries}
+    shots16 = read_pizza(data / "PIZZA_dev.16_shots.json")
+    dev = read_pizza(data / "PIZZA_dev.json")
+    test = read_pizza(data / "PIZZA_test.json")
+    pool = [e.top for e in shots16 if e.top is not None]
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+
+    synthetic: dict[int, dict[str, list[Tree]]] = {}
+    generation: dict[str, dict] = {}
+    teacher = None
+    with CompletionCache(work / "cache.sqlite") as cache:
+        for seed in args.seeds:
+            synthetic[seed] = {}
+            cues = NEGATION_CUES_EN if args.negation_cues else ()
+            for strategy, n in (("rs", args.rs), ("gb", args.gb)):
+                if strategy == "rs":
+                    requests = plan_rs(pool, values, n, seed=seed, negation_cues=cues)
+                else:
+                    requests = plan_gb(pool, values, n, seed=seed)
+                if teacher is None:
+                    from tvd.teachers.registry import make_teacher
+
+                    teacher = make_teacher("llamacpp", n_threads=1)
+                params = GenerationParams(max_tokens=192, temperature=0.7, seed=seed * 100_000)
+                result = generate_pairs(requests, teacher, cache, params=params)
+                out = work / (f"seed{seed}" + ("-cues" if args.negation_cues else ""))
+                out.mkdir(exist_ok=True)
+                atomic_write_text(out / f"{strategy}.jsonl", "".join(json.dumps(a) + "\n" for a in result.accepted))
+                atomic_write_text(
+                    out / f"{strategy}.rejects.jsonl", "".join(json.dumps(r) + "\n" for r in result.rejects)
+                )
+                synthetic[seed][strategy] = [Tree.from_top(a["top"]) for a in result.accepted]
+                generation[f"{strategy}/seed{seed}"] = result.stats
+                print(
+                    f"seed {seed} {strategy}: {result.stats['accepted']}/{result.stats['planned']} accepted, "
+                    f"{result.stats['rejected_by_reason']}, teacher {result.stats['teacher_seconds']} s",
+                    flush=True,
+                )
+    if teacher is not None:
+        teacher.close()
+    if args.generate_only:
+        return 0
+
+    gold = [e.exr for e in test]
+    texts = [e.text for e in test]
+    records = []
+    sizes = {16: [e.top for e in shots16], 348: [e.top for e in dev]}
+    for shots, real in sizes.items():
+        for method in METHODS:
+            for seed in args.seeds:
+                extra: list[Tree] = []
+                if method in ("rs", "rs+gb"):
+                    extra += synthetic[seed]["rs"]
+                if method in ("gb", "rs+gb"):
+                    extra += synthetic[seed]["gb"]
+                started = time.perf_counter()
+                parser = ParserCRF(values).fit([*real, *extra])
+                scores = score(parser.predict(texts), gold, catalogs)
+                record = {
+                    "shots": shots,
+                    "method": method,
+                    "seed": seed,
+                    "real": len(real),
+                    "synthetic": len(extra),
+                    "em": round(100 * scores.em, 2),
+                    "unordered_em": round(100 * scores.unordered_em, 2),
+                    "seconds": round(time.perf_counter() - started, 1),
+                }
+                records.append(record)
+                print(json.dumps(record), flush=True)
+
+    table = []
+    for shots in sizes:
+        for method in METHODS:
+            rows = [r for r in records if r["shots"] == shots and r["method"] == method]
+            table.append(
+                {
+                    "shots": shots,
+                    "method": method,
+                    "synthetic_median": statistics.median(r["synthetic"] for r in rows),
+                    "em_median": statistics.median(r["em"] for r in rows),
+                    "unordered_em_median": statistics.median(r["unordered_em"] for r in rows),
+                    "unordered_em_min": min(r["unordered_em"] for r in rows),
+                    "unordered_em_max": max(r["unordered_em"] for r in rows),
+                }
+            )
+    result = {
+        "command": "python " + " ".join(["bench/pizza_lowresource.py", *sys.argv[1:]]),
+        "settings": {
+            "teacher": "llamacpp Gemma 3 270M (embedded), 1 thread, grammar-constrained, temperature 0.7",
+            "pool": "PIZZA_dev.16_shots.json (16 real TOP trees) for generation, every seed and both sizes",
+            "rs_requests_per_seed": args.rs,
+            "gb_requests_per_seed": args.gb,
+            "student": "ParserCRF (CRF path tagger + tree builder, catalogue lexicon features, delexicalised), "
+            "c1 0.05, c2 0.01, 150 iterations",
+            "test": "PIZZA_test.json, 1,357 examples; unordered_em = PIZZA's metric after catalogue resolution",
+        },
+        "generation": generation,
+        "records": records,
+        "summary": table,
+    }
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out, json.dumps(result, indent=2) + "\n")
+    print("\n| shots | method | synthetic pairs | EM | unordered EM (median, min-max) |")
+    print("|---|---|---|---|---|")
+    for row in table:
+        print(
+            f"| {row['shots']} | {row['method']} | {row['synthetic_median']:g} | {row['em_median']:.1f} | "
+            f"{row['unordered_em_median']:.1f} ({row['unordered_em_min']:.1f}-{row['unordered_em_max']:.1f}) |"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

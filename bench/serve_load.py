@@ -1,0 +1,184 @@
+"""Bounded load test of `tvd serve` on 127.0.0.1: throughput and latency at concurrency 1, 8 and 32.
+
+For each server setting (student, --workers, --micro-batch) the server is started as a subprocess on a free
+port; an httpx async client keeps C requests in flight (C = concurrency) until --requests requests have been
+answered, one or --texts-per-request texts each, cycling through the SNIPS test utterances.  Throughput is
+utterances per second; p50 / p99 are per-request latencies; errors counts non-200 answers and transport errors.
+The load generator runs on the same machine and competes with the server for the CPU.
+Results: bench/results/serve_load.json (`records`: student, concurrency, throughput_rps, p50_ms, p99_ms,
+errors, ...).
+
+    python bench/serve_load.py                      # the default setting list below
+    python bench/serve_load.py --settings crf crf-w2 --requests 2000
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+REPO = Path(__file__).resolve().parent.parent
+WORK = REPO / "bench" / "work" / "students"
+RESULTS = REPO / "bench" / "results" / "serve_load.json"
+
+# name: (student directory kind, workers, micro_batch, texts per request)
+SETTINGS: dict[str, tuple[str, int, int, int]] = {
+    "crf": ("crf", 1, 1, 1),
+    "crf-w2": ("crf", 2, 1, 1),
+    "crf-batch8": ("crf", 1, 1, 8),
+    "encoder-int8": ("encoder", 1, 1, 1),
+    "encoder-int8-mb32": ("encoder", 1, 32, 1),
+}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))] if ordered else float("nan")
+
+
+async def _load(base: str, texts: list[str], concurrency: int, requests: int, per_request: int) -> dict[str, Any]:
+    latencies: list[float] = []
+    errors = 0
+    counter = 0
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=base, timeout=30.0, limits=limits) as client:
+
+        async def worker() -> None:
+            nonlocal counter, errors
+            while counter < requests:
+                index = counter
+                counter += 1
+                start = index * per_request % len(texts)
+                batch = (texts * 2)[start : start + per_request]
+                body = {"text": batch[0]} if per_request == 1 else {"texts": batch}
+                began = time.perf_counter()
+                try:
+                    answer = await client.post("/parse", json=body)
+                    ok = answer.status_code == 200
+                except httpx.HTTPError:
+                    ok = False
+                latencies.append((time.perf_counter() - began) * 1000)
+                errors += not ok
+
+        began = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - began
+    return {
+        "requests": requests,
+        "seconds": round(elapsed, 3),
+        "throughput_rps": round(requests * per_request / elapsed, 1),
+        "requests_per_s": round(requests / elapsed, 1),
+        "p50_ms": round(_percentile(latencies, 50), 2),
+        "p99_ms": round(_percentile(latencies, 99), 2),
+        "errors": errors,
+    }
+
+
+def _start(model_dir: Path, port: int, workers: int, micro_batch: int, log: Path) -> subprocess.Popen[bytes]:
+    command = [sys.executable, "-m", "tvd.cli.main", "serve", str(model_dir), "--port", str(port)]
+    command += ["--workers", str(workers), "--micro-batch", str(micro_batch)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    process = subprocess.Popen(command, stdout=log.open("w"), stderr=subprocess.STDOUT, env=env)
+    deadline = time.monotonic() + 120
+    while True:
+        if process.poll() is not None:
+            sys.exit(f"the server exited:\n{log.read_text()[-2000:]}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
+                return process
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            process.kill()
+            sys.exit("the server did not answer within 120 s")
+        time.sleep(0.3)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(timeout=15)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=Path(os.environ.get("TVD_DATA", REPO.parent / "shared" / "data")))
+    parser.add_argument("--dataset", default="snips")
+    parser.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
+    parser.add_argument("--concurrency", nargs="+", type=int, default=[1, 8, 32])
+    parser.add_argument("--requests", type=int, default=2000, help="requests per (setting, concurrency)")
+    args = parser.parse_args()
+
+    from tvd.formats import read_dataset
+
+    texts = [u.text for u in read_dataset(args.data / args.dataset / "test", "bio").utterances]
+    records = []
+    if RESULTS.is_file():  # keep settings not re-run now
+        records = [r for r in json.loads(RESULTS.read_text()).get("records", []) if r["setting"] not in args.settings]
+    (REPO / "bench" / "work").mkdir(parents=True, exist_ok=True)
+    for name in args.settings:
+        kind, workers, micro_batch, per_request = SETTINGS[name]
+        model_dir = WORK / f"{kind}-{args.dataset}"
+        if not (model_dir / "student.json").is_file():
+            sys.exit(f"{model_dir} has no student: run bench/student_accuracy.py first")
+        port = _free_port()
+        server = _start(model_dir, port, workers, micro_batch, REPO / "bench" / "work" / f"serve_{name}.log")
+        try:
+            base = f"http://127.0.0.1:{port}"
+            asyncio.run(_load(base, texts, 4, 100, per_request))  # warm-up
+            for concurrency in args.concurrency:
+                result = asyncio.run(_load(base, texts, concurrency, args.requests, per_request))
+                record = {
+                    "setting": name,
+                    "student": "crf" if kind == "crf" else "encoder-int8",
+                    "concurrency": concurrency,
+                    "workers": workers,
+                    "micro_batch": micro_batch,
+                    "texts_per_request": per_request,
+                    **result,
+                }
+                records.append(record)
+                print(
+                    f"{name:18s} c={concurrency:<3d} {record['throughput_rps']:8.1f} utt/s  "
+                    f"p50 {record['p50_ms']:7.2f} ms  p99 {record['p99_ms']:7.2f} ms  errors {record['errors']}",
+                    flush=True,
+                )
+        finally:
+            _stop(server)
+    RESULTS.write_text(
+        json.dumps(
+            {
+                "benchmark": "serve_load",
+                "command": "python bench/serve_load.py " + " ".join(sys.argv[1:]),
+                "settings": {"host": "127.0.0.1", "requests": args.requests, "client": "httpx.AsyncClient"},
+                "load_average_1m": os.getloadavg()[0],
+                "written": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "records": records,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,152 @@
+"""Full-data accuracy of the students on SNIPS and ATIS: CRF, encoder fp32 (torch) and encoder int8 (ONNX Runtime).
+
+Trains each (dataset, student) pair once into bench/work/students/<student>-<dataset>/ (the encoder keeps a
+per-epoch checkpoint there, so a killed run resumes), exports the encoder to ONNX fp32 + dynamic int8, scores
+all on the test split (seqeval conlleval mode) and records how often int8 and fp32 predictions agree.
+Results: bench/results/student_accuracy.json (`records`: dataset, student, intent_acc, slot_f1,
+sentence_acc, train_seconds, ...).
+
+    python bench/student_accuracy.py                                  # snips + atis, crf + encoder
+    python bench/student_accuracy.py --datasets atis --students encoder --epochs 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("TVD_PROGRESS", "1")
+
+REPO = Path(__file__).resolve().parent.parent
+WORK = REPO / "bench" / "work" / "students"
+RESULTS = REPO / "bench" / "results" / "student_accuracy.json"
+
+# int8 vs fp32 tolerance: intent agreement on >= 99.5% of test utterances and slot F1 within 0.5 points.
+INTENT_AGREEMENT_MIN = 0.995
+SLOT_F1_TOLERANCE = 0.5
+
+
+def _default_data() -> Path:
+    return Path(os.environ.get("TVD_DATA", REPO.parent / "shared" / "data"))
+
+
+def _scores(metrics: Any) -> dict[str, float]:
+    return {
+        "intent_acc": round(100 * metrics.intent_accuracy, 2),
+        "slot_f1": round(100 * metrics.slot_f1, 2),
+        "sentence_acc": round(100 * metrics.sentence_accuracy, 2),
+    }
+
+
+def train_if_needed(kind: str, dataset: str, train: list, params: dict[str, Any]) -> tuple[Path, float]:
+    from tvd.students import make_student
+    from tvd.students.base import METADATA_FILE
+
+    directory = WORK / f"{kind}-{dataset}"
+    if not (directory / METADATA_FILE).is_file():
+        extra = {"checkpoint_dir": str(directory / "checkpoint")} if kind == "encoder" else {}
+        print(f"training {kind} on {dataset} ({len(train)} utterances) ...", flush=True)
+        student = make_student(kind, **params, **extra).fit(train)
+        student.save(directory)
+    info = json.loads((directory / METADATA_FILE).read_text())["training"]
+    return directory, float(info["seconds"])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=_default_data(), help="folder holding snips/ and atis/")
+    parser.add_argument("--datasets", nargs="+", default=["snips", "atis"])
+    parser.add_argument("--students", nargs="+", default=["crf", "encoder"])
+    parser.add_argument("--epochs", type=int, default=None, help="encoder epochs (default: the student's)")
+    parser.add_argument("--lr", type=float, default=None, help="encoder learning rate (default: the student's)")
+    args = parser.parse_args()
+
+    import torch
+
+    torch.set_num_threads(1)
+    from tvd.evaluate.metrics import evaluate
+    from tvd.formats import read_dataset
+    from tvd.students.encoder import ONNX_INT8_FILE, EncoderStudent
+    from tvd.students.onnx_export import export_onnx, prediction_agreement
+
+    records = []
+    if RESULTS.is_file():  # keep records of datasets/students not re-run now
+        records = [
+            r
+            for r in json.loads(RESULTS.read_text()).get("records", [])
+            if not (r["dataset"] in args.datasets and r["student"].split("-")[0] in args.students)
+        ]
+    encoder_params = {k: v for k, v in {"epochs": args.epochs, "lr": args.lr}.items() if v is not None}
+    for dataset in args.datasets:
+        folder = args.data / dataset
+        if not (folder / "train" / "seq.in").is_file():
+            sys.exit(f"{dataset} not found under {folder}: pass --data DIR or set TVD_DATA")
+        train = read_dataset(folder / "train", "bio").utterances
+        test = read_dataset(folder / "test", "bio").utterances
+        for kind in args.students:
+            directory, seconds = train_if_needed(kind, dataset, train, encoder_params if kind == "encoder" else {})
+            base = {"dataset": dataset, "train_seconds": round(seconds, 1), "n_train": len(train), "n_test": len(test)}
+            if kind == "crf":
+                from tvd.students import load_student
+
+                records.append(
+                    {**base, "student": "crf", **_scores(evaluate(test, load_student(directory).predict(test)))}
+                )
+                print(records[-1], flush=True)
+                continue
+            if not (directory / ONNX_INT8_FILE).is_file():
+                export_onnx(directory)
+            fp32 = EncoderStudent.load(directory, runtime="torch")
+            fp32_pred = fp32.predict(test)
+            int8_pred = EncoderStudent.load(directory, runtime="onnx-int8").predict(test)
+            fp32_scores, int8_scores = _scores(evaluate(test, fp32_pred)), _scores(evaluate(test, int8_pred))
+            agreement = prediction_agreement(fp32_pred, int8_pred)
+            within = (
+                agreement["intent_agreement"] >= INTENT_AGREEMENT_MIN
+                and abs(fp32_scores["slot_f1"] - int8_scores["slot_f1"]) <= SLOT_F1_TOLERANCE
+            )
+            meta = json.loads((directory / "student.json").read_text())
+            common = {**base, "params": meta["params"], "epoch_seconds": meta["training"].get("epoch_seconds")}
+            records.append({**common, "student": "encoder-fp32", **fp32_scores})
+            records.append(
+                {
+                    **common,
+                    "student": "encoder-int8",
+                    **int8_scores,
+                    "agreement_with_fp32": agreement,
+                    "within_tolerance": within,
+                }
+            )
+            print(records[-2], records[-1], sep="\n", flush=True)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(
+        json.dumps(
+            {
+                "benchmark": "student_accuracy",
+                "command": "python bench/student_accuracy.py " + " ".join(sys.argv[1:]),
+                "tolerance": {"intent_agreement_min": INTENT_AGREEMENT_MIN, "slot_f1_points": SLOT_F1_TOLERANCE},
+                "metric": "seqeval default (conlleval) mode; test split",
+                "threads": 1,
+                "written": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "records": records,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+    print(f"\n{'dataset':8} {'student':14} {'intent':>7} {'slot F1':>8} {'sentence':>9} {'train s':>8}")
+    for r in records:
+        print(
+            f"{r['dataset']:8} {r['student']:14} {r['intent_acc']:7.2f} {r['slot_f1']:8.2f} "
+            f"{r['sentence_acc']:9.2f} {r['train_seconds']:8.0f}"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,156 @@
+"""The four CLASP strategies as request planners: RS, TS, GB, TB.
+
+Each planner turns real TOP trees into :class:`ClaspRequest` s (prompt, grammar, what the answer must
+express); :mod:`tvd.engine.clasp_generate` sends them through the engine.  Sampling is seeded and never expands
+combinations: each request draws its source parse and each slot's new value independently.
+
+* **RS**: source parse, every slot value replaced by a catalogue value of its label; the teacher writes
+  the utterance (as a TOP tree) for the new parse.
+* **TS**: the slot values are first translated by the teacher (one request per distinct value, shared),
+  then the target-language utterance is written for the parse with translated values.
+* **GB**: a few-shot block of real TOP trees; the teacher writes one more.
+* **TB**: (English, target) TOP pairs as shots; the teacher writes the target tree for a new English one.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from tvd.clasp.grammar import WORD_ANY, free_grammar, skeleton_grammar
+from tvd.clasp.prompt import both_prompt, translate_both_prompt, translate_value_prompt, utterance_prompt
+from tvd.data.parse_tree import Tree
+from tvd.errors import TvdError
+
+STRATEGIES = ("rs", "ts", "gb", "tb")
+
+
+@dataclass(frozen=True)
+class ClaspRequest:
+    """One request: ``expected`` is the semantics-only tree the answer must express (RS, TS), or None;
+    ``kind`` is ``pair`` (a TOP tree answer) or ``value`` (a translated slot value, TS's first step)."""
+
+    request_id: str
+    strategy: str
+    prompt: str
+    grammar: str | None
+    expected: Tree | None
+    language: str = "en"
+    source: str = ""
+    kind: str = "pair"
+
+
+def _check_pool(pool: Sequence[Tree]) -> None:
+    if not pool:
+        raise TvdError(
+            "E610", "no real parses to start from", fix="give at least one TOP tree (e.g. PIZZA_dev.16_shots.json)"
+        )
+
+
+def replace_values(semantics: Tree, catalog: Mapping[str, Sequence[str]], rng: random.Random) -> Tree:
+    """``semantics`` with every slot value that has catalogue values replaced by a random one."""
+    if semantics.is_preterminal():
+        forms = catalog.get(semantics.label)
+        return Tree(semantics.label, tuple(rng.choice(forms).split())) if forms else semantics
+    return Tree(semantics.label, tuple(replace_values(c, catalog, rng) for c in semantics.subtrees))
+
+
+def map_values(semantics: Tree, mapping: Mapping[str, str]) -> Tree:
+    """``semantics`` with slot values replaced through ``mapping`` (value -> value); others unchanged."""
+    if semantics.is_preterminal():
+        value = " ".join(semantics.children)  # type: ignore[arg-type]
+        return Tree(semantics.label, tuple(mapping.get(value, value).split()))
+    return Tree(semantics.label, tuple(map_values(c, mapping) for c in semantics.subtrees))
+
+
+def plan_rs(
+    pool: Sequence[Tree],
+    catalog: Mapping[str, Sequence[str]],
+    n: int,
+    *,
+    seed: int = 0,
+    shots: int = 4,
+    negation_cues: tuple[str, ...] = (),
+) -> list[ClaspRequest]:
+    """RS requests; ``negation_cues`` (e.g. :data:`~tvd.clasp.grammar.NEGATION_CUES_EN`): see
+    :func:`~tvd.clasp.grammar.skeleton_grammar`."""
+    _check_pool(pool)
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        source = rng.choice(pool)
+        others = [t for t in pool if t is not source]
+        examples = [*rng.sample(others, min(shots - 1, len(others))), source]
+        target = replace_values(source.semantics_only(), catalog, rng)
+        out.append(
+            ClaspRequest(
+                f"rs-{i}",
+                "rs",
+                utterance_prompt(examples, target),
+                skeleton_grammar(target, source=source, negation_cues=negation_cues),
+                target,
+                source=str(source),
+            )
+        )
+    return out
+
+
+def plan_gb(
+    pool: Sequence[Tree], catalog: Mapping[str, Sequence[str]], n: int, *, seed: int = 0, shots: int = 5
+) -> list[ClaspRequest]:
+    _check_pool(pool)
+    rng = random.Random(seed)
+    grammar = free_grammar(catalog)
+    out = []
+    for i in range(n):
+        examples = rng.sample(list(pool), min(shots, len(pool)))
+        out.append(ClaspRequest(f"gb-{i}", "gb", both_prompt(examples), grammar, None))
+    return out
+
+
+def plan_ts_values(pool: Sequence[Tree], glossary: Sequence[tuple[str, str]], language: str) -> list[ClaspRequest]:
+    """TS step 1: one translation request per distinct slot value of the pool."""
+    _check_pool(pool)
+    values = sorted({v for tree in pool for _, v in tree.semantics_only().slot_values()})
+    grammar = f'root ::= word (" " word){{0,3}} " </"\nword ::= {WORD_ANY}\n'
+    return [
+        ClaspRequest(
+            f"ts-value-{i}", "ts", translate_value_prompt(glossary, v, language), grammar, None, language, v, "value"
+        )
+        for i, v in enumerate(values)
+    ]
+
+
+def plan_ts(
+    pool: Sequence[Tree],
+    translations: Mapping[str, str],
+    target_shots: Sequence[Tree],
+    language: str,
+    *,
+    samples: int = 1,
+) -> list[ClaspRequest]:
+    """TS step 2: for each pool parse (``samples`` times), the parse with translated values."""
+    _check_pool(pool)
+    out = []
+    for i, source in enumerate(pool):
+        target = map_values(source.semantics_only(), translations)
+        prompt = utterance_prompt(target_shots, target, language)
+        grammar = skeleton_grammar(target, source=source, word=WORD_ANY)
+        for s in range(samples):
+            out.append(ClaspRequest(f"ts-{i}-{s}", "ts", prompt, grammar, target, language, str(source)))
+    return out
+
+
+def plan_tb(
+    pool: Sequence[Tree], pairs: Sequence[tuple[Tree, Tree]], language: str, *, samples: int = 1
+) -> list[ClaspRequest]:
+    """TB: translate each pool tree (utterance and parse together) given (English, target) pairs."""
+    _check_pool(pool)
+    grammar = free_grammar({}, word=WORD_ANY)
+    out = []
+    for i, source in enumerate(pool):
+        prompt = translate_both_prompt(pairs, source, language)
+        for s in range(samples):
+            out.append(ClaspRequest(f"tb-{i}-{s}", "tb", prompt, grammar, None, language, str(source)))
+    return out

@@ -1,0 +1,108 @@
+"""Control quality of generated data: does the teacher do what the LINGUIST prompt asks?
+
+Measured on raw completions paired with their requests (:class:`ControlSample`), independently of any
+grammar, so the same function scores constrained and unconstrained runs:
+
+``well_formed``
+    share of completions that parse in the numbered-bracket format with only known label numbers (the
+    include block's other checks aside); meaningful for runs *without* a grammar, which forces the format;
+``fixed_honoured``
+    over the fixed (non-``*``) include values of the completions that parse: share that appear verbatim
+    (case- and space-insensitive) as a value of their slot;
+``wildcard_novel``
+    over the wildcard include slots filled in parsed completions: share whose value is not a value of that
+    slot in the seed examples (new values, the point of wildcards);
+``templates_per_100``
+    distinct templates (text with every slot value replaced by its label) per 100 parsed completions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from tvd.data.utterance import Utterance
+from tvd.formats.brackets import BracketError, utterance_from_brackets
+from tvd.linguist.prompt import EXAMPLES_CLOSE
+from tvd.linguist.request import LinguistRequest
+
+
+@dataclass(frozen=True)
+class ControlSample:
+    """One raw completion and the request it answers."""
+
+    request: LinguistRequest
+    text: str
+
+
+def _norm(value: str) -> str:
+    return " ".join(value.casefold().split())
+
+
+def template(utterance: Utterance) -> str:
+    """The utterance with each slot value replaced by ``{label}``, lower-cased and space-normalised."""
+    pieces, cursor = [], 0
+    for span in utterance.spans:
+        pieces.append(utterance.text[cursor : span.start])
+        pieces.append("{" + span.label + "}")
+        cursor = span.end
+    pieces.append(utterance.text[cursor:])
+    return _norm("".join(pieces))
+
+
+def _parse(sample: ControlSample) -> Utterance | None:
+    line = sample.text.strip().split("\n", 1)[0].replace(EXAMPLES_CLOSE, "").strip()
+    if not line:
+        return None
+    try:
+        return utterance_from_brackets(line, sample.request.label_map, intent=sample.request.intent)
+    except (BracketError, ValueError):
+        return None
+
+
+def control_quality(
+    samples: Sequence[ControlSample], seed_values: Mapping[str, Sequence[str]] | None = None
+) -> dict[str, float | int | None]:
+    """The four shares (see the module docstring), as fractions in [0, 1] (``None`` where undefined).
+
+    ``seed_values``: slot label -> values in the seed examples; by default taken from the requests' examples.
+    """
+    if seed_values is None:
+        collected: dict[str, set[str]] = {}
+        for sample in samples:
+            for example in sample.request.examples:
+                for label, value in example.slots:
+                    collected.setdefault(label, set()).add(_norm(value))
+        known = collected
+    else:
+        known = {label: {_norm(v) for v in values} for label, values in seed_values.items()}
+    parsed = 0
+    fixed_total = fixed_ok = wild_total = wild_novel = 0
+    templates: set[str] = set()
+    for sample in samples:
+        utterance = _parse(sample)
+        if utterance is None:
+            continue
+        parsed += 1
+        templates.add(template(utterance))
+        values: dict[str, list[str]] = {}
+        for label, value in utterance.slots:
+            values.setdefault(label, []).append(_norm(value))
+        for slot in sample.request.include:
+            found = values.get(slot.label, [])
+            if slot.is_wildcard:
+                fixed_values = {_norm(s.value) for s in sample.request.include if s.label == slot.label}
+                filled = [v for v in found if v not in fixed_values and v != "*"]
+                if filled:
+                    wild_total += 1
+                    wild_novel += filled[0] not in known.get(slot.label, set())
+            else:
+                fixed_total += 1
+                fixed_ok += _norm(slot.value) in found
+    return {
+        "samples": len(samples),
+        "well_formed": parsed / len(samples) if samples else None,
+        "fixed_honoured": fixed_ok / fixed_total if fixed_total else None,
+        "wildcard_novel": wild_novel / wild_total if wild_total else None,
+        "templates_per_100": 100 * len(templates) / parsed if parsed else None,
+    }

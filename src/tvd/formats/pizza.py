@@ -1,0 +1,79 @@
+"""PIZZA JSON lines: ``{"<split>.SRC", "<split>.EXR", "<split>.TOP", "<split>.PCFG_ERR"}`` per line.
+
+Kept apart from the Utterance-based format registry: a PIZZA example is an utterance with a tree, not
+intent + slot spans.  :func:`read_pizza` accepts any split prefix (``dev.``, ``test.``, ``train.``) or none;
+:func:`write_pizza` writes the same keys with the prefix asked for.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from tvd.data.atomic import atomic_write_text
+from tvd.data.parse_tree import Tree
+from tvd.errors import TvdError
+
+
+@dataclass(frozen=True)
+class PizzaExample:
+    """One example: the utterance, its TOP tree (may be None for EXR-only data) and its EXR tree."""
+
+    text: str
+    top: Tree | None
+    exr: Tree | None
+
+    def to_record(self, split: str = "train") -> dict[str, str]:
+        prefix = f"{split}." if split else ""
+        record = {f"{prefix}SRC": self.text}
+        if self.exr is not None:
+            record[f"{prefix}EXR"] = self.exr.to_string()
+        if self.top is not None:
+            record[f"{prefix}TOP"] = self.top.to_string()
+        return record
+
+
+def _field(record: dict[str, object], name: str) -> str | None:
+    for key, value in record.items():
+        if key == name or key.endswith("." + name):
+            return str(value)
+    return None
+
+
+def read_pizza(path: str | Path) -> list[PizzaExample]:
+    """Read PIZZA JSON lines; a malformed line stops with E602 naming file and line."""
+    path = Path(path)
+    if not path.is_file():
+        raise TvdError("E602", f"PIZZA file not found: {path}", fix="check the path (e.g. data/pizza/PIZZA_dev.json)")
+    out: list[PizzaExample] = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise TvdError(
+                "E602", f"not JSON: {exc.msg}", file=path, line=number, fix="one JSON object a line"
+            ) from exc
+        if not isinstance(record, dict):
+            raise TvdError("E602", "not a JSON object", file=path, line=number, fix="one JSON object a line")
+        src, top, exr = _field(record, "SRC"), _field(record, "TOP"), _field(record, "EXR")
+        if src is None or (top is None and exr is None):
+            raise TvdError(
+                "E602", "missing SRC, or both TOP and EXR", file=path, line=number, fix="write SRC and TOP and/or EXR"
+            )
+        try:
+            top_tree = Tree.from_top(top) if top is not None else None
+            exr_tree = Tree.from_exr(exr) if exr is not None else None
+        except TvdError as exc:
+            raise TvdError("E602", exc.message, file=path, line=number, fix=exc.fix) from exc
+        out.append(PizzaExample(" ".join(src.split()), top_tree, exr_tree))
+    return out
+
+
+def write_pizza(path: str | Path, examples: Iterable[PizzaExample], split: str = "train") -> None:
+    """Write PIZZA JSON lines atomically."""
+    lines = [json.dumps(e.to_record(split), ensure_ascii=False) for e in examples]
+    atomic_write_text(path, "".join(line + "\n" for line in lines))

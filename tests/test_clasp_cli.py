@@ -1,0 +1,107 @@
+"""`tvd clasp`, `tvd parser-train`, `tvd parser-evaluate` end to end (scripted teacher)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from pizza_cases import MISS, NEGATED, ORDERED, SWAP, write_catalogs
+from tvd.cli import clasp_cmd
+from tvd.cli.main import main
+from tvd.data.parse_tree import Tree
+from tvd.teachers.scripted import ScriptedTeacher
+
+
+def _echo_target(prompt: str, seed: int) -> str:
+    """RS / TS: write the requested parse with one connecting word; TB / GB: copy the last shot."""
+    if prompt.rstrip().endswith("<utterance>"):
+        target = Tree.from_top(prompt.rsplit("<parse> ", 1)[1].split(" </parse>")[0])
+        return "(ORDER i want" + str(target)[len("(ORDER") :].replace(" (NOT", " no (NOT")
+    last = prompt.splitlines()[-1]
+    if last.startswith("<english> (ORDER"):
+        return "(ORDER ich möchte (PIZZAORDER (NUMBER eine ) (SIZE große ) Pizza ) )"
+    if last.startswith("<english>"):
+        return f"wert{seed % 997} </"
+    return prompt.strip().splitlines()[-1]
+
+
+@pytest.fixture
+def pizza_dir(tmp_path: Path) -> Path:
+    data = tmp_path / "pizza"
+    write_catalogs(data / "catalogs")
+    lines = [json.dumps(case) for case in (ORDERED, SWAP, NEGATED, MISS)]
+    (data / "PIZZA_dev.16_shots.json").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return data
+
+
+@pytest.fixture(autouse=True)
+def scripted(monkeypatch) -> None:
+    monkeypatch.setattr(clasp_cmd, "_teacher", lambda backend, options: ScriptedTeacher(_echo_target))
+
+
+def test_rs_then_train_then_evaluate(tmp_path: Path, pizza_dir: Path) -> None:
+    runner = CliRunner()
+    out = tmp_path / "rs"
+    result = runner.invoke(
+        main, ["clasp", "--strategy", "rs", "--data", str(pizza_dir), "--out", str(out), "-n", "6", "--no-progress"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "6 valid" in result.output
+    rows = [json.loads(line) for line in (out / "generated.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert len(rows) == 6 and all(r["train.SRC"].startswith("i want") and "train.EXR" in r for r in rows)
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert summary["stats"]["sent"] == 6
+    again = runner.invoke(
+        main, ["clasp", "--strategy", "rs", "--data", str(pizza_dir), "--out", str(out), "-n", "6", "--no-progress"]
+    )
+    assert "6 cached, 0 sent" in again.output
+
+    model = tmp_path / "parser"
+    trained = runner.invoke(
+        main,
+        ["parser-train", "--train", str(pizza_dir / "PIZZA_dev.16_shots.json"), "--train", str(out / "generated.jsonl"),
+         "--out", str(model), "--data", str(pizza_dir)],
+    )  # fmt: skip
+    assert trained.exit_code == 0, trained.output and "trained on 10 trees" in trained.output
+    scores = tmp_path / "scores.json"
+    evaluated = runner.invoke(
+        main,
+        ["parser-evaluate", str(model), str(pizza_dir / "PIZZA_dev.16_shots.json"), "--data", str(pizza_dir),
+         "--json", str(scores)],
+    )  # fmt: skip
+    assert evaluated.exit_code == 0, evaluated.output
+    assert json.loads(scores.read_text())["n"] == 4
+
+
+def test_ts_and_tb_with_the_german_config(tmp_path: Path, pizza_dir: Path) -> None:
+    config = Path(__file__).resolve().parents[1] / "examples" / "clasp" / "de.yaml"
+    runner = CliRunner()
+    tb = runner.invoke(
+        main,
+        ["clasp", "--strategy", "tb", "--config", str(config), "--data", str(pizza_dir), "--out", str(tmp_path / "tb"),
+         "-n", "1", "--no-progress"],
+    )  # fmt: skip
+    assert tb.exit_code == 0, tb.output
+    assert "rejected" in tb.output  # shapes differ from most English parses: rejected with parse_changed
+    rejects = (tmp_path / "tb" / "rejects.jsonl").read_text(encoding="utf-8")
+    assert "parse_changed" in rejects
+    ts = runner.invoke(
+        main,
+        ["clasp", "--strategy", "ts", "--config", str(config), "--data", str(pizza_dir), "--out", str(tmp_path / "ts"),
+         "-n", "1", "--no-progress"],
+    )  # fmt: skip
+    assert ts.exit_code == 0, ts.output
+    summary = json.loads((tmp_path / "ts" / "summary.json").read_text(encoding="utf-8"))
+    translations = summary["value_translation"]["translations"]
+    assert len(translations) == 17 and all(v.startswith("wert") for v in translations.values())
+    assert summary["stats"]["accepted"] == 6  # every pool parse, values "translated", utterance written
+
+
+def test_ts_without_config_is_a_coded_error(tmp_path: Path, pizza_dir: Path) -> None:
+    result = CliRunner().invoke(
+        main, ["clasp", "--strategy", "ts", "--data", str(pizza_dir), "--out", str(tmp_path / "x"), "--no-progress"]
+    )
+    assert result.exit_code != 0 and "E612" in result.output

@@ -1,0 +1,42 @@
+"""Control-quality metrics of generated data: well-formed, fixed values honoured, wildcard novelty, templates."""
+
+from __future__ import annotations
+
+from factories import bio
+from tvd.evaluate.control import ControlSample, control_quality, template
+from tvd.linguist.request import IncludeSlot, LinguistRequest
+
+SEED = bio("will it rain in boston tomorrow", "O O O O B-city B-timeRange", "GetWeather")
+REQUEST = LinguistRequest(
+    intent="GetWeather",
+    labels=("timeRange", "city"),
+    include=(IncludeSlot("city", "paris"), IncludeSlot("timeRange")),
+    examples=(SEED,),
+)
+
+
+def test_control_quality_counts_each_share() -> None:
+    samples = [
+        ControlSample(REQUEST, "rain in [2 paris ] [1 tonight ]\n"),  # fixed kept, wildcard new
+        ControlSample(REQUEST, "is it hot in [2 Paris ] [1 tomorrow ]"),  # fixed kept (case), wildcard seen
+        ControlSample(REQUEST, "rain in [2 rome ] [1 next week ]"),  # fixed changed, wildcard new, template seen
+        ControlSample(REQUEST, "weather in [2 paris [1 now ]"),  # not well-formed
+        ControlSample(REQUEST, "weather in [7 paris ]"),  # unknown label number
+    ]
+    quality = control_quality(samples)
+    assert quality["samples"] == 5
+    assert quality["well_formed"] == 3 / 5
+    assert quality["fixed_honoured"] == 2 / 3
+    assert quality["wildcard_novel"] == 2 / 3
+    assert quality["templates_per_100"] == 100 * 2 / 3  # 2 templates in 3 parsed
+
+
+def test_seed_values_can_be_given_and_empty_input_is_undefined() -> None:
+    samples = [ControlSample(REQUEST, "rain in [2 paris ] [1 tonight ]")]
+    assert control_quality(samples, {"timeRange": ["tonight"]})["wildcard_novel"] == 0.0
+    empty = control_quality([])
+    assert empty["well_formed"] is None and empty["templates_per_100"] is None
+
+
+def test_template_replaces_values_by_labels() -> None:
+    assert template(SEED) == "will it rain in {city} {timerange}"

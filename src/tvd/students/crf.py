@@ -39,6 +39,7 @@ from typing import Any, Self
 
 import joblib
 import numpy as np
+import scipy.sparse
 import sklearn
 import sklearn_crfsuite
 from sklearn.feature_extraction.text import TfidfVectorizer
@@ -259,13 +260,19 @@ class CrfStudent(Student):
             return [constant] * len(inputs), [1.0 if constant is not None else None] * len(inputs)
         texts = [_intent_text(u) for u in inputs]
         classifier = self._intent.named_steps["clf"]
-        if hasattr(classifier, "predict_proba"):
-            scores = self._intent.predict_proba(texts)
-        else:
-            decision = self._intent.decision_function(texts)
-            if decision.ndim == 1:  # two classes: the score of the second
-                decision = np.column_stack([-decision, decision])
-            scores = _softmax(decision)
+        # The pipeline's steps are called directly, with scikit-learn's input validation off (the inputs are
+        # our own strings and matrices): the same numbers at about half the per-call cost, which dominates
+        # the latency of one utterance.
+        with sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
+            features = self._intent.named_steps["tfidf"]
+            matrix = scipy.sparse.hstack([step.transform(texts) for _, step in features.transformer_list], "csr")
+            if hasattr(classifier, "predict_proba"):
+                scores = classifier.predict_proba(matrix)
+            else:
+                decision = classifier.decision_function(matrix)
+                if decision.ndim == 1:  # two classes: the score of the second
+                    decision = np.column_stack([-decision, decision])
+                scores = _softmax(decision)
         best = scores.argmax(axis=1)
         labels = [str(classifier.classes_[i]) for i in best]
         confidences = [float(scores[row, i]) for row, i in enumerate(best)]

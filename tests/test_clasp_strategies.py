@@ -117,9 +117,11 @@ def test_prompts_end_where_the_answer_starts(values) -> None:
     requests = plan_gb(POOL, values, 2, seed=1, shots=2)
     assert requests[0].prompt.endswith(")\n") and requests[0].expected is None
     ts_values = plan_ts_values(POOL, [("large", "groß")], "de")
-    assert {r.source for r in ts_values} >= {"ham", "diet pepsi"}
-    ts = plan_ts(POOL[:1], {"large": "große"}, POOL[1:2], "de", samples=2)
-    assert len(ts) == 2 and "(SIZE große )" in str(ts[0].expected) and "<language> German </language>" in ts[0].prompt
+    assert {r.source for r in ts_values} >= {"sausage", "ginger ale"}
+    ts = plan_ts(POOL[:1], {"medium": "mittlere"}, POOL[1:2], "de", samples=2)
+    assert (
+        len(ts) == 2 and "(SIZE mittlere )" in str(ts[0].expected) and "<language> German </language>" in ts[0].prompt
+    )
     tb = plan_tb(POOL[:1], [(POOL[1], POOL[1])], "de")
     assert tb[0].prompt.endswith("<german> ")
 

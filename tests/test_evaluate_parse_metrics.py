@@ -1,4 +1,4 @@
-"""PIZZA's EM and unordered EM on hand-checked dev examples, and the gold-TOP ceiling on the real data."""
+"""PIZZA's EM and unordered EM on hand-written PIZZA-format examples, and the gold-TOP ceiling on the real data."""
 
 from __future__ import annotations
 
@@ -20,9 +20,9 @@ def catalogs(tmp_path) -> Catalogs:
     ("case", "expected"),
     [
         (ORDERED, (True, True)),  # same sibling order as the EXR
-        (SWAP, (False, True)),  # "tomatoes and ham" vs EXR (TOPPING HAM ) (TOPPING TOMATOES )
-        (NEGATED, (False, True)),  # orders and NOT come in another order in the EXR; default NUMBER added
-        (MISS, (False, False)),  # "hamburger" is not in the catalogue: <UNKNOWN_ENTITY>
+        (SWAP, (False, True)),  # "sausage and mushrooms" vs EXR (TOPPING MUSHROOMS ) (TOPPING SAUSAGE )
+        (NEGATED, (False, True)),  # orders and NOT come in another order in the EXR
+        (MISS, (False, False)),  # "shrooms" is not in the catalogue: <UNKNOWN_ENTITY>
     ],
 )
 def test_gold_top_against_gold_exr(case, expected, catalogs) -> None:
@@ -31,8 +31,8 @@ def test_gold_top_against_gold_exr(case, expected, catalogs) -> None:
 
 def test_wrong_predictions_miss(catalogs) -> None:
     gold = Tree.from_exr(NEGATED["dev.EXR"])
-    # NOT scope lost: onions become a plain topping
-    unscoped = NEGATED["dev.TOP"].replace("(NOT (TOPPING onions ) )", "(TOPPING onions )")
+    # NOT scope lost: olives become a plain topping
+    unscoped = NEGATED["dev.TOP"].replace("(NOT (TOPPING olives ) )", "(TOPPING olives )")
     assert match(unscoped, gold, catalogs) == (False, False)
     assert match("(ORDER (PIZZAORDER broken", gold, catalogs) == (False, False)
     scores = score([SWAP["dev.TOP"], unscoped], [Tree.from_exr(SWAP["dev.EXR"]), gold], catalogs)

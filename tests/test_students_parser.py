@@ -20,7 +20,7 @@ def test_encoding_marks_paths_with_b_and_i() -> None:
     assert words == NEGATED["dev.SRC"].split()
     assert labels[:4] == ["O", "O", "O", "B-PIZZAORDER|B-NUMBER"]
     assert labels[words.index("without")] == "I-PIZZAORDER"
-    assert labels[words.index("onions")] == "I-PIZZAORDER|B-NOT|B-TOPPING"
+    assert labels[words.index("olives")] == "I-PIZZAORDER|B-NOT|B-TOPPING"
     assert labels[-2:] == ["I-DRINKORDER|B-DRINKTYPE", "I-DRINKORDER|I-DRINKTYPE"]
 
 

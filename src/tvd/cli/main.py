@@ -8,6 +8,9 @@ from pathlib import Path
 import click
 
 from tvd import __version__
+from tvd.cli.clasp_cmd import clasp, parser_evaluate, parser_train
+from tvd.cli.student_cmd import export
+from tvd.cli.teacher_cmd import teacher as teacher_group
 from tvd.errors import TvdError
 
 
@@ -336,18 +339,9 @@ def serve(
         )
 
 
-from tvd.cli.student_cmd import export  # noqa: E402
-
-main.add_command(export)
-
-from tvd.cli.clasp_cmd import clasp, parser_evaluate, parser_train  # noqa: E402
-
-main.add_command(clasp)
-main.add_command(parser_train)
-main.add_command(parser_evaluate)
-from tvd.cli.teacher_cmd import teacher as teacher_group  # noqa: E402
-
-main.add_command(teacher_group)
+# Commands that live in their own modules.
+for _command in (export, clasp, parser_train, parser_evaluate, teacher_group):
+    main.add_command(_command)
 
 if __name__ == "__main__":
     main()

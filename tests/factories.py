@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 from tvd.data.utterance import Utterance
 
 
@@ -25,3 +28,12 @@ THREE_INTENTS = [
     bio("book a restaurant in paris for six", "O O O O B-city O B-party_size", "BookRestaurant"),
     bio("i need a table for three tonight", "O O O O O B-party_size B-timeRange", "BookRestaurant"),
 ]
+
+
+def shared_data(name: str) -> Path:
+    """A folder of the public datasets: ``$TVD_DATA/name``, else ``../shared/data/name`` next to the repository.
+
+    Tests that need real data skip when it is absent (the project ships none of it).
+    """
+    root = os.environ.get("TVD_DATA")
+    return (Path(root) if root else Path(__file__).resolve().parents[2] / "shared" / "data") / name

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from factories import shared_data
+
 # toppings in the utterance are in the other order than in the EXR (sibling swap)
 SWAP = {
     "dev.SRC": "four small pizzas topped with sausage and mushrooms",
@@ -65,7 +67,7 @@ CATALOGS = {
     "quant_qualifier.txt": ["light\tquantity(LIGHT)"],
 }
 
-SHARED_PIZZA = Path(__file__).resolve().parents[2] / "shared" / "data" / "pizza"
+SHARED_PIZZA = shared_data("pizza")
 
 
 def write_catalogs(directory: Path) -> Path:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from factories import bio
+from factories import bio, shared_data
 from tvd.data.label_mapping import LabelMapping, parse_label_mapping, read_label_mapping
 from tvd.errors import TvdError
 
@@ -69,7 +69,7 @@ def test_missing_file(tmp_path: Path) -> None:
 
 
 def test_shipped_xsid_mapping_if_present() -> None:
-    path = Path(__file__).resolve().parents[2] / "shared" / "data" / "xsid" / "snips_to_xsid_mapping.txt"
+    path = shared_data("xsid") / "snips_to_xsid_mapping.txt"
     if not path.is_file():
         pytest.skip("shared xSID data not present")
     mapping = read_label_mapping(path)

@@ -27,6 +27,8 @@ from typing import Any
 
 import httpx
 
+from tvd.data.atomic import write_json
+
 REPO = Path(__file__).resolve().parent.parent
 WORK = REPO / "bench" / "work" / "students"
 RESULTS = REPO / "bench" / "results" / "serve_load.json"
@@ -164,19 +166,16 @@ def main() -> None:
                 )
         finally:
             _stop(server)
-    RESULTS.write_text(
-        json.dumps(
-            {
-                "benchmark": "serve_load",
-                "command": "python bench/serve_load.py " + " ".join(sys.argv[1:]),
-                "settings": {"host": "127.0.0.1", "requests": args.requests, "client": "httpx.AsyncClient"},
-                "load_average_1m": os.getloadavg()[0],
-                "written": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                "records": records,
-            },
-            indent=2,
-        )
-        + "\n"
+    write_json(
+        RESULTS,
+        {
+            "benchmark": "serve_load",
+            "command": "python bench/serve_load.py " + " ".join(sys.argv[1:]),
+            "settings": {"host": "127.0.0.1", "requests": args.requests, "client": "httpx.AsyncClient"},
+            "load_average_1m": os.getloadavg()[0],
+            "written": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "records": records,
+        },
     )
 
 

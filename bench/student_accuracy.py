@@ -20,6 +20,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tvd.data.atomic import write_json
+
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("TVD_PROGRESS", "1")
 
@@ -124,21 +126,17 @@ def main() -> None:
                 }
             )
             print(records[-2], records[-1], sep="\n", flush=True)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(
-        json.dumps(
-            {
-                "benchmark": "student_accuracy",
-                "command": "python bench/student_accuracy.py " + " ".join(sys.argv[1:]),
-                "tolerance": {"intent_agreement_min": INTENT_AGREEMENT_MIN, "slot_f1_points": SLOT_F1_TOLERANCE},
-                "metric": "seqeval default (conlleval) mode; test split",
-                "threads": 1,
-                "written": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                "records": records,
-            },
-            indent=2,
-        )
-        + "\n"
+    write_json(
+        RESULTS,
+        {
+            "benchmark": "student_accuracy",
+            "command": "python bench/student_accuracy.py " + " ".join(sys.argv[1:]),
+            "tolerance": {"intent_agreement_min": INTENT_AGREEMENT_MIN, "slot_f1_points": SLOT_F1_TOLERANCE},
+            "metric": "seqeval default (conlleval) mode; test split",
+            "threads": 1,
+            "written": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "records": records,
+        },
     )
     print(f"\n{'dataset':8} {'student':14} {'intent':>7} {'slot F1':>8} {'sentence':>9} {'train s':>8}")
     for r in records:

@@ -12,12 +12,13 @@ Results: bench/results/student_latency.json (`records`: student, p50_ms, p99_ms,
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
 import time
 from pathlib import Path
+
+from tvd.data.atomic import write_json
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
@@ -86,26 +87,22 @@ def main() -> None:
         }
         records.append(record)
         print(f"{name:14s} p50 {record['p50_ms']:7.3f} ms  p99 {record['p99_ms']:7.3f} ms", flush=True)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(
-        json.dumps(
-            {
-                "benchmark": "student_latency",
-                "command": "python bench/student_latency.py " + " ".join(sys.argv[1:]),
-                "settings": {
-                    "batch": 1,
-                    "threads": 1,
-                    "runs": args.runs,
-                    "warmup": args.warmup,
-                    "statistic": "median of runs",
-                },
-                "load_average_1m": os.getloadavg()[0],
-                "written": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                "records": records,
+    write_json(
+        RESULTS,
+        {
+            "benchmark": "student_latency",
+            "command": "python bench/student_latency.py " + " ".join(sys.argv[1:]),
+            "settings": {
+                "batch": 1,
+                "threads": 1,
+                "runs": args.runs,
+                "warmup": args.warmup,
+                "statistic": "median of runs",
             },
-            indent=2,
-        )
-        + "\n"
+            "load_average_1m": os.getloadavg()[0],
+            "written": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "records": records,
+        },
     )
 
 

@@ -1,8 +1,9 @@
 """Bounded load test of `tvd serve` on 127.0.0.1: throughput and latency at concurrency 1, 8 and 32.
 
-For each server setting (student, --workers, --micro-batch) the server is started as a subprocess on a free
-port; an httpx async client keeps C requests in flight (C = concurrency) until --requests requests have been
-answered, one or --texts-per-request texts each, cycling through the SNIPS test utterances.  Throughput is
+For each server setting (student, --workers, --micro-batch, --prediction-threads) the server is started as a
+subprocess on a free port; an aiohttp client (C-accelerated HTTP, keep-alive connections) keeps C requests in
+flight (C = concurrency) until --requests requests have been answered, one or several texts each, cycling
+through the SNIPS test utterances.  Throughput is
 utterances per second; p50 / p99 are per-request latencies; errors counts non-200 answers and transport errors.
 The load generator runs on the same machine and competes with the server for the CPU.
 Results: bench/results/serve_load.json (`records`: student, concurrency, throughput_rps, p50_ms, p99_ms,
@@ -25,6 +26,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import httpx
 
 from tvd.data.atomic import write_json
@@ -33,13 +35,14 @@ REPO = Path(__file__).resolve().parent.parent
 WORK = REPO / "bench" / "work" / "students"
 RESULTS = REPO / "bench" / "results" / "serve_load.json"
 
-# name: (student directory kind, workers, micro_batch, texts per request)
-SETTINGS: dict[str, tuple[str, int, int, int]] = {
-    "crf": ("crf", 1, 1, 1),
-    "crf-w2": ("crf", 2, 1, 1),
-    "crf-batch8": ("crf", 1, 1, 8),
-    "encoder-int8": ("encoder", 1, 1, 1),
-    "encoder-int8-mb32": ("encoder", 1, 32, 1),
+# name: (student directory kind, workers, micro_batch, texts per request, prediction threads)
+SETTINGS: dict[str, tuple[str, int, int, int, int]] = {
+    "crf": ("crf", 1, 1, 1, 0),
+    "crf-thread": ("crf", 1, 1, 1, 1),
+    "crf-w2": ("crf", 2, 1, 1, 0),
+    "crf-batch8": ("crf", 1, 1, 8, 0),
+    "encoder-int8": ("encoder", 1, 1, 1, 1),
+    "encoder-int8-mb32": ("encoder", 1, 32, 1, 1),
 }
 
 
@@ -58,8 +61,10 @@ async def _load(base: str, texts: list[str], concurrency: int, requests: int, pe
     latencies: list[float] = []
     errors = 0
     counter = 0
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=base, timeout=30.0, limits=limits) as client:
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    timeout = aiohttp.ClientTimeout(total=30)
+    headers = {"Content-Type": "application/json"}
+    async with aiohttp.ClientSession(base_url=base, connector=connector, timeout=timeout) as client:
 
         async def worker() -> None:
             nonlocal counter, errors
@@ -68,12 +73,13 @@ async def _load(base: str, texts: list[str], concurrency: int, requests: int, pe
                 counter += 1
                 start = index * per_request % len(texts)
                 batch = (texts * 2)[start : start + per_request]
-                body = {"text": batch[0]} if per_request == 1 else {"texts": batch}
+                body = json.dumps({"text": batch[0]} if per_request == 1 else {"texts": batch}).encode()
                 began = time.perf_counter()
                 try:
-                    answer = await client.post("/parse", json=body)
-                    ok = answer.status_code == 200
-                except httpx.HTTPError:
+                    async with client.post("/parse", data=body, headers=headers) as answer:
+                        await answer.read()
+                        ok = answer.status == 200
+                except (aiohttp.ClientError, TimeoutError):
                     ok = False
                 latencies.append((time.perf_counter() - began) * 1000)
                 errors += not ok
@@ -92,9 +98,11 @@ async def _load(base: str, texts: list[str], concurrency: int, requests: int, pe
     }
 
 
-def _start(model_dir: Path, port: int, workers: int, micro_batch: int, log: Path) -> subprocess.Popen[bytes]:
+def _start(
+    model_dir: Path, port: int, workers: int, micro_batch: int, threads: int, log: Path
+) -> subprocess.Popen[bytes]:
     command = [sys.executable, "-m", "tvd.cli.main", "serve", str(model_dir), "--port", str(port)]
-    command += ["--workers", str(workers), "--micro-batch", str(micro_batch)]
+    command += ["--workers", str(workers), "--micro-batch", str(micro_batch), "--prediction-threads", str(threads)]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     process = subprocess.Popen(command, stdout=log.open("w"), stderr=subprocess.STDOUT, env=env)
     deadline = time.monotonic() + 120
@@ -138,12 +146,12 @@ def main() -> None:
         records = [r for r in json.loads(RESULTS.read_text()).get("records", []) if r["setting"] not in args.settings]
     (REPO / "bench" / "work").mkdir(parents=True, exist_ok=True)
     for name in args.settings:
-        kind, workers, micro_batch, per_request = SETTINGS[name]
+        kind, workers, micro_batch, per_request, threads = SETTINGS[name]
         model_dir = WORK / f"{kind}-{args.dataset}"
         if not (model_dir / "student.json").is_file():
             sys.exit(f"{model_dir} has no student: run bench/student_accuracy.py first")
         port = _free_port()
-        server = _start(model_dir, port, workers, micro_batch, REPO / "bench" / "work" / f"serve_{name}.log")
+        server = _start(model_dir, port, workers, micro_batch, threads, REPO / "bench" / "work" / f"serve_{name}.log")
         try:
             base = f"http://127.0.0.1:{port}"
             asyncio.run(_load(base, texts, 4, 100, per_request))  # warm-up
@@ -156,6 +164,7 @@ def main() -> None:
                     "workers": workers,
                     "micro_batch": micro_batch,
                     "texts_per_request": per_request,
+                    "prediction_threads": threads,
                     **result,
                 }
                 records.append(record)
@@ -171,7 +180,7 @@ def main() -> None:
         {
             "benchmark": "serve_load",
             "command": "python bench/serve_load.py " + " ".join(sys.argv[1:]),
-            "settings": {"host": "127.0.0.1", "requests": args.requests, "client": "httpx.AsyncClient"},
+            "settings": {"host": "127.0.0.1", "requests": args.requests, "client": "aiohttp.ClientSession"},
             "load_average_1m": os.getloadavg()[0],
             "written": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "records": records,

@@ -268,6 +268,17 @@ def test_predictions_run_in_a_thread_pool_and_do_not_block_the_event_loop():
     assert student.threads == ["tvd-predict_0"]
 
 
+def test_prediction_threads_0_predicts_on_the_event_loop_and_still_reports_failures():
+    student = FakeStudent()
+    with TestClient(create_app(student, ServeSettings(prediction_threads=0))) as test_client:
+        assert test_client.post("/parse", json={"text": "hello"}).json()["intent"] == "Greet"
+        failed = test_client.post("/parse", json={"text": "boom"})
+        assert failed.status_code == 500 and failed.json()["error"]["code"] == "E457"
+        assert test_client.post("/parse", json={"texts": ["a", "b"]}).status_code == 200
+    assert len(student.threads) == 3
+    assert not any(name.startswith("tvd-predict") for name in student.threads)  # no worker thread was used
+
+
 def test_thread_pool_predictor_can_be_reopened_after_close():
     predictor = ThreadPoolPredictor(FakeStudent())
     assert [u.intent for u in asyncio.run(predictor.predict(["hi"]))] == ["Greet"]
@@ -386,6 +397,9 @@ def test_an_encoder_student_is_served_through_load_student(tmp_path):
 @pytest.mark.parametrize("field", ["max_chars", "max_batch", "max_body_bytes", "prediction_threads", "micro_batch"])
 @pytest.mark.parametrize("value", [0, -1, True, 2.5])
 def test_limits_must_be_positive_integers(field, value):
+    if field == "prediction_threads" and value == 0:
+        assert ServeSettings(prediction_threads=0).prediction_threads == 0  # 0: predict on the event loop
+        return
     with pytest.raises(TvdError) as caught:
         ServeSettings(**{field: value})
     assert caught.value.code == "E450"

@@ -20,6 +20,7 @@ E_PREDICTION_FAILED = "E457"  # the student raised while predicting (500)
 E_NOT_FOUND = "E458"  # unknown path or method (404/405)
 
 ENV_PREFIX = "TVD_SERVE_"
+ZERO_ALLOWED = {"prediction_threads"}  # 0: predict on the event loop
 
 
 @dataclass(frozen=True)
@@ -29,8 +30,9 @@ class ServeSettings:
     ``max_chars``: the longest text accepted, in characters (Unicode code points).
     ``max_batch``: the most texts in one ``{"texts": [...]}`` request.
     ``max_body_bytes``: the largest request body; checked against ``Content-Length`` and while reading.
-    ``prediction_threads``: threads that run ``Student.predict`` off the event loop.  Keep 1 unless the student's
-    ``predict`` is thread-safe (the CRF student's is not: its crfsuite tagger is shared).
+    ``prediction_threads``: threads that run ``Student.predict`` off the event loop; 0 runs it on the loop itself
+    (:class:`~tvd.serve.app.InlinePredictor`, the fastest for a sub-millisecond student).  Keep at most 1
+    unless the student's ``predict`` is thread-safe (the CRF student's is not: its crfsuite tagger is shared).
     ``micro_batch``: 1 = off; above 1, requests that queue up while a prediction runs are predicted together, up
     to this many texts per call (:class:`~tvd.serve.batching.MicroBatchPredictor`).
     """
@@ -44,11 +46,13 @@ class ServeSettings:
     def __post_init__(self) -> None:
         for item in fields(self):
             value = getattr(self, item.name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            least = 0 if item.name in ZERO_ALLOWED else 1
+            if isinstance(value, bool) or not isinstance(value, int) or value < least:
+                kind = "a whole number >= 0" if least == 0 else "a positive integer"
                 raise TvdError(
                     E_BAD_SETTINGS,
-                    f"serve setting {item.name} must be a positive integer, got {value!r}",
-                    fix=f"pass a whole number >= 1 for {item.name}",
+                    f"serve setting {item.name} must be {kind}, got {value!r}",
+                    fix=f"pass a whole number >= {least} for {item.name}",
                 )
 
     def to_environ(self) -> dict[str, str]:

@@ -43,12 +43,29 @@ def values(tmp_path) -> dict[str, list[str]]:
         ("(PIZZAORDER (TOPPING ham ) )", "wrong_root"),
         ("(ORDER (PIZZAORDER pizza along with (NOT (TOPPING ham ) ) ) )", "not_without_cue"),
         ("(ORDER (PIZZAORDER (SIZE small ) or (SIZE large ) ) )", "duplicate_slot"),
+        ("(ORDER (PIZZAORDER (TOPPING ham ) and without yellow pepper ) )", "negation_without_slot"),
+        ("(ORDER (PIZZAORDER (TOPPING ham ) ) thanks but no )", "negation_without_slot"),
     ],
 )
 def test_invalid_outputs_are_rejected_with_reasons(text: str, reason: str) -> None:
     with pytest.raises(Rejection) as info:
         check_output(text)
     assert info.value.reason == reason
+
+
+def test_known_values_outside_slots_are_rejected_with_a_lexicon() -> None:
+    lexicon = {"TOPPING": ["ham", "yellow pepper"], "NUMBER": ["a"], "DRINKTYPE": ["coke"]}
+    text = "(ORDER i want (PIZZAORDER (NUMBER a ) pizza with (TOPPING ham ) and yellow pepper ) )"
+    assert check_output(text).text.endswith("yellow pepper")  # without a lexicon nothing is known
+    with pytest.raises(Rejection) as info:
+        check_output(text, lexicon=lexicon)
+    assert info.value.reason == "value_outside_slot"
+    assert "'yellow pepper' (a TOPPING)" in str(info.value)
+    with pytest.raises(Rejection, match="coke"):
+        check_output("(ORDER coke and (PIZZAORDER (TOPPING ham ) ) )", lexicon=lexicon)
+    # everyday words that are NUMBER values ("a") and values inside slots are fine
+    kept = check_output("(ORDER i want a (PIZZAORDER (NUMBER a ) (TOPPING yellow pepper ) pizza ) )", lexicon=lexicon)
+    assert kept.text == "i want a a yellow pepper pizza"
 
 
 def test_real_parses_pass_the_wording_checks() -> None:
@@ -61,13 +78,16 @@ def test_real_parses_pass_the_wording_checks() -> None:
 @pytest.mark.skipif(not (SHARED_PIZZA / "PIZZA_dev.json").is_file(), reason="PIZZA data not present")
 def test_wording_checks_reject_few_real_parses() -> None:
     trees = [e.top for name in ("PIZZA_dev.json", "PIZZA_test.json") for e in read_pizza(SHARED_PIZZA / name)]
+    catalogs = Catalogs.load(SHARED_PIZZA / "catalogs")
+    lexicon = {label: catalogs.values(label) for label in catalogs.entries}
     rejected = 0
     for tree in trees:
         try:
-            check_output(str(tree))
+            check_output(str(tree), lexicon=lexicon)
         except Rejection:
             rejected += 1
-    assert rejected / len(trees) < 0.01  # measured: 9 of 1,705 ("without X or (NOT Y )")
+    # measured: 15 of 1,705 (9 "without X or (NOT Y )", 6 "and no drinks with this order")
+    assert rejected / len(trees) < 0.01
 
 
 def test_output_must_express_the_requested_parse() -> None:

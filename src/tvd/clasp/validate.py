@@ -9,6 +9,7 @@ output must also express exactly that tree (sibling order ignored), values verba
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from tvd.data.parse_tree import Tree
@@ -41,6 +42,9 @@ NEGATION_CUES = {
 #: words that may introduce a NOT (the cues above plus phrasal ones: "leave off the", "free")
 NOT_CUES = NEGATION_CUES | {"leave", "off", "remove", "out", "free", "less", "want"}
 MAX_REPEATS = 3
+#: slot labels whose catalogue values must not appear among the connecting words (see :func:`check_unlabelled`);
+#: NUMBER, SIZE, QUANTITY, CONTAINERTYPE and VOLUME values are everyday words ("a", "can", "large size")
+UNLABELLED_CHECK_LABELS = ("TOPPING", "DRINKTYPE", "STYLE")
 
 
 class Rejection(Exception):
@@ -93,7 +97,10 @@ def check_wording(tree: Tree, window: int = 3, language: str = "en") -> None:
       the parse does not negate (``without (TOPPING ham )``);
     * ``not_without_cue``: a NOT node with no negation cue (:data:`NOT_CUES`) inside it or among the
       ``2 * window`` words before it;
-    * ``duplicate_slot``: an order with two NUMBER, SIZE or DRINKTYPE nodes.
+    * ``duplicate_slot``: an order with two NUMBER, SIZE or DRINKTYPE nodes;
+    * ``negation_without_slot``: a negation cue among the connecting words after a node's last child
+      (``(PIZZAORDER (TOPPING ham ) and without yellow pepper )``): the words say something is left out, the
+      parse leaves nothing out.
 
     The negation checks know English cue words only; for another ``language`` they are skipped.
     """
@@ -122,6 +129,49 @@ def check_wording(tree: Tree, window: int = 3, language: str = "en") -> None:
                         raise Rejection("duplicate_slot", f"{labels.count(label)} {label} nodes in one {node.label}")
             before = []
             walk(child)
+        trailing = set(before) & NEGATION_CUES if language == "en" else set()
+        if trailing and node.label not in SLOT_LABELS and node.label != "NOT":
+            raise Rejection("negation_without_slot", f"{sorted(trailing)} after the last node of {node.label}")
+
+    walk(tree)
+
+
+def check_unlabelled(tree: Tree, lexicon: Mapping[str, Sequence[str]], labels: Sequence[str]) -> None:
+    """``value_outside_slot``: a known value of one of ``labels`` (``lexicon``: label -> surface forms) among the
+    connecting words, e.g. ``(TOPPING ham ) and pepper`` with ``pepper`` a TOPPING: the student would learn
+    that a topping is not a topping.  Real PIZZA trees almost never do this (2 of 1,705, both typos in the
+    annotation)."""
+    known: dict[tuple[str, ...], str] = {}
+    for label in labels:
+        for value in lexicon.get(label, ()):
+            words = tuple(value.lower().split())
+            if words:
+                known.setdefault(words, label)
+    if not known:
+        return
+    longest = max(len(words) for words in known)
+
+    def runs(node: Tree) -> list[list[str]]:
+        out: list[list[str]] = [[]]
+        for child in node.children:
+            if isinstance(child, str):
+                out[-1].append(child.lower())
+            else:
+                out.append([])
+        return out
+
+    def walk(node: Tree) -> None:
+        if node.label in SLOT_LABELS:
+            return
+        for run in runs(node):
+            for i in range(len(run)):
+                for n in range(1, min(longest, len(run) - i) + 1):
+                    label = known.get(tuple(run[i : i + n]))
+                    if label is not None:
+                        value = " ".join(run[i : i + n])
+                        raise Rejection("value_outside_slot", f"{value!r} (a {label}) is outside any slot")
+        for child in node.subtrees:
+            walk(child)
 
     walk(tree)
 
@@ -133,9 +183,11 @@ def check_output(
     root: str = "ORDER",
     finish_reason: str | None = None,
     language: str = "en",
+    lexicon: Mapping[str, Sequence[str]] | None = None,
 ) -> Checked:
     """Parse and validate one teacher output (a TOP string).  ``expected``: the semantics-only tree the
-    output must express (RS / TS)."""
+    output must express (RS / TS).  ``lexicon`` (label -> catalogue values): also reject known values outside
+    slots (:func:`check_unlabelled`)."""
     text = text.strip()
     if text.endswith("</utterance>"):
         text = text[: -len("</utterance>")].strip()
@@ -146,6 +198,8 @@ def check_output(
         raise Rejection(reason, exc.message) from exc
     check_structure(tree, root)
     check_wording(tree, language=language)
+    if lexicon:
+        check_unlabelled(tree, lexicon, UNLABELLED_CHECK_LABELS)
     if expected is not None and not tree.semantics_only().unordered_equal(expected):
         words = " ".join(tree.words())
         missing = [v for _, v in expected.slot_values() if f" {v} " not in f" {words} "]

@@ -64,6 +64,11 @@ def _trees(items: Any, path: Path, key: str) -> list[Any]:
 @click.option("--seed", default=0, show_default=True, help="Sampling seed (sources, values, shots, decoding).")
 @click.option("--teacher", "backend", default="llamacpp", show_default=True, help="Teacher backend (`tvd teachers`).")
 @click.option("--teacher-option", "teacher_options", multiple=True, metavar="KEY=VALUE", help="Teacher option.")
+@click.option(
+    "--negation-cues",
+    is_flag=True,
+    help="RS: the words right before each NOT end with an English negation cue (no, without, hold the, ...).",
+)
 @click.option("--no-grammar", is_flag=True, help="Send no GBNF grammar (every output is still validated).")
 @click.option("--no-progress", is_flag=True, help="Hide progress bars.")
 def clasp(
@@ -76,6 +81,7 @@ def clasp(
     seed: int,
     backend: str,
     teacher_options: tuple[str, ...],
+    negation_cues: bool,
     no_grammar: bool,
     no_progress: bool,
 ) -> None:
@@ -89,8 +95,11 @@ def clasp(
 
     Every completion is cached in OUT/cache.sqlite (re-running sends only what is missing).  Writes
     OUT/generated.jsonl (PIZZA JSON lines: train.SRC, train.TOP and, for English, train.EXR),
-    OUT/rejects.jsonl (raw output + reason), OUT/failures.jsonl and OUT/summary.json.
+    OUT/rejects.jsonl (raw output + reason), OUT/failures.jsonl and OUT/summary.json.  English outputs
+    are checked against the catalogues too: a known topping, drink or style among the connecting words
+    is rejected (value_outside_slot).
     """
+    from tvd.clasp.grammar import NEGATION_CUES_EN
     from tvd.clasp.resolve import Catalogs
     from tvd.clasp.strategies import plan_gb, plan_rs, plan_tb, plan_ts, plan_ts_values
     from tvd.data.atomic import atomic_write_text
@@ -106,12 +115,16 @@ def clasp(
     params = GenerationParams(max_tokens=192, temperature=0.7, seed=seed * 100_000)
     summary: dict[str, Any] = {"strategy": strategy}
     with _teacher(backend, teacher_options) as teacher, CompletionCache(out / "cache.sqlite") as cache:
-        run = {"constrained": not no_grammar, "progress": not no_progress, "params": params}
+        run = {"constrained": not no_grammar, "progress": not no_progress, "params": params, "lexicon": values}
         if strategy in ("rs", "gb"):
             examples = read_pizza(pool or data / "PIZZA_dev.16_shots.json")
             trees = [e.top for e in examples if e.top is not None]
-            planner = plan_rs if strategy == "rs" else plan_gb
-            result = generate_pairs(planner(trees, values, count, seed=seed), teacher, cache, **run)
+            if strategy == "rs":
+                cues = NEGATION_CUES_EN if negation_cues else ()
+                requests = plan_rs(trees, values, count, seed=seed, negation_cues=cues)
+            else:
+                requests = plan_gb(trees, values, count, seed=seed)
+            result = generate_pairs(requests, teacher, cache, **run)
             language = "en"
         else:
             if config_path is None:

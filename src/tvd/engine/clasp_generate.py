@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -47,7 +47,9 @@ def shape(tree: Tree) -> Tree:
     return Tree(tree.label, tuple(shape(c) for c in tree.subtrees))
 
 
-def _validate(request: ClaspRequest, completion: Completion) -> dict[str, Any]:
+def _validate(
+    request: ClaspRequest, completion: Completion, lexicon: Mapping[str, Sequence[str]] | None
+) -> dict[str, Any]:
     if request.kind == "value":
         text = completion.text.strip()
         if text.endswith("</"):
@@ -60,6 +62,7 @@ def _validate(request: ClaspRequest, completion: Completion) -> dict[str, Any]:
         expected=request.expected,
         finish_reason=completion.finish_reason,
         language=request.language,
+        lexicon=lexicon if request.language == "en" else None,  # the catalogues are English
     )
     if request.strategy == "tb" and request.source:
         source = Tree.from_top(request.source).semantics_only()
@@ -79,8 +82,12 @@ def generate_pairs(
     settings: EngineSettings | None = None,
     budget_usd: float | None = None,
     progress: bool = True,
+    lexicon: Mapping[str, Sequence[str]] | None = None,
 ) -> ClaspResult:
-    """Generate and validate one completion per request and sample (see the module docstring)."""
+    """Generate and validate one completion per request and sample (see the module docstring).
+
+    ``lexicon`` (label -> catalogue values): English outputs with a known TOPPING / DRINKTYPE / STYLE value
+    outside any slot are rejected (``value_outside_slot``)."""
     started = time.perf_counter()
     settings = settings or EngineSettings()
     base = params or GenerationParams(max_tokens=192, temperature=0.7)
@@ -110,7 +117,7 @@ def generate_pairs(
         tokens_in += usage.prompt_tokens
         tokens_out += usage.completion_tokens
         try:
-            record = _validate(request, completion)
+            record = _validate(request, completion, lexicon)
         except Rejection as rejection:
             rejected[rejection.reason] += 1
             rejects[index] = {

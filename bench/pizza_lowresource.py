@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
 
                     teacher = make_teacher("llamacpp", n_threads=1)
                 params = GenerationParams(max_tokens=192, temperature=0.7, seed=seed * 100_000)
-                result = generate_pairs(requests, teacher, cache, params=params)
+                result = generate_pairs(requests, teacher, cache, params=params, lexicon=values)
                 out = work / (f"seed{seed}" + ("-cues" if args.negation_cues else ""))
                 out.mkdir(exist_ok=True)
                 atomic_write_text(out / f"{strategy}.jsonl", "".join(json.dumps(a) + "\n" for a in result.accepted))

@@ -111,6 +111,23 @@ def test_rs_replaces_values_from_the_catalogue_keeping_the_shape(values) -> None
     assert all(value in values[label] for label, value in new.slot_values())
 
 
+def test_rs_draws_one_negation_cue_per_request(values) -> None:
+    cues = ("no", "hold the", "without", "avoid")
+    requests = plan_rs(POOL, values, 40, seed=1, negation_cues=cues)
+    drawn = []
+    for request in requests:
+        neg = [line for line in request.grammar.splitlines() if line.startswith("neg ::=")]
+        assert len(neg) == 1
+        alternatives = neg[0].split("{0,2} ", 1)[1]
+        assert "|" not in alternatives  # one cue, no choice left to the teacher
+        drawn.append(alternatives.strip('()"').strip())
+    assert set(drawn) == set(cues)  # every cue is used
+    # sources and values do not depend on the cues: the same requests apart from the grammar
+    plain = plan_rs(POOL, values, 40, seed=1)
+    assert [r.prompt for r in plain] == [r.prompt for r in requests]
+    assert all("neg ::=" not in r.grammar for r in plain)
+
+
 def test_skeleton_grammar_pins_values_and_requires_words_where_the_source_had_some() -> None:
     semantics = Tree.from_top("(ORDER (PIZZAORDER (NUMBER two ) (TOPPING ham ) ) )")
     source = Tree.from_top("(ORDER i want (PIZZAORDER (NUMBER a ) pizza with (TOPPING olives ) ) )")

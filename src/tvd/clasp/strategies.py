@@ -73,22 +73,26 @@ def plan_rs(
     shots: int = 4,
     negation_cues: tuple[str, ...] = (),
 ) -> list[ClaspRequest]:
-    """RS requests; ``negation_cues`` (e.g. :data:`~tvd.clasp.grammar.NEGATION_CUES_EN`): see
-    :func:`~tvd.clasp.grammar.skeleton_grammar`."""
+    """RS requests.  ``negation_cues`` (e.g. :data:`~tvd.clasp.grammar.NEGATION_CUES_EN`): each request draws
+    one of them (uniformly, from its own seeded stream) and its grammar makes the words before every NOT end
+    with it (:func:`~tvd.clasp.grammar.skeleton_grammar`).  Left to itself a small teacher picks the few cues
+    its shots use; drawn, every cue is written about equally often."""
     _check_pool(pool)
     rng = random.Random(seed)
+    cue_rng = random.Random(f"{seed}-negation-cues")  # its own stream: sources and values do not depend on cues
     out = []
     for i in range(n):
         source = rng.choice(pool)
         others = [t for t in pool if t is not source]
         examples = [*rng.sample(others, min(shots - 1, len(others))), source]
         target = replace_values(source.semantics_only(), catalog, rng)
+        cues = (cue_rng.choice(negation_cues),) if negation_cues else ()
         out.append(
             ClaspRequest(
                 f"rs-{i}",
                 "rs",
                 utterance_prompt(examples, target),
-                skeleton_grammar(target, source=source, negation_cues=negation_cues),
+                skeleton_grammar(target, source=source, negation_cues=cues),
                 target,
                 source=str(source),
             )

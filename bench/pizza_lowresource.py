@@ -7,7 +7,9 @@ Generation (embedded teacher, grammar-constrained) runs once per seed from the 1
 there too.  Each (size, method, seed) trains the CRF path-tagger parser and scores the 1,357 test examples
 (EM and unordered EM after catalogue resolution).  Results: ``bench/results/pizza_lowresource.json``.
 
-    python bench/pizza_lowresource.py --seeds 0 1 2 --rs 30 --gb 30
+    python bench/pizza_lowresource.py --seeds 0 1 2 --rs 400 --gb 30 --negation-cues
+    python bench/pizza_lowresource.py --teacher openai --teacher-option base_url=http://127.0.0.1:8000/v1 \
+        --teacher-option model=qwen2.5-7b-instruct ...          # any configured teacher (`tvd teachers`)
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 from tvd.clasp.grammar import NEGATION_CUES_EN
 from tvd.clasp.resolve import Catalogs
 from tvd.clasp.strategies import plan_gb, plan_rs
+from tvd.clasp.validate import NEGATION_CUES
 from tvd.data.atomic import atomic_write_text
 from tvd.data.parse_tree import Tree
 from tvd.engine.cache import CompletionCache
@@ -32,10 +35,27 @@ from tvd.engine.clasp_generate import generate_pairs
 from tvd.evaluate.parse_metrics import score
 from tvd.formats.pizza import read_pizza
 from tvd.students.parser_crf import ParserCRF
-from tvd.teachers.base import GenerationParams
+from tvd.teachers.base import GenerationParams, Teacher
 
 ROOT = Path(__file__).resolve().parent.parent
 METHODS = ("real", "rs", "gb", "rs+gb")
+#: the parser's negation word class: ``full`` = tvd.clasp.validate.NEGATION_CUES (with food-order idioms such as
+#: "hold" and "avoid"), ``minimal`` = textbook negators only, ``none`` = no word class
+WORD_CLASSES = {
+    "full": sorted(NEGATION_CUES),
+    "minimal": ["no", "not", "without", "don't", "dont", "n't", "never", "none", "nothing"],
+    "none": [],
+}
+
+
+def _make_teacher(backend: str, options: list[str]) -> Teacher:
+    from tvd.cli.student_cmd import parse_params
+    from tvd.teachers.registry import make_teacher
+
+    opts = parse_params(tuple(options))
+    if backend == "llamacpp":
+        opts.setdefault("n_threads", 1)
+    return make_teacher(backend, **opts)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -51,10 +71,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--work", default=str(ROOT / "bench" / "work" / "pizza_lowresource"))
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "pizza_lowresource.json"))
     ap.add_argument("--generate-only", action="store_true")
+    ap.add_argument("--teacher", default="llamacpp", help="teacher backend (`tvd teachers`; default: embedded)")
+    ap.add_argument(
+        "--teacher-option", action="append", default=[], metavar="KEY=VALUE", help="teacher option (repeatable)"
+    )
     ap.add_argument(
         "--negation-cues",
         action="store_true",
         help="RS grammar: the gap before each NOT ends with an English negation cue (grammar.NEGATION_CUES_EN)",
+    )
+    ap.add_argument(
+        "--word-classes",
+        choices=sorted(WORD_CLASSES),
+        default="full",
+        help="the parser's negation word class (default: full)",
     )
     args = ap.parse_args(argv)
 
@@ -71,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     synthetic: dict[int, dict[str, list[Tree]]] = {}
     generation: dict[str, dict] = {}
     teacher = None
+    teacher_name = args.teacher
     with CompletionCache(work / "cache.sqlite") as cache:
         for seed in args.seeds:
             synthetic[seed] = {}
@@ -81,12 +112,12 @@ def main(argv: list[str] | None = None) -> int:
                 else:
                     requests = plan_gb(pool, values, n, seed=seed)
                 if teacher is None:
-                    from tvd.teachers.registry import make_teacher
-
-                    teacher = make_teacher("llamacpp", n_threads=1)
+                    teacher = _make_teacher(args.teacher, args.teacher_option)
+                    teacher_name = f"{args.teacher} ({teacher.fingerprint()})"
                 params = GenerationParams(max_tokens=192, temperature=0.7, seed=seed * 100_000)
                 result = generate_pairs(requests, teacher, cache, params=params, lexicon=values)
-                out = work / (f"seed{seed}" + ("-cues" if args.negation_cues else ""))
+                tag = "" if args.teacher == "llamacpp" and not args.teacher_option else f"-{teacher.fingerprint()[:40]}"
+                out = work / (f"seed{seed}" + ("-cues" if args.negation_cues else "") + tag.replace(":", "_"))
                 out.mkdir(exist_ok=True)
                 atomic_write_text(out / f"{strategy}.jsonl", "".join(json.dumps(a) + "\n" for a in result.accepted))
                 atomic_write_text(
@@ -117,7 +148,9 @@ def main(argv: list[str] | None = None) -> int:
                 if method in ("gb", "rs+gb"):
                     extra += synthetic[seed]["gb"]
                 started = time.perf_counter()
-                parser = ParserCRF(values).fit([*real, *extra])
+                negation = WORD_CLASSES[args.word_classes]
+                parser = ParserCRF(values, word_classes={"negation": negation} if negation else None)
+                parser.fit([*real, *extra])
                 scores = score(parser.predict(texts), gold, catalogs)
                 record = {
                     "shots": shots,
@@ -150,12 +183,13 @@ def main(argv: list[str] | None = None) -> int:
     result = {
         "command": "python " + " ".join(["bench/pizza_lowresource.py", *sys.argv[1:]]),
         "settings": {
-            "teacher": "llamacpp Gemma 3 270M (embedded), 1 thread, grammar-constrained, temperature 0.7",
+            "teacher": f"{teacher_name}, grammar-constrained, temperature 0.7",
             "pool": "PIZZA_dev.16_shots.json (16 real TOP trees) for generation, every seed and both sizes",
             "rs_requests_per_seed": args.rs,
             "gb_requests_per_seed": args.gb,
             "student": "ParserCRF (CRF path tagger + tree builder, catalogue lexicon features, delexicalised), "
             "c1 0.05, c2 0.01, 150 iterations",
+            "word_classes": {"negation": WORD_CLASSES[args.word_classes], "setting": args.word_classes},
             "test": "PIZZA_test.json, 1,357 examples; unordered_em = PIZZA's metric after catalogue resolution",
         },
         "generation": generation,

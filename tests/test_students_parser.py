@@ -76,3 +76,25 @@ def test_dev_trained_parser_beats_the_documented_floor() -> None:
     parser = ParserCRF({label: catalogs.values(label) for label in catalogs.entries}).fit([e.top for e in dev])
     scores = score(parser.predict([e.text for e in test]), [e.exr for e in test], catalogs)
     assert scores.unordered_em > 0.80
+
+
+def test_word_classes_generalise_from_one_member_to_the_others(tmp_path) -> None:
+    """Trained only with "without", the parser reads "avoid" and "no" as negation when they share a class."""
+    train = [
+        Tree.from_top(f"(ORDER i want (PIZZAORDER (NUMBER a ) pizza with (TOPPING {a} ) without (NOT (TOPPING {b} ) ) ) )")
+        for a, b in [("ham", "olives"), ("olives", "onions"), ("onions", "ham"), ("tuna", "ham"), ("ham", "tuna")]
+    ] + [
+        Tree.from_top(f"(ORDER i want (PIZZAORDER (NUMBER a ) pizza with (TOPPING {a} ) and (TOPPING {b} ) ) )")
+        for a, b in [("ham", "olives"), ("olives", "onions"), ("tuna", "ham")]
+    ]
+    lexicon = {"TOPPING": ["ham", "olives", "onions", "tuna", "bacon"], "NUMBER": ["a"]}
+    texts = ["i want a pizza with ham avoid bacon", "i want a pizza with tuna no onions"]
+    plain = ParserCRF(lexicon, max_iterations=50).fit(train)
+    classed = ParserCRF(lexicon, max_iterations=50, word_classes={"negation": ["without", "avoid", "no"]}).fit(train)
+    assert all("(NOT" not in str(tree) for tree in plain.predict(texts))  # "avoid" and "no" were never seen
+    assert all("(NOT (TOPPING" in str(tree) for tree in classed.predict(texts))
+    features = classed.features("pizza with ham avoid bacon".split())
+    assert features[4]["cue-1"] == "<negation>" and features[3]["word"] == "avoid"
+    again = ParserCRF.load(classed.save(tmp_path / "parser"))
+    assert again.word_classes == {"negation": ["avoid", "no", "without"]}
+    assert again.predict(texts) == classed.predict(texts)

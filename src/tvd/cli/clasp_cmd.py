@@ -187,15 +187,24 @@ def clasp(
     show_default=True,
     help="PIZZA folder (its catalogs/ give the parser's lexicon features).",
 )
-def parser_train(train_paths: tuple[Path, ...], out: Path, data: Path) -> None:
+@click.option(
+    "--negation-words/--no-negation-words",
+    default=True,
+    show_default=True,
+    help="Give the parser the English negation words (no, not, without, avoid, hold, ...) as one word class.",
+)
+def parser_train(train_paths: tuple[Path, ...], out: Path, data: Path, negation_words: bool) -> None:
     """Train the parser on TOP trees and save it (student.json + model.joblib)."""
     from tvd.clasp.resolve import Catalogs
+    from tvd.clasp.validate import NEGATION_CUES
     from tvd.formats.pizza import read_pizza
     from tvd.students.parser_crf import ParserCRF
 
     catalogs = Catalogs.load(data / "catalogs")
     trees = [e.top for path in train_paths for e in read_pizza(path) if e.top is not None]
-    parser = ParserCRF({label: catalogs.values(label) for label in catalogs.entries}).fit(trees)
+    word_classes = {"negation": sorted(NEGATION_CUES)} if negation_words else None
+    lexicon = {label: catalogs.values(label) for label in catalogs.entries}
+    parser = ParserCRF(lexicon, word_classes=word_classes).fit(trees)
     parser.save(out)
     click.echo(f"trained on {len(trees)} trees in {parser.train_seconds:.1f} s -> {out}")
 

@@ -80,8 +80,9 @@ def test_dev_trained_parser_beats_the_documented_floor() -> None:
 
 def test_word_classes_generalise_from_one_member_to_the_others(tmp_path) -> None:
     """Trained only with "without", the parser reads "avoid" and "no" as negation when they share a class."""
+    negated = "(ORDER i want (PIZZAORDER (NUMBER a ) pizza with (TOPPING {} ) without (NOT (TOPPING {} ) ) ) )"
     train = [
-        Tree.from_top(f"(ORDER i want (PIZZAORDER (NUMBER a ) pizza with (TOPPING {a} ) without (NOT (TOPPING {b} ) ) ) )")
+        Tree.from_top(negated.format(a, b))
         for a, b in [("ham", "olives"), ("olives", "onions"), ("onions", "ham"), ("tuna", "ham"), ("ham", "tuna")]
     ] + [
         Tree.from_top(f"(ORDER i want (PIZZAORDER (NUMBER a ) pizza with (TOPPING {a} ) and (TOPPING {b} ) ) )")
@@ -93,7 +94,7 @@ def test_word_classes_generalise_from_one_member_to_the_others(tmp_path) -> None
     classed = ParserCRF(lexicon, max_iterations=50, word_classes={"negation": ["without", "avoid", "no"]}).fit(train)
     assert all("(NOT" not in str(tree) for tree in plain.predict(texts))  # "avoid" and "no" were never seen
     assert all("(NOT (TOPPING" in str(tree) for tree in classed.predict(texts))
-    features = classed.features("pizza with ham avoid bacon".split())
+    features = classed.features(["pizza", "with", "ham", "avoid", "bacon"])
     assert features[4]["cue-1"] == "<negation>" and features[3]["word"] == "avoid"
     again = ParserCRF.load(classed.save(tmp_path / "parser"))
     assert again.word_classes == {"negation": ["avoid", "no", "without"]}

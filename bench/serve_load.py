@@ -6,8 +6,9 @@ flight (C = concurrency) until --requests requests have been answered, one or se
 through the SNIPS test utterances.  Throughput is
 utterances per second; p50 / p99 are per-request latencies; errors counts non-200 answers and transport errors.
 The load generator runs on the same machine and competes with the server for the CPU.
-Results: bench/results/serve_load.json (`records`: student, concurrency, throughput_rps, p50_ms, p99_ms,
-errors, ...).
+Each (setting, concurrency) runs --repeat times against the same server; records hold the medians (errors:
+the sum) and every run.  Results: bench/results/serve_load.json (`records`: student, concurrency, throughput_rps,
+p50_ms, p99_ms, errors, runs, ...).
 
     python bench/serve_load.py                      # the default setting list below
     python bench/serve_load.py --settings crf crf-w2 --requests 2000
@@ -20,6 +21,7 @@ import asyncio
 import json
 import os
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -135,7 +137,8 @@ def main() -> None:
     parser.add_argument("--dataset", default="snips")
     parser.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
     parser.add_argument("--concurrency", nargs="+", type=int, default=[1, 8, 32])
-    parser.add_argument("--requests", type=int, default=2000, help="requests per (setting, concurrency)")
+    parser.add_argument("--requests", type=int, default=2000, help="requests per (setting, concurrency) and run")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per (setting, concurrency); medians are reported")
     args = parser.parse_args()
 
     from tvd.formats import read_dataset
@@ -156,7 +159,17 @@ def main() -> None:
             base = f"http://127.0.0.1:{port}"
             asyncio.run(_load(base, texts, 4, 100, per_request))  # warm-up
             for concurrency in args.concurrency:
-                result = asyncio.run(_load(base, texts, concurrency, args.requests, per_request))
+                runs = [
+                    asyncio.run(_load(base, texts, concurrency, args.requests, per_request))
+                    for _ in range(args.repeat)
+                ]
+                result = {
+                    key: statistics.median(run[key] for run in runs)
+                    for key in ("seconds", "throughput_rps", "requests_per_s", "p50_ms", "p99_ms")
+                }
+                result["requests"] = args.requests
+                result["errors"] = sum(run["errors"] for run in runs)
+                result["runs"] = runs
                 record = {
                     "setting": name,
                     "student": "crf" if kind == "crf" else "encoder-int8",
@@ -180,7 +193,13 @@ def main() -> None:
         {
             "benchmark": "serve_load",
             "command": "python bench/serve_load.py " + " ".join(sys.argv[1:]),
-            "settings": {"host": "127.0.0.1", "requests": args.requests, "client": "aiohttp.ClientSession"},
+            "settings": {
+                "host": "127.0.0.1",
+                "requests": args.requests,
+                "repeat": args.repeat,
+                "statistic": "median of runs; errors summed over runs",
+                "client": "aiohttp.ClientSession",
+            },
             "load_average_1m": os.getloadavg()[0],
             "written": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "records": records,

@@ -26,6 +26,7 @@ from tvd.data.utterance import Utterance
 from tvd.errors import TvdError
 from tvd.serve import ServeSettings, create_app
 from tvd.serve.app import ThreadPoolPredictor, model_info
+from tvd.serve.settings import kind_defaults
 from tvd.students import CrfStudent
 from tvd.students.base import Student
 
@@ -406,6 +407,13 @@ def test_limits_must_be_positive_integers(field, value):
     assert field in caught.value.message
 
 
+def test_kind_defaults_follow_the_load_measurements():
+    assert kind_defaults("crf") == {"prediction_threads": 0, "micro_batch": 1}
+    assert kind_defaults("encoder") == {"prediction_threads": 1, "micro_batch": 32}
+    assert kind_defaults("something-else") == {"prediction_threads": 1, "micro_batch": 1}
+    ServeSettings(**kind_defaults("crf"))  # valid settings
+
+
 def test_settings_round_trip_through_the_environment():
     settings = ServeSettings(max_chars=10, max_batch=2, max_body_bytes=300, prediction_threads=1)
     assert ServeSettings.from_environ(settings.to_environ()) == settings
@@ -454,6 +462,8 @@ def test_tvd_serve_answers_over_http(tmp_path, student):
             health = http.get("/health").json()
             assert health["model"]["kind"] == "crf"
             assert health["limits"]["max_batch"] == 4
+            assert health["limits"]["prediction_threads"] == 0  # the CRF predicts on the event loop by default
+            assert health["limits"]["micro_batch"] == 1
             for _ in range(5):
                 answer = http.post("/parse", json={"text": "play the beatles in the kitchen"})
                 assert answer.status_code == 200

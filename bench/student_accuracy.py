@@ -46,15 +46,18 @@ def _scores(metrics: Any) -> dict[str, float]:
     }
 
 
-def train_if_needed(kind: str, dataset: str, train: list, params: dict[str, Any]) -> tuple[Path, float]:
+def train_if_needed(
+    kind: str, dataset: str, train: list, params: dict[str, Any], validation: list | None = None
+) -> tuple[Path, float]:
     from tvd.students import make_student
     from tvd.students.base import METADATA_FILE
 
-    directory = WORK / f"{kind}-{dataset}"
+    directory = WORK / (f"{kind}-{dataset}" + ("-valsel" if validation else ""))
     if not (directory / METADATA_FILE).is_file():
         extra = {"checkpoint_dir": str(directory / "checkpoint")} if kind == "encoder" else {}
         print(f"training {kind} on {dataset} ({len(train)} utterances) ...", flush=True)
-        student = make_student(kind, **params, **extra).fit(train)
+        student = make_student(kind, **params, **extra)
+        student.fit(train, validation=validation) if validation else student.fit(train)
         student.save(directory)
     info = json.loads((directory / METADATA_FILE).read_text())["training"]
     return directory, float(info["seconds"])
@@ -67,6 +70,11 @@ def main() -> None:
     parser.add_argument("--students", nargs="+", default=["crf", "encoder"])
     parser.add_argument("--epochs", type=int, default=None, help="encoder epochs (default: the student's)")
     parser.add_argument("--lr", type=float, default=None, help="encoder learning rate (default: the student's)")
+    parser.add_argument(
+        "--select-on-valid",
+        action="store_true",
+        help="encoder: score the valid split after every epoch and keep the best epoch (work dir *-valsel)",
+    )
     args = parser.parse_args()
 
     import torch
@@ -92,7 +100,9 @@ def main() -> None:
         train = read_dataset(folder / "train", "bio").utterances
         test = read_dataset(folder / "test", "bio").utterances
         for kind in args.students:
-            directory, seconds = train_if_needed(kind, dataset, train, encoder_params if kind == "encoder" else {})
+            encoder = kind == "encoder"
+            validation = read_dataset(folder / "valid", "bio").utterances if encoder and args.select_on_valid else None
+            directory, seconds = train_if_needed(kind, dataset, train, encoder_params if encoder else {}, validation)
             base = {"dataset": dataset, "train_seconds": round(seconds, 1), "n_train": len(train), "n_test": len(test)}
             if kind == "crf":
                 from tvd.students import load_student
@@ -114,7 +124,12 @@ def main() -> None:
                 and abs(fp32_scores["slot_f1"] - int8_scores["slot_f1"]) <= SLOT_F1_TOLERANCE
             )
             meta = json.loads((directory / "student.json").read_text())
-            common = {**base, "params": meta["params"], "epoch_seconds": meta["training"].get("epoch_seconds")}
+            common = {
+                **base,
+                "params": meta["params"],
+                "epoch_seconds": meta["training"].get("epoch_seconds"),
+                "selection": meta["training"].get("validation", "last epoch"),
+            }
             records.append({**common, "student": "encoder-fp32", **fp32_scores})
             records.append(
                 {

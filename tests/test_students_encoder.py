@@ -238,15 +238,19 @@ def test_train_with_params_and_export_from_the_command_line(tmp_path, tiny_encod
     data.write_text("".join(json.dumps(u.to_dict()) + "\n" for u in TRAIN), encoding="utf-8")
     out = tmp_path / "student"
     args = ["train", "--train", str(data), "--out", str(out), "--student", "encoder"]
-    args += ["--param", f"encoder={tiny_encoder}", "--param", "epochs=1", "--param", "crf=false"]
-    result = CliRunner().invoke(main, args)
+    args += ["--param", f"encoder={tiny_encoder}", "--param", "epochs=2", "--param", "crf=false"]
+    result = CliRunner().invoke(main, [*args, "--validation", str(data)])
     assert result.exit_code == 0, result.output
-    assert json.loads((out / "student.json").read_text())["params"]["epochs"] == 1
+    metadata = json.loads((out / "student.json").read_text())
+    assert metadata["params"]["epochs"] == 2
+    assert len(metadata["training"]["validation"]["sentence_accuracy_by_epoch"]) == 2
     result = CliRunner().invoke(main, ["export", str(out)])
     assert result.exit_code == 0, result.output
     assert "onnx-int8" in result.output and (out / "model.int8.onnx").is_file()
     bad = CliRunner().invoke(main, ["train", "--train", str(data), "--out", str(out), "--param", "epochs"])
     assert bad.exit_code != 0 and "E424" in bad.output
+    crf = CliRunner().invoke(main, ["train", "--train", str(data), "--out", str(out), "--validation", str(data)])
+    assert crf.exit_code == 2 and "[E406]" in crf.output and "encoder" in crf.output
 
 
 # -- the real packaged encoder -----------------------------------------------------------------------
@@ -266,3 +270,26 @@ def test_packaged_minilm_fine_tunes_and_int8_agrees_with_fp32(tmp_path):
     agreement = prediction_agreement(fp32, int8)
     assert agreement["intent_agreement"] == 1.0
     assert agreement["slot_agreement"] >= 0.9
+
+
+def _sentence_accuracy(predicted, gold) -> float:
+    def slots(u):
+        return {(s.start, s.end, s.label) for s in u.spans}
+
+    return sum(p.intent == g.intent and slots(p) == slots(g) for p, g in zip(predicted, gold, strict=True)) / len(gold)
+
+
+def test_validation_keeps_the_weights_of_the_best_epoch(tiny_encoder):
+    validation = TRAIN[::2]
+    params = {**FAST, "epochs": 6, "lr": 1e-3, "head_lr": 1e-2}
+    student = EncoderStudent(encoder=tiny_encoder, **params).fit(TRAIN, validation=validation)
+    info = student.training_info_["validation"]
+    scores = info["sentence_accuracy_by_epoch"]
+    assert len(scores) == 6 and info["n"] == len(validation)
+    best = max(range(6), key=lambda e: (scores[e], e))
+    assert info["selected_epoch"] == best + 1
+    # the kept model scores what its epoch scored (not what the last epoch scored)
+    assert _sentence_accuracy(student.predict(validation), validation) == pytest.approx(scores[best], abs=1e-4)
+    plain = EncoderStudent(encoder=tiny_encoder, **params).fit(TRAIN)
+    assert "validation" not in plain.training_info_
+    assert _sentence_accuracy(plain.predict(validation), validation) == pytest.approx(scores[-1], abs=1e-4)

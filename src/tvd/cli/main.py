@@ -173,7 +173,20 @@ def prompt(config_path: Path, count: int, grammar: bool) -> None:
     metavar="KEY=VALUE",
     help="A student parameter (VALUE read as JSON, else as text), e.g. --param epochs=4; repeatable.",
 )
-def train(train_paths: tuple[Path, ...], out: Path, kind: str, fmt: str | None, params: tuple[str, ...]) -> None:
+@click.option(
+    "--validation",
+    "validation_path",
+    type=click.Path(path_type=Path),
+    help="Encoder student: labelled data scored after every epoch; the best epoch's weights are kept.",
+)
+def train(
+    train_paths: tuple[Path, ...],
+    out: Path,
+    kind: str,
+    fmt: str | None,
+    params: tuple[str, ...],
+    validation_path: Path | None,
+) -> None:
     """Train a student on annotated utterances and save it to --out.
 
     Kinds: `crf` (CRF slot tagger + linear intent classifier, the fast default) and `encoder` (fine-tuned
@@ -183,9 +196,18 @@ def train(train_paths: tuple[Path, ...], out: Path, kind: str, fmt: str | None, 
     from tvd.cli.student_cmd import parse_params
     from tvd.formats import read_dataset
     from tvd.students import make_student
+    from tvd.students.base import E_BAD_PARAMS
 
     utterances = [u for path in train_paths for u in read_dataset(path, fmt).utterances]
-    student = make_student(kind, **parse_params(params)).fit(utterances)
+    student = make_student(kind, **parse_params(params))
+    if validation_path is not None:
+        if kind != "encoder":
+            raise TvdError(
+                E_BAD_PARAMS, f"--validation is for the encoder student, not {kind!r}", fix="leave --validation out"
+            )
+        student.fit(utterances, validation=read_dataset(validation_path, fmt).utterances)  # type: ignore[call-arg]
+    else:
+        student.fit(utterances)
     student.save(out)
     click.echo(f"trained {kind} student on {len(utterances)} utterances; saved to {out}")
 

@@ -251,8 +251,12 @@ class EncoderStudent(Student):
             tags.append(bio)
         return words, tags
 
-    def fit(self, utterances: Sequence[Utterance]) -> Self:
-        """Fine-tune the encoder and heads on the utterances (every one needs an intent)."""
+    def fit(self, utterances: Sequence[Utterance], *, validation: Sequence[Utterance] | None = None) -> Self:
+        """Fine-tune the encoder and heads on the utterances (every one needs an intent).
+
+        ``validation``: labelled utterances scored after every epoch (sentence accuracy: intent and every slot
+        right); the weights of the best epoch are kept (the later one on a tie), as JointBERT selects on its
+        development set.  Without it the last epoch's weights are kept."""
         import torch
         from transformers import AutoModel, AutoTokenizer
 
@@ -309,6 +313,8 @@ class EncoderStudent(Student):
         fingerprint = f"{len(utterances)}:{len(self.intents_)}:{len(self.tags_)}:{self.params}"
         checkpoint = Path(self.checkpoint_dir) / "checkpoint.pt" if self.checkpoint_dir else None
         first_epoch, epoch_seconds = 0, []
+        validation_scores: list[float] = []  # sentence accuracy on ``validation`` after each epoch
+        best_state: dict[str, Any] | None = None  # the weights of the best epoch so far
         if checkpoint is not None and checkpoint.is_file():
             state = torch.load(checkpoint, map_location=device, weights_only=False)
             if state.get("fingerprint") != fingerprint:
@@ -322,6 +328,7 @@ class EncoderStudent(Student):
             optimizer.load_state_dict(state["optimizer"])
             scheduler.load_state_dict(state["scheduler"])
             first_epoch, epoch_seconds = state["epoch"], state["epoch_seconds"]
+            validation_scores, best_state = state.get("validation_scores", []), state.get("best_state")
             torch.set_rng_state(state["rng"])
         for epoch in range(first_epoch, self.epochs):
             epoch_started = time.perf_counter()
@@ -374,6 +381,13 @@ class EncoderStudent(Student):
                         flush=True,
                     )
             epoch_seconds.append(round(time.perf_counter() - epoch_started, 1))
+            if validation:
+                accuracy = self._sentence_accuracy(model, validation)
+                if not validation_scores or accuracy >= max(validation_scores):
+                    best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+                validation_scores.append(accuracy)
+                if os.environ.get("TVD_PROGRESS"):
+                    print(f"epoch {epoch + 1}/{self.epochs} validation sentence accuracy {accuracy:.4f}", flush=True)
             if checkpoint is not None:
                 checkpoint.parent.mkdir(parents=True, exist_ok=True)
                 state = {
@@ -384,14 +398,28 @@ class EncoderStudent(Student):
                     "epoch": epoch + 1,
                     "epoch_seconds": epoch_seconds,
                     "rng": torch.get_rng_state(),
+                    "validation_scores": validation_scores,
+                    "best_state": best_state,
                 }
                 torch.save(state, checkpoint.with_suffix(".tmp"))
                 os.replace(checkpoint.with_suffix(".tmp"), checkpoint)
+        if best_state is not None:
+            model.load_state_dict(best_state)
         model.eval()
         self._model = model
         self._set_crf_params()
         self.runtime = "torch"
         self._fitted = True
+        selection = {}
+        if validation_scores:
+            best = max(range(len(validation_scores)), key=lambda e: (validation_scores[e], e))
+            selection = {
+                "validation": {
+                    "n": len(validation),  # type: ignore[arg-type]
+                    "sentence_accuracy_by_epoch": [round(a, 4) for a in validation_scores],
+                    "selected_epoch": best + 1,
+                }
+            }
         self.training_info_ = {
             "n_utterances": len(utterances),
             "intent_counts": dict(sorted((str(k), v) for k, v in counts.items())),
@@ -399,8 +427,25 @@ class EncoderStudent(Student):
             "epoch_seconds": epoch_seconds,
             "device": str(device),
             "parameters": sum(p.numel() for p in model.parameters()),
+            **selection,
         }
         return self
+
+    def _sentence_accuracy(self, model: Any, validation: Sequence[Utterance]) -> float:
+        """Share of ``validation`` with the intent and every slot span right, predicted by ``model`` as it is now."""
+        model.eval()
+        self._model, self.runtime, self._fitted = model, "torch", True
+        self._set_crf_params()
+        try:
+            predicted = self.predict(validation)
+        finally:
+            self._fitted = False
+            model.train()
+        def slots(utterance: Utterance) -> set[tuple[int, int, str]]:
+            return {(span.start, span.end, span.label) for span in utterance.spans}
+
+        right = sum(p.intent == g.intent and slots(p) == slots(g) for p, g in zip(predicted, validation, strict=True))
+        return right / len(validation) if validation else 0.0
 
     def _set_crf_params(self) -> None:
         crf = self._model.crf if self._model is not None else None

@@ -160,8 +160,7 @@ def main() -> None:
             asyncio.run(_load(base, texts, 4, 100, per_request))  # warm-up
             for concurrency in args.concurrency:
                 runs = [
-                    asyncio.run(_load(base, texts, concurrency, args.requests, per_request))
-                    for _ in range(args.repeat)
+                    asyncio.run(_load(base, texts, concurrency, args.requests, per_request)) for _ in range(args.repeat)
                 ]
                 result = {
                     key: statistics.median(run[key] for run in runs)

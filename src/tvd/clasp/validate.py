@@ -139,8 +139,8 @@ def check_wording(tree: Tree, window: int = 3, language: str = "en") -> None:
 def check_unlabelled(tree: Tree, lexicon: Mapping[str, Sequence[str]], labels: Sequence[str]) -> None:
     """``value_outside_slot``: a known value of one of ``labels`` (``lexicon``: label -> surface forms) among the
     connecting words, e.g. ``(TOPPING ham ) and pepper`` with ``pepper`` a TOPPING: the student would learn
-    that a topping is not a topping.  Real PIZZA trees almost never do this (2 of 1,705, both typos in the
-    annotation)."""
+    that a topping is not a topping.  Real PIZZA trees almost never do this (2 of 1,705, both a topping repeated
+    in a remark after the order: "... i don't like ham on pizza")."""
     known: dict[tuple[str, ...], str] = {}
     for label in labels:
         for value in lexicon.get(label, ()):

@@ -441,6 +441,7 @@ class EncoderStudent(Student):
         finally:
             self._fitted = False
             model.train()
+
         def slots(utterance: Utterance) -> set[tuple[int, int, str]]:
             return {(span.start, span.end, span.label) for span in utterance.spans}
 

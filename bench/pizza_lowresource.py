@@ -80,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="RS grammar: the gap before each NOT ends with an English negation cue (grammar.NEGATION_CUES_EN)",
     )
+    ap.add_argument("--shots", type=int, nargs="+", choices=[16, 348], default=[16, 348], help="training sizes")
     ap.add_argument(
         "--word-classes",
         choices=sorted(WORD_CLASSES),
@@ -138,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     gold = [e.exr for e in test]
     texts = [e.text for e in test]
     records = []
-    sizes = {16: [e.top for e in shots16], 348: [e.top for e in dev]}
+    sizes = {n: real for n, real in ((16, [e.top for e in shots16]), (348, [e.top for e in dev])) if n in args.shots}
     for shots, real in sizes.items():
         for method in METHODS:
             for seed in args.seeds:

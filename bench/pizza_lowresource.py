@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--negation-cues",
         action="store_true",
-        help="RS grammar: the gap before each NOT ends with an English negation cue (grammar.NEGATION_CUES_EN)",
+        help="RS: each request draws an English negation cue (grammar.NEGATION_CUES_EN) that must precede its NOTs",
     )
     ap.add_argument("--shots", type=int, nargs="+", choices=[16, 348], default=[16, 348], help="training sizes")
     ap.add_argument(

@@ -86,12 +86,15 @@ def main() -> None:
     from tvd.students.onnx_export import export_onnx, prediction_agreement
 
     records = []
-    if RESULTS.is_file():  # keep records of datasets/students not re-run now
-        records = [
-            r
-            for r in json.loads(RESULTS.read_text()).get("records", [])
-            if not (r["dataset"] in args.datasets and r["student"].split("-")[0] in args.students)
-        ]
+    mode = "validation" if args.select_on_valid else "last epoch"
+    if RESULTS.is_file():  # keep records of datasets/students (and encoder epoch selections) not re-run now
+
+        def rerun(r: dict[str, Any]) -> bool:
+            kind = r["student"].split("-")[0]
+            same_mode = kind != "encoder" or r.get("selection_mode", "last epoch") == mode
+            return r["dataset"] in args.datasets and kind in args.students and same_mode
+
+        records = [r for r in json.loads(RESULTS.read_text()).get("records", []) if not rerun(r)]
     encoder_params = {k: v for k, v in {"epochs": args.epochs, "lr": args.lr}.items() if v is not None}
     for dataset in args.datasets:
         folder = args.data / dataset
@@ -128,6 +131,7 @@ def main() -> None:
                 **base,
                 "params": meta["params"],
                 "epoch_seconds": meta["training"].get("epoch_seconds"),
+                "selection_mode": mode,
                 "selection": meta["training"].get("validation", "last epoch"),
             }
             records.append({**common, "student": "encoder-fp32", **fp32_scores})

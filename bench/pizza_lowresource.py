@@ -7,7 +7,7 @@ Generation (embedded teacher, grammar-constrained) runs once per seed from the 1
 there too.  Each (size, method, seed) trains the CRF path-tagger parser and scores the 1,357 test examples
 (EM and unordered EM after catalogue resolution).  Results: ``bench/results/pizza_lowresource.json``.
 
-    python bench/pizza_lowresource.py --seeds 0 1 2 --rs 400 --gb 30 --negation-cues
+    python bench/pizza_lowresource.py --seeds 0 1 2 --rs 300 --gb 30 --negation-cues
     python bench/pizza_lowresource.py --teacher openai --teacher-option base_url=http://127.0.0.1:8000/v1 \
         --teacher-option model=qwen2.5-7b-instruct ...          # any configured teacher (`tvd teachers`)
 """
@@ -28,6 +28,7 @@ from tvd.clasp.grammar import NEGATION_CUES_EN
 from tvd.clasp.resolve import Catalogs
 from tvd.clasp.strategies import plan_gb, plan_rs
 from tvd.clasp.validate import NEGATION_CUES
+from tvd.cli.clasp_cmd import teacher_from_options
 from tvd.data.atomic import atomic_write_text
 from tvd.data.parse_tree import Tree
 from tvd.engine.cache import CompletionCache
@@ -35,7 +36,7 @@ from tvd.engine.clasp_generate import generate_pairs
 from tvd.evaluate.parse_metrics import score
 from tvd.formats.pizza import read_pizza
 from tvd.students.parser_crf import ParserCRF
-from tvd.teachers.base import GenerationParams, Teacher
+from tvd.teachers.base import GenerationParams
 
 ROOT = Path(__file__).resolve().parent.parent
 METHODS = ("real", "rs", "gb", "rs+gb")
@@ -46,16 +47,6 @@ WORD_CLASSES = {
     "minimal": ["no", "not", "without", "don't", "dont", "n't", "never", "none", "nothing"],
     "none": [],
 }
-
-
-def _make_teacher(backend: str, options: list[str]) -> Teacher:
-    from tvd.cli.student_cmd import parse_params
-    from tvd.teachers.registry import make_teacher
-
-    opts = parse_params(tuple(options))
-    if backend == "llamacpp":
-        opts.setdefault("n_threads", 1)
-    return make_teacher(backend, **opts)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -113,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
                 else:
                     requests = plan_gb(pool, values, n, seed=seed)
                 if teacher is None:
-                    teacher = _make_teacher(args.teacher, args.teacher_option)
+                    teacher = teacher_from_options(args.teacher, tuple(args.teacher_option))
                     teacher_name = f"{args.teacher} ({teacher.fingerprint()})"
                 params = GenerationParams(max_tokens=192, temperature=0.7, seed=seed * 100_000)
                 result = generate_pairs(requests, teacher, cache, params=params, lexicon=values)

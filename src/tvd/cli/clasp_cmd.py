@@ -15,7 +15,8 @@ from tvd.errors import TvdError
 DEFAULT_PIZZA = Path(os.environ.get("TVD_DATA", "../shared/data")) / "pizza"
 
 
-def _teacher(backend: str, options: tuple[str, ...]) -> Any:
+def teacher_from_options(backend: str, options: tuple[str, ...]) -> Any:
+    """The teacher of ``--teacher BACKEND --teacher-option KEY=VALUE ...`` (the embedded one on one thread)."""
     from tvd.cli.student_cmd import parse_params
     from tvd.teachers.registry import make_teacher
 
@@ -114,7 +115,7 @@ def clasp(
     out.mkdir(parents=True, exist_ok=True)
     params = GenerationParams(max_tokens=192, temperature=0.7, seed=seed * 100_000)
     summary: dict[str, Any] = {"strategy": strategy}
-    with _teacher(backend, teacher_options) as teacher, CompletionCache(out / "cache.sqlite") as cache:
+    with teacher_from_options(backend, teacher_options) as teacher, CompletionCache(out / "cache.sqlite") as cache:
         run = {"constrained": not no_grammar, "progress": not no_progress, "params": params, "lexicon": values}
         if strategy in ("rs", "gb"):
             examples = read_pizza(pool or data / "PIZZA_dev.16_shots.json")

@@ -57,7 +57,10 @@ def train_if_needed(
         extra = {"checkpoint_dir": str(directory / "checkpoint")} if kind == "encoder" else {}
         print(f"training {kind} on {dataset} ({len(train)} utterances) ...", flush=True)
         student = make_student(kind, **params, **extra)
-        student.fit(train, validation=validation) if validation else student.fit(train)
+        if validation:
+            student.fit(train, validation=validation)
+        else:
+            student.fit(train)
         student.save(directory)
     info = json.loads((directory / METADATA_FILE).read_text())["training"]
     return directory, float(info["seconds"])

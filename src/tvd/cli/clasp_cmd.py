@@ -68,7 +68,8 @@ def _trees(items: Any, path: Path, key: str) -> list[Any]:
 @click.option(
     "--negation-cues",
     is_flag=True,
-    help="RS: the words right before each NOT end with an English negation cue (no, without, hold the, ...).",
+    help="RS: each request draws an English negation cue (no, without, hold the, ...) that the words before its "
+    "NOTs must end with.",
 )
 @click.option("--no-grammar", is_flag=True, help="Send no GBNF grammar (every output is still validated).")
 @click.option("--no-progress", is_flag=True, help="Hide progress bars.")

@@ -130,6 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     gold = [e.exr for e in test]
     texts = [e.text for e in test]
     records = []
+    negation = WORD_CLASSES[args.word_classes]
+    word_classes = {"negation": negation} if negation else None
     sizes = {n: real for n, real in ((16, [e.top for e in shots16]), (348, [e.top for e in dev])) if n in args.shots}
     for shots, real in sizes.items():
         for method in METHODS:
@@ -140,8 +142,7 @@ def main(argv: list[str] | None = None) -> int:
                 if method in ("gb", "rs+gb"):
                     extra += synthetic[seed]["gb"]
                 started = time.perf_counter()
-                negation = WORD_CLASSES[args.word_classes]
-                parser = ParserCRF(values, word_classes={"negation": negation} if negation else None)
+                parser = ParserCRF(values, word_classes=word_classes)
                 parser.fit([*real, *extra])
                 scores = score(parser.predict(texts), gold, catalogs)
                 record = {

@@ -62,7 +62,7 @@ class LinearIntentScorer:
                 raise ValueError("only l2-normalised, non-binary TfidfVectorizer steps are supported")
             idf = np.asarray(step.idf_, dtype=np.float64) if step.use_idf else None
             vectorisers.append(
-                _Vectoriser(step.build_analyzer(), dict(step.vocabulary_), idf, bool(step.sublinear_tf), offset)
+                _Vectoriser(step.build_analyzer(), step.vocabulary_, idf, bool(step.sublinear_tf), offset)
             )
             offset += len(step.vocabulary_)
         coef = np.asarray(classifier.coef_, dtype=np.float64)

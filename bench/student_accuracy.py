@@ -20,6 +20,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from tvd.data.atomic import write_json
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -46,16 +48,23 @@ def _scores(metrics: Any) -> dict[str, float]:
     }
 
 
+def run_directory(kind: str, dataset: str, params: dict[str, Any], select_on_valid: bool) -> Path:
+    """The work directory of one training: ``encoder-snips[-valsel][-seed1][-slot_contextTrue]``.
+
+    Epochs and learning rate are not in the name (earlier runs were named without them)."""
+    suffix = "".join(f"-{k}{v}" for k, v in sorted(params.items()) if k not in ("epochs", "lr"))
+    return WORK / (f"{kind}-{dataset}" + ("-valsel" if select_on_valid else "") + suffix)
+
+
 def train_if_needed(
-    kind: str, dataset: str, train: list, params: dict[str, Any], validation: list | None = None
-) -> tuple[Path, float]:
+    directory: Path, kind: str, train: list, params: dict[str, Any], validation: list | None = None
+) -> float:
     from tvd.students import make_student
     from tvd.students.base import METADATA_FILE
 
-    directory = WORK / (f"{kind}-{dataset}" + ("-valsel" if validation else ""))
     if not (directory / METADATA_FILE).is_file():
         extra = {"checkpoint_dir": str(directory / "checkpoint")} if kind == "encoder" else {}
-        print(f"training {kind} on {dataset} ({len(train)} utterances) ...", flush=True)
+        print(f"training {kind} into {directory} ({len(train)} utterances) ...", flush=True)
         student = make_student(kind, **params, **extra)
         if validation:
             student.fit(train, validation=validation)
@@ -63,7 +72,7 @@ def train_if_needed(
             student.fit(train)
         student.save(directory)
     info = json.loads((directory / METADATA_FILE).read_text())["training"]
-    return directory, float(info["seconds"])
+    return float(info["seconds"])
 
 
 def main() -> None:
@@ -73,6 +82,16 @@ def main() -> None:
     parser.add_argument("--students", nargs="+", default=["crf", "encoder"])
     parser.add_argument("--epochs", type=int, default=None, help="encoder epochs (default: the student's)")
     parser.add_argument("--lr", type=float, default=None, help="encoder learning rate (default: the student's)")
+    parser.add_argument(
+        "--seed", type=int, default=None, help="encoder seed (default: the student's); work dir *-seedN"
+    )
+    parser.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="another encoder student parameter (YAML value, e.g. slot_context=true); work dir *-NAMEVALUE",
+    )
     parser.add_argument(
         "--select-on-valid",
         action="store_true",
@@ -90,15 +109,29 @@ def main() -> None:
 
     records = []
     mode = "validation" if args.select_on_valid else "last epoch"
-    if RESULTS.is_file():  # keep records of datasets/students (and encoder epoch selections) not re-run now
+    encoder_params: dict[str, Any] = {
+        k: v for k, v in {"epochs": args.epochs, "lr": args.lr, "seed": args.seed}.items() if v is not None
+    }
+    for item in args.param:
+        name, _, value = item.partition("=")
+        encoder_params[name] = yaml.safe_load(value)
+    if RESULTS.is_file():  # keep the records of runs not repeated now
+
+        def run_of(r: dict[str, Any]) -> str:  # records written before runs were named: by selection mode
+            return r.get("run") or f"{r['student'].split('-')[0]}-{r['dataset']}" + (
+                "-valsel" if r.get("selection_mode") == "validation" else ""
+            )
 
         def rerun(r: dict[str, Any]) -> bool:
             kind = r["student"].split("-")[0]
-            same_mode = kind != "encoder" or r.get("selection_mode", "last epoch") == mode
-            return r["dataset"] in args.datasets and kind in args.students and same_mode
+            if r["dataset"] not in args.datasets or kind not in args.students:
+                return False
+            return (
+                kind != "encoder"
+                or run_of(r) == run_directory(kind, r["dataset"], encoder_params, args.select_on_valid).name
+            )
 
-        records = [r for r in json.loads(RESULTS.read_text()).get("records", []) if not rerun(r)]
-    encoder_params = {k: v for k, v in {"epochs": args.epochs, "lr": args.lr}.items() if v is not None}
+        records = [{**r, "run": run_of(r)} for r in json.loads(RESULTS.read_text()).get("records", []) if not rerun(r)]
     for dataset in args.datasets:
         folder = args.data / dataset
         if not (folder / "train" / "seq.in").is_file():
@@ -108,8 +141,16 @@ def main() -> None:
         for kind in args.students:
             encoder = kind == "encoder"
             validation = read_dataset(folder / "valid", "bio").utterances if encoder and args.select_on_valid else None
-            directory, seconds = train_if_needed(kind, dataset, train, encoder_params if encoder else {}, validation)
-            base = {"dataset": dataset, "train_seconds": round(seconds, 1), "n_train": len(train), "n_test": len(test)}
+            params = encoder_params if encoder else {}
+            directory = run_directory(kind, dataset, params, validation is not None)
+            seconds = train_if_needed(directory, kind, train, params, validation)
+            base = {
+                "dataset": dataset,
+                "run": directory.name,
+                "train_seconds": round(seconds, 1),
+                "n_train": len(train),
+                "n_test": len(test),
+            }
             if kind == "crf":
                 from tvd.students import load_student
 

@@ -194,6 +194,43 @@ def test_saving_again_removes_a_stale_export(trained, tmp_path):
     assert caught.value.code == "E422" and "tvd export" in str(caught.value)
 
 
+@pytest.mark.parametrize(
+    ("scheme", "heads_int8", "embeddings_int8"),
+    [("all", True, True), ("no-heads", False, True), ("no-embeddings", True, False), ("encoder-matmuls", False, False)],
+)
+def test_int8_schemes_quantise_what_they_name(trained, tmp_path, scheme, heads_int8, embeddings_int8):
+    import onnx
+
+    from tvd.students.onnx_export import export_onnx
+
+    directory = trained.save(tmp_path / "student")
+    export_onnx(directory, int8_scheme=scheme)
+    graph = onnx.load(str(directory / "model.int8.onnx")).graph
+    ops = {node.name: node.op_type for node in graph.node}
+    # a quantised MatMul/Gemm becomes an integer op; a kept one keeps its fp32 op
+    head_ops = {op for name, op in ops.items() if name.startswith(("/intent_head/", "/slot_head/"))}
+    assert bool(head_ops & {"MatMul", "Gemm"}) != heads_int8
+    embedding_tables = {i.name for i in graph.initializer if "word_embeddings" in i.name}
+    assert any(name.endswith("_quantized") for name in embedding_tables) == embeddings_int8
+    assert "MatMulInteger" in ops.values()  # the encoder layers are int8 in every scheme
+    metadata = json.loads((directory / "student.json").read_text())
+    assert metadata["onnx"]["int8_scheme"] == scheme
+    texts = [u.text for u in TRAIN]
+    predicted = load_student(directory).predict(texts)
+    reference = EncoderStudent.load(directory, runtime="torch").predict(texts)
+    assert sum(p.intent == r.intent for p, r in zip(predicted, reference, strict=True)) >= len(texts) - 1
+
+
+def test_an_unknown_int8_scheme_is_a_clear_error(exported):
+    from tvd.students.onnx_export import export_onnx
+
+    with pytest.raises(TvdError) as caught:
+        export_onnx(exported, int8_scheme="int4")
+    assert caught.value.code == "E425" and "no-heads" in caught.value.fix
+    result = CliRunner().invoke(main, ["export", str(exported), "--int8-scheme", "int4"])
+    assert result.exit_code != 0 and "E425" in result.output and "Traceback" not in result.output
+
+
 def test_prediction_agreement_counts_intents_and_spans():
     from tvd.students.onnx_export import prediction_agreement
 

@@ -30,7 +30,14 @@ def parse_params(items: tuple[str, ...]) -> dict[str, Any]:
 @click.command(short_help="Export an encoder student to ONNX (fp32 and dynamic int8).")
 @click.argument("model_dir", type=click.Path(path_type=Path))
 @click.option("--no-int8", is_flag=True, help="Write only the fp32 model.onnx.")
-def export(model_dir: Path, no_int8: bool) -> None:
+@click.option(
+    "--int8-scheme",
+    default="all",
+    show_default=True,
+    help="Which weights become int8: all, per-channel, no-embeddings (embedding tables stay fp32), no-heads "
+    "(intent and slot heads stay fp32), encoder-matmuls (both).  bench/int8_schemes.py compares them.",
+)
+def export(model_dir: Path, no_int8: bool, int8_scheme: str) -> None:
     """Export the encoder student in MODEL_DIR (from `tvd train --student encoder`) to ONNX.
 
     Writes MODEL_DIR/model.onnx (fp32) and MODEL_DIR/model.int8.onnx (ONNX Runtime dynamic int8
@@ -46,5 +53,5 @@ def export(model_dir: Path, no_int8: bool) -> None:
         )
     from tvd.students.onnx_export import export_onnx
 
-    for runtime, path in export_onnx(model_dir, quantize=not no_int8).items():
+    for runtime, path in export_onnx(model_dir, quantize=not no_int8, int8_scheme=int8_scheme).items():
         click.echo(f"{runtime:10s} {path} ({path.stat().st_size / 1e6:.1f} MB)")

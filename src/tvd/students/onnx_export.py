@@ -6,6 +6,9 @@
 MatMul/Gemm layers, activations quantised per call, no calibration data; *static* quantisation has been seen to
 collapse slot F1 and is not offered) into the student directory, and lists them in ``student.json``.  The CRF,
 if any, is decoded outside the graph from ``crf.npz``.  :func:`prediction_agreement` compares two runtimes.
+
+Which layers become int8 is a named scheme (:data:`INT8_SCHEMES`, ``export_onnx(..., int8_scheme=)``,
+``tvd export --int8-scheme``); ``bench/int8_schemes.py`` scores them on a validation split.
 """
 
 from __future__ import annotations
@@ -20,12 +23,32 @@ from tvd.students.base import read_metadata, write_metadata
 from tvd.students.encoder import E_NO_RUNTIME, ONNX_FILE, ONNX_INT8_FILE, EncoderStudent, encode_words
 
 OPSET = 17
+HEAD_PREFIXES = ("/intent_head/", "/slot_head/")  # node names of the heads in the exported graph
+# int8 schemes: keyword arguments of onnxruntime's quantize_dynamic (besides the weight type, QInt8);
+# "keep_heads" (ours) excludes the heads' nodes.
+INT8_SCHEMES: dict[str, dict[str, Any]] = {
+    "all": {},  # onnxruntime's defaults: every MatMul/Gemm weight and the embedding tables (Gather)
+    "per-channel": {"per_channel": True},  # as "all", one scale per output channel
+    "no-embeddings": {"op_types_to_quantize": ["MatMul", "Gemm"]},  # embedding tables stay fp32
+    "no-heads": {"keep_heads": True},  # intent and slot heads stay fp32
+    "encoder-matmuls": {"op_types_to_quantize": ["MatMul", "Gemm"], "keep_heads": True},  # both
+}
+DEFAULT_INT8_SCHEME = "all"
+E_BAD_SCHEME = "E425"  # an unknown int8 scheme name
 
 
-def export_onnx(directory: str | Path, *, quantize: bool = True) -> dict[str, Path]:
-    """Export the encoder student saved in ``directory``; returns the written files by runtime name."""
+def export_onnx(
+    directory: str | Path, *, quantize: bool = True, int8_scheme: str = DEFAULT_INT8_SCHEME
+) -> dict[str, Path]:
+    """Export the encoder student saved in ``directory``; returns the written files by runtime name.
+
+    ``int8_scheme``: which weights the int8 copy quantises, a name from :data:`INT8_SCHEMES`."""
+    if int8_scheme not in INT8_SCHEMES:
+        raise TvdError(
+            E_BAD_SCHEME, f"unknown int8 scheme {int8_scheme!r}", fix=f"use one of {', '.join(INT8_SCHEMES)}"
+        )
     try:
-        import onnx  # noqa: F401
+        import onnx
         import torch
         from onnxruntime.quantization import QuantType, quantize_dynamic
     except ImportError as exc:
@@ -56,7 +79,11 @@ def export_onnx(directory: str | Path, *, quantize: bool = True) -> dict[str, Pa
     written = {"onnx": fp32}
     if quantize:
         int8 = directory / ONNX_INT8_FILE
-        quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8)
+        options = dict(INT8_SCHEMES[int8_scheme])
+        if options.pop("keep_heads", False):
+            graph = onnx.load(str(fp32), load_external_data=False).graph
+            options["nodes_to_exclude"] = [node.name for node in graph.node if node.name.startswith(HEAD_PREFIXES)]
+        quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8, **options)
         written["onnx-int8"] = int8
     metadata = read_metadata(directory)
     files = [f for f in metadata.get("files", []) if f not in (ONNX_FILE, ONNX_INT8_FILE)]
@@ -64,6 +91,7 @@ def export_onnx(directory: str | Path, *, quantize: bool = True) -> dict[str, Pa
     metadata["onnx"] = {
         "opset": OPSET,
         "quantization": "onnxruntime dynamic, QInt8 weights" if quantize else None,
+        "int8_scheme": int8_scheme if quantize else None,
         "bytes": {name: path.stat().st_size for name, path in written.items()},
     }
     write_metadata(directory, metadata)

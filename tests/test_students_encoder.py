@@ -244,7 +244,13 @@ def test_prediction_agreement_counts_intents_and_spans():
 
 @pytest.mark.parametrize(
     ("params", "word"),
-    [({"epochs": 0}, "epochs"), ({"lr": -1}, "lr"), ({"device": "tpu"}, "device"), ({"warmup": 1.5}, "warmup")],
+    [
+        ({"epochs": 0}, "epochs"),
+        ({"lr": -1}, "lr"),
+        ({"device": "tpu"}, "device"),
+        ({"warmup": 1.5}, "warmup"),
+        ({"epochs": 3, "average_epochs": 4}, "average_epochs"),
+    ],
 )
 def test_bad_parameters_raise_e406(params, word):
     with pytest.raises(TvdError) as caught:
@@ -330,3 +336,52 @@ def test_validation_keeps_the_weights_of_the_best_epoch(tiny_encoder):
     plain = EncoderStudent(encoder=tiny_encoder, **params).fit(TRAIN)
     assert "validation" not in plain.training_info_
     assert _sentence_accuracy(plain.predict(validation), validation) == pytest.approx(scores[-1], abs=1e-4)
+
+
+def _fit_capturing_epochs(monkeypatch, tiny_encoder, tmp_path, **params):
+    """Fit with a checkpoint directory and return the student and the weights saved after each epoch."""
+    saved = []
+    real_save = torch.save
+
+    def capture(obj, *args, **kwargs):
+        saved.append({k: v.detach().clone() for k, v in obj["model"].items()})
+        return real_save(obj, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "save", capture)
+    validation = params.pop("validation", None)
+    student = EncoderStudent(encoder=tiny_encoder, checkpoint_dir=str(tmp_path / "ckpt"), **params)
+    student.fit(TRAIN, validation=validation)
+    monkeypatch.undo()
+    return student, saved
+
+
+def test_average_epochs_keeps_the_mean_of_the_last_epochs_weights(tiny_encoder, tmp_path, monkeypatch):
+    params = {**FAST, "epochs": 4, "average_epochs": 2}
+    student, saved = _fit_capturing_epochs(monkeypatch, tiny_encoder, tmp_path, **params)
+    assert len(saved) == 4
+    kept = student._model.state_dict()
+    for name, value in kept.items():
+        if value.is_floating_point():
+            torch.testing.assert_close(value, (saved[2][name] + saved[3][name]) / 2, rtol=1e-6, atol=1e-6)
+    assert not torch.equal(kept["slot_head.weight"], saved[3]["slot_head.weight"])  # not simply the last epoch
+    # saved and loaded like any other student, and a finished run resumes to the same average
+    again = EncoderStudent(encoder=tiny_encoder, checkpoint_dir=str(tmp_path / "ckpt"), **params).fit(TRAIN)
+    texts = [u.text for u in TRAIN]
+    assert [p.spans for p in again.predict(texts)] == [p.spans for p in student.predict(texts)]
+    loaded = EncoderStudent.load(student.save(tmp_path / "student"), runtime="torch")
+    assert loaded.average_epochs == 2
+    assert [p.spans for p in loaded.predict(texts)] == [p.spans for p in student.predict(texts)]
+
+
+def test_with_validation_the_average_is_one_more_candidate(tiny_encoder, tmp_path, monkeypatch):
+    validation = TRAIN[::2]
+    params = {**FAST, "epochs": 5, "lr": 1e-3, "head_lr": 1e-2, "average_epochs": 3, "validation": validation}
+    student, _ = _fit_capturing_epochs(monkeypatch, tiny_encoder, tmp_path, **params)
+    info = student.training_info_["validation"]
+    average, by_epoch = info["sentence_accuracy_of_average"], info["sentence_accuracy_by_epoch"]
+    kept = _sentence_accuracy(student.predict(validation), validation)
+    if average >= max(by_epoch):
+        assert info["selected_epoch"] == "average of the last 3" and kept == pytest.approx(average, abs=1e-4)
+    else:
+        best = max(range(5), key=lambda e: (by_epoch[e], e))
+        assert info["selected_epoch"] == best + 1 and kept == pytest.approx(by_epoch[best], abs=1e-4)

@@ -10,6 +10,9 @@
   log-likelihood, or token cross-entropy without CRF).  ``threads`` torch threads (default 1); a GPU is used
   when present (``device="auto"``).  ``checkpoint_dir``: the state after every epoch is stored there and a
   restarted ``fit`` with the same data resumes from the last finished epoch.
+* ``average_epochs=N`` (checkpoint averaging, as in Vaswani et al. 2017 and SWA): the kept weights are the mean
+  of the weights after each of the last N epochs instead of the last epoch's.  With ``fit(validation=...)`` the
+  average is one more candidate: the best of every epoch's weights and the average on validation is kept.
 * Prediction runtimes: ``torch`` (fp32) or ONNX Runtime (``onnx`` fp32, ``onnx-int8`` dynamic int8) after
   :func:`tvd.students.onnx_export.export_onnx`.  :meth:`EncoderStudent.load` picks ``onnx-int8`` when the
   directory has ``model.int8.onnx`` (what ``tvd serve`` then uses), else ``torch``.
@@ -137,6 +140,7 @@ class EncoderStudent(Student):
         warmup: float = 0.1,
         weight_decay: float = 0.01,
         dropout: float = 0.1,
+        average_epochs: int = 0,
         crf: bool = True,
         max_length: int = 128,
         seed: int = 0,
@@ -153,6 +157,7 @@ class EncoderStudent(Student):
             self.warmup = float(warmup)
             self.weight_decay = float(weight_decay)
             self.dropout = float(dropout)
+            self.average_epochs = int(average_epochs)
             self.crf = bool(crf)
             self.max_length = int(max_length)
             self.seed = int(seed)
@@ -163,7 +168,8 @@ class EncoderStudent(Student):
             raise TvdError(
                 E_BAD_PARAMS,
                 f"invalid encoder student parameter: {exc}",
-                fix="epochs, batch_size, max_length, seed, threads are integers; lr, head_lr, warmup numbers",
+                fix="epochs, batch_size, max_length, seed, threads, average_epochs are integers; lr, head_lr, "
+                "warmup, dropout numbers",
             ) from exc
         self._validate_params()
         self.runtime = "torch"
@@ -191,6 +197,7 @@ class EncoderStudent(Student):
             "warmup": self.warmup,
             "weight_decay": self.weight_decay,
             "dropout": self.dropout,
+            "average_epochs": self.average_epochs,
             "crf": self.crf,
             "max_length": self.max_length,
             "seed": self.seed,
@@ -210,6 +217,8 @@ class EncoderStudent(Student):
             problems.append("warmup must be in [0, 1)")
         if not 0 <= self.dropout < 1:
             problems.append("dropout must be in [0, 1)")
+        if not 0 <= self.average_epochs <= self.epochs:
+            problems.append("average_epochs must be between 0 (off) and epochs")
         if self.max_length < 8:
             problems.append("max_length must be >= 8")
         if self.threads < 1:
@@ -315,6 +324,7 @@ class EncoderStudent(Student):
         first_epoch, epoch_seconds = 0, []
         validation_scores: list[float] = []  # sentence accuracy on ``validation`` after each epoch
         best_state: dict[str, Any] | None = None  # the weights of the best epoch so far
+        weight_sum: dict[str, Any] | None = None  # sum of the weights after each averaged epoch so far
         if checkpoint is not None and checkpoint.is_file():
             state = torch.load(checkpoint, map_location=device, weights_only=False)
             if state.get("fingerprint") != fingerprint:
@@ -329,6 +339,7 @@ class EncoderStudent(Student):
             scheduler.load_state_dict(state["scheduler"])
             first_epoch, epoch_seconds = state["epoch"], state["epoch_seconds"]
             validation_scores, best_state = state.get("validation_scores", []), state.get("best_state")
+            weight_sum = state.get("weight_sum")
             torch.set_rng_state(state["rng"])
         for epoch in range(first_epoch, self.epochs):
             epoch_started = time.perf_counter()
@@ -381,6 +392,9 @@ class EncoderStudent(Student):
                         flush=True,
                     )
             epoch_seconds.append(round(time.perf_counter() - epoch_started, 1))
+            if epoch >= self.epochs - self.average_epochs:
+                weights = {k: v.detach().cpu().double() for k, v in model.state_dict().items()}
+                weight_sum = weights if weight_sum is None else {k: weight_sum[k] + weights[k] for k in weights}
             if validation:
                 accuracy = self._sentence_accuracy(model, validation)
                 if not validation_scores or accuracy >= max(validation_scores):
@@ -400,26 +414,36 @@ class EncoderStudent(Student):
                     "rng": torch.get_rng_state(),
                     "validation_scores": validation_scores,
                     "best_state": best_state,
+                    "weight_sum": weight_sum,
                 }
                 torch.save(state, checkpoint.with_suffix(".tmp"))
                 os.replace(checkpoint.with_suffix(".tmp"), checkpoint)
-        if best_state is not None:
-            model.load_state_dict(best_state)
+        averaged: dict[str, Any] | None = None
+        if weight_sum is not None:
+            dtypes = {k: v.dtype for k, v in model.state_dict().items()}
+            averaged = {k: (v / self.average_epochs).to(dtypes[k]) for k, v in weight_sum.items()}
+        selection: dict[str, Any] = {}
+        if validation_scores:
+            best = max(range(len(validation_scores)), key=lambda e: (validation_scores[e], e))
+            selection = {
+                "n": len(validation),  # type: ignore[arg-type]
+                "sentence_accuracy_by_epoch": [round(a, 4) for a in validation_scores],
+                "selected_epoch": best + 1,
+            }
+            if averaged is not None:
+                model.load_state_dict(averaged)
+                average_score = self._sentence_accuracy(model, validation)  # type: ignore[arg-type]
+                selection["sentence_accuracy_of_average"] = round(average_score, 4)
+                if average_score >= validation_scores[best]:
+                    best_state, selection["selected_epoch"] = averaged, f"average of the last {self.average_epochs}"
+            model.load_state_dict(best_state)  # type: ignore[arg-type]
+        elif averaged is not None:
+            model.load_state_dict(averaged)
         model.eval()
         self._model = model
         self._set_crf_params()
         self.runtime = "torch"
         self._fitted = True
-        selection = {}
-        if validation_scores:
-            best = max(range(len(validation_scores)), key=lambda e: (validation_scores[e], e))
-            selection = {
-                "validation": {
-                    "n": len(validation),  # type: ignore[arg-type]
-                    "sentence_accuracy_by_epoch": [round(a, 4) for a in validation_scores],
-                    "selected_epoch": best + 1,
-                }
-            }
         self.training_info_ = {
             "n_utterances": len(utterances),
             "intent_counts": dict(sorted((str(k), v) for k, v in counts.items())),
@@ -427,7 +451,7 @@ class EncoderStudent(Student):
             "epoch_seconds": epoch_seconds,
             "device": str(device),
             "parameters": sum(p.numel() for p in model.parameters()),
-            **selection,
+            **({"validation": selection} if selection else {}),
         }
         return self
 

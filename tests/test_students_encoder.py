@@ -385,3 +385,18 @@ def test_with_validation_the_average_is_one_more_candidate(tiny_encoder, tmp_pat
     else:
         best = max(range(5), key=lambda e: (by_epoch[e], e))
         assert info["selected_epoch"] == best + 1 and kept == pytest.approx(by_epoch[best], abs=1e-4)
+
+
+def test_tvd_train_help_lists_every_encoder_parameter():
+    import re
+
+    text = " ".join(CliRunner().invoke(main, ["train", "--help"], terminal_width=200).output.split())
+    for name, value in EncoderStudent().params.items():
+        shown = re.search(rf"\b{name} \[([^;,\]]+)", text)
+        assert shown, f"{name} is not in tvd train --help"
+        if isinstance(value, bool):
+            assert shown.group(1) == str(value).lower(), name
+        elif isinstance(value, int | float):
+            assert float(shown.group(1)) == value, name  # the default shown is the real one
+        else:
+            assert shown.group(1) == value, name

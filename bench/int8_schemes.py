@@ -8,7 +8,7 @@ test split is not read: the default scheme is chosen here, and the test figures 
 bench/student_accuracy.py.  Results: bench/results/int8_schemes.json and a table.
 
     python bench/int8_schemes.py
-    python bench/int8_schemes.py --students bench/work/students/encoder-snips --runs 5
+    python bench/int8_schemes.py --students bench/work/students/encoder-snips-epochs10 --runs 5
 """
 
 from __future__ import annotations

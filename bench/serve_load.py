@@ -135,6 +135,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=Path(os.environ.get("TVD_DATA", REPO.parent / "shared" / "data")))
     parser.add_argument("--dataset", default="snips")
+    parser.add_argument(
+        "--encoder-run",
+        default="encoder-{dataset}-epochs10",
+        help="work directory (under bench/work/students) of the encoder student, from bench/student_accuracy.py",
+    )
     parser.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
     parser.add_argument("--concurrency", nargs="+", type=int, default=[1, 8, 32])
     parser.add_argument("--requests", type=int, default=2000, help="requests per (setting, concurrency) and run")
@@ -150,7 +155,9 @@ def main() -> None:
     (REPO / "bench" / "work").mkdir(parents=True, exist_ok=True)
     for name in args.settings:
         kind, workers, micro_batch, per_request, threads = SETTINGS[name]
-        model_dir = WORK / f"{kind}-{args.dataset}"
+        model_dir = WORK / (
+            args.encoder_run.format(dataset=args.dataset) if kind == "encoder" else f"crf-{args.dataset}"
+        )
         if not (model_dir / "student.json").is_file():
             sys.exit(f"{model_dir} has no student: run bench/student_accuracy.py first")
         port = _free_port()

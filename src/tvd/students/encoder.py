@@ -5,6 +5,8 @@
   offline; any local Hugging Face BERT-style folder (``config.json``, weights, tokenizer) also works.
 * Heads (:mod:`tvd.students.encoder_net`): intent from ``[CLS]``; slots from each word's first sub-word
   (later sub-words are not labelled); ``crf=True`` (default) adds a linear-chain CRF over the words.
+  ``bio_constraints=True`` (default) decodes with Viterbi restricted to valid BIO sequences (no ``I-X`` first
+  or after ``O`` / another label), with or without the CRF; it changes decoding only, not training.
 * Training: AdamW, encoder learning rate ``lr``, heads and CRF ``head_lr``, linear warm-up over
   ``warmup`` of the steps then linear decay to 0; loss = intent cross-entropy + slot loss (CRF negative
   log-likelihood, or token cross-entropy without CRF).  ``threads`` torch threads (default 1); a GPU is used
@@ -142,6 +144,7 @@ class EncoderStudent(Student):
         dropout: float = 0.1,
         average_epochs: int = 0,
         crf: bool = True,
+        bio_constraints: bool = True,
         max_length: int = 128,
         seed: int = 0,
         threads: int = 1,
@@ -159,6 +162,7 @@ class EncoderStudent(Student):
             self.dropout = float(dropout)
             self.average_epochs = int(average_epochs)
             self.crf = bool(crf)
+            self.bio_constraints = bool(bio_constraints)
             self.max_length = int(max_length)
             self.seed = int(seed)
             self.threads = int(threads)
@@ -177,6 +181,7 @@ class EncoderStudent(Student):
         self._session: Any = None  # onnxruntime.InferenceSession (onnx runtimes)
         self._tokenizer: Any = None
         self._crf_params: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._bio_penalties: tuple[np.ndarray, np.ndarray] | None = None  # from bio_constraints(tags_), lazily
         self._fitted = False
         self.intents_: list[str] = []
         self.slot_labels_: list[str] = []
@@ -199,6 +204,7 @@ class EncoderStudent(Student):
             "dropout": self.dropout,
             "average_epochs": self.average_epochs,
             "crf": self.crf,
+            "bio_constraints": self.bio_constraints,
             "max_length": self.max_length,
             "seed": self.seed,
             "threads": self.threads,
@@ -289,6 +295,7 @@ class EncoderStudent(Student):
         self.intents_ = sorted(c for c in counts if c is not None)
         self.slot_labels_ = slot_labels(utterances)
         self.tags_ = ["O"] + [f"{p}-{label}" for label in self.slot_labels_ for p in "BI"]
+        self._bio_penalties = None
         intent_index = {name: i for i, name in enumerate(self.intents_)}
         tag_index = {tag: i for i, tag in enumerate(self.tags_)}
 
@@ -510,11 +517,20 @@ class EncoderStudent(Student):
         return intent_logits.float().cpu().numpy(), emissions.float().cpu().numpy()
 
     def _decode(self, word_emissions: np.ndarray) -> list[int]:
-        if self._crf_params is not None:
-            from tvd.students.encoder_net import viterbi_numpy
+        if self._crf_params is None and not self.bio_constraints:
+            return [int(i) for i in word_emissions.argmax(axis=1)]
+        from tvd.students.encoder_net import bio_constraints, viterbi_numpy
 
-            return viterbi_numpy(word_emissions, *self._crf_params)
-        return [int(i) for i in word_emissions.argmax(axis=1)]
+        if self._crf_params is not None:
+            start, end, transitions = self._crf_params
+        else:  # softmax head: Viterbi with the constraints only
+            n = len(self.tags_)
+            start, end, transitions = np.zeros(n), np.zeros(n), np.zeros((n, n))
+        if self.bio_constraints:
+            if self._bio_penalties is None:
+                self._bio_penalties = bio_constraints(self.tags_)
+            start, transitions = start + self._bio_penalties[0], transitions + self._bio_penalties[1]
+        return viterbi_numpy(word_emissions, start, end, transitions)
 
     def predict(self, items: Sequence[str | Utterance], *, batch_size: int = 64) -> list[Utterance]:
         self._require_fitted()

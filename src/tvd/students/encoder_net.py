@@ -6,7 +6,8 @@
 * Optional linear-chain CRF over the word-level emissions (:class:`LinearChainCrf`): learned start, end
   and transition scores, trained with the sequence negative log-likelihood and decoded with Viterbi.  The
   ONNX export contains the encoder and heads only; Viterbi decoding runs in NumPy on the exported emissions
-  with the saved transition scores (:func:`viterbi_numpy`).
+  with the saved transition scores (:func:`viterbi_numpy`), by default constrained to valid BIO sequences
+  (:func:`bio_constraints`).
 """
 
 from __future__ import annotations
@@ -62,6 +63,23 @@ def viterbi_numpy(emissions: np.ndarray, start: np.ndarray, end: np.ndarray, tra
     for pointers in reversed(back):
         best.append(int(pointers[best[-1]]))
     return best[::-1]
+
+
+BIO_PENALTY = -1e4  # added to forbidden scores: far below any learned score, finite so sums stay exact
+
+
+def bio_constraints(tags: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Start and transition penalties ``([L], [L, L])`` that forbid invalid BIO sequences in Viterbi decoding:
+    ``I-X`` first, or after anything but ``B-X`` / ``I-X`` (AllenNLP's ``allowed_transitions`` for BIO)."""
+    start = np.zeros(len(tags), dtype=np.float32)
+    transitions = np.zeros((len(tags), len(tags)), dtype=np.float32)
+    for j, tag in enumerate(tags):
+        if tag.startswith("I-"):
+            start[j] = BIO_PENALTY
+            for i, before in enumerate(tags):
+                if before[2:] != tag[2:] or before == "O":
+                    transitions[i, j] = BIO_PENALTY
+    return start, transitions
 
 
 class JointModel(nn.Module):

@@ -159,6 +159,7 @@ def main() -> None:
             common = {
                 **base,
                 "params": meta["params"],
+                "bio_constraints": fp32.bio_constraints,  # decoding (students trained before it load with it on)
                 "epoch_seconds": meta["training"].get("epoch_seconds"),
                 "selection_mode": mode,
                 "selection": meta["training"].get("validation", "last epoch"),

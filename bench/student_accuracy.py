@@ -15,6 +15,7 @@ dataset, run, student, intent_acc, slot_f1, sentence_acc, train_seconds, ...; ru
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import os
 import sys
@@ -175,22 +176,25 @@ def main() -> None:
                 }
             )
             print(records[-2], records[-1], sep="\n", flush=True)
-    # merge with the records on file now (another run may have written since this one started)
-    new = {(r["dataset"], r["run"], r["student"]) for r in records}
-    kept = json.loads(RESULTS.read_text()).get("records", []) if RESULTS.is_file() else []
-    records = [r for r in kept if (r["dataset"], r.get("run"), r["student"]) not in new] + records
-    write_json(
-        RESULTS,
-        {
-            "benchmark": "student_accuracy",
-            "command": "python bench/student_accuracy.py ... (each record: its run's work directory)",
-            "tolerance": {"intent_agreement_min": INTENT_AGREEMENT_MIN, "slot_f1_points": SLOT_F1_TOLERANCE},
-            "metric": "seqeval default (conlleval) mode; test split",
-            "threads": 1,
-            "written": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "records": records,
-        },
-    )
+    # merge with the records on file now (another run may have written since this one started), under a lock
+    WORK.mkdir(parents=True, exist_ok=True)
+    with open(WORK.parent / "student_accuracy.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        new = {(r["dataset"], r["run"], r["student"]) for r in records}
+        kept = json.loads(RESULTS.read_text()).get("records", []) if RESULTS.is_file() else []
+        records = [r for r in kept if (r["dataset"], r.get("run"), r["student"]) not in new] + records
+        write_json(
+            RESULTS,
+            {
+                "benchmark": "student_accuracy",
+                "command": "python bench/student_accuracy.py ... (each record: its run's work directory)",
+                "tolerance": {"intent_agreement_min": INTENT_AGREEMENT_MIN, "slot_f1_points": SLOT_F1_TOLERANCE},
+                "metric": "seqeval default (conlleval) mode; test split",
+                "threads": 1,
+                "written": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "records": records,
+            },
+        )
     print(f"\n{'run':40} {'student':14} {'intent':>7} {'slot F1':>8} {'sentence':>9} {'train s':>8}")
     for r in records:
         print(

@@ -193,8 +193,8 @@ def train(
     all-MiniLM-L6-v2 with intent and slot heads and a CRF, needs the `encoder` extra; export it to int8 ONNX
     with `tvd export DIR` for fast serving).
 
-    Encoder parameters (--param, defaults in brackets): epochs [5], lr [2e-4], head_lr [1e-3], batch_size [32],
-    warmup [0.1], weight_decay [0.01], dropout [0.1], average_epochs [0; N keeps the mean of the last N
+    Encoder parameters (--param, defaults in brackets): epochs [14], lr [2e-4], head_lr [1e-3], batch_size [32],
+    warmup [0.1], weight_decay [0.01], dropout [0.2], average_epochs [0; N keeps the mean of the last N
     epochs' weights], crf [true], max_length [128], seed [0], threads [1], device [auto], encoder
     [all-minilm-l6-v2, or a local Hugging Face folder].
     """

@@ -195,8 +195,8 @@ def train(
 
     Encoder parameters (--param, defaults in brackets): epochs [14], lr [2e-4], head_lr [1e-3], batch_size [32],
     warmup [0.1], weight_decay [0.01], dropout [0.2], average_epochs [0; N keeps the mean of the last N
-    epochs' weights], crf [true], max_length [128], seed [0], threads [1], device [auto], encoder
-    [all-minilm-l6-v2, or a local Hugging Face folder].
+    epochs' weights], crf [true], bio_constraints [true; decode valid BIO sequences only], max_length [128],
+    seed [0], threads [1], device [auto], encoder [all-minilm-l6-v2, or a local Hugging Face folder].
     """
     from tvd.cli.student_cmd import parse_params
     from tvd.formats import read_dataset

@@ -179,6 +179,7 @@ def main() -> None:
                 record = {
                     "setting": name,
                     "student": "crf" if kind == "crf" else "encoder-int8",
+                    "model_dir": model_dir.name,
                     "concurrency": concurrency,
                     "workers": workers,
                     "micro_batch": micro_batch,

@@ -187,7 +187,7 @@ def main() -> None:
             RESULTS,
             {
                 "benchmark": "student_accuracy",
-                "command": "python bench/student_accuracy.py ... (each record: its run's work directory)",
+                "command": "python bench/student_accuracy.py ... (each record gives the command that scored it)",
                 "tolerance": {"intent_agreement_min": INTENT_AGREEMENT_MIN, "slot_f1_points": SLOT_F1_TOLERANCE},
                 "metric": "seqeval default (conlleval) mode; test split",
                 "threads": 1,

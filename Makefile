@@ -8,7 +8,10 @@ DEMO_STAMP := $(VENV)/.installed-demo
 TEST_STAMP := $(VENV)/.installed-test
 
 # llama-cpp-python is compiled from source on install; skipping its multimodal library saves build time.
-export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF
+# A portable x86-64 build (AVX2, FMA, F16C) instead of -march=native: on CPUs with AMX (Sapphire Rapids and
+# later) the native build's AMX matrix kernels crash llama.cpp 0.3.36 on the embedded model's prompts.
+export CMAKE_ARGS ?= -DLLAVA_BUILD=OFF -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON \
+	-DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF
 export CMAKE_BUILD_PARALLEL_LEVEL ?= 2
 
 .PHONY: install demo test test-fast lint bench clean
@@ -28,7 +31,7 @@ $(TEST_STAMP): pyproject.toml
 	touch $(DEMO_STAMP) $(TEST_STAMP)
 
 demo: $(DEMO_STAMP)
-	$(BIN)/tvd run examples/new-intent/config.yaml --output-dir runs/new-intent
+	$(BIN)/tvd run examples/new-intent/config.yaml --out runs/new-intent
 
 test: $(TEST_STAMP)
 	$(BIN)/python -m pytest

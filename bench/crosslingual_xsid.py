@@ -34,30 +34,29 @@ import argparse
 import json
 import os
 import random
-import re
 import statistics
 import sys
 import time
-import unicodedata
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from tvd.config import GenerationConfig
 from tvd.data.atomic import write_json
 from tvd.data.label_mapping import LabelMapping, read_label_mapping
-from tvd.data.resample import build_catalogue
+from tvd.data.tokenize import script_tokens
 from tvd.data.utterance import Utterance
 from tvd.engine.cache import CompletionCache
-from tvd.engine.generate import generate
 from tvd.errors import TvdError
 from tvd.evaluate.metrics import evaluate
 from tvd.filters import apply_filters
+from tvd.filters.language import in_language
 from tvd.formats import read_dataset
-from tvd.linguist.planner import PlanSettings, plan_requests
+from tvd.jobs.augment import augment
 from tvd.report.table import format_table
 from tvd.students import make_student
-from tvd.teachers.base import GenerationParams
+from tvd.teachers.base import Teacher
 from tvd.teachers.registry import make_teacher
 
 REPO = Path(__file__).resolve().parents[1]
@@ -74,82 +73,8 @@ SNIPS_INTENTS = (
 )
 
 
-def _words(text: str) -> frozenset[str]:
-    return frozenset(text.split())
-
-
-# Frequent function words: an utterance is in German / Italian when it has more of that language's than
-# of English's (ties, and utterances with none, count as not in the target language).
-_FUNCTION_WORDS = {
-    "en": _words(
-        "the a an to of in on for at is are be me my i you it this that what with and from please can will "
-        "add play find show book rate give get what's how weather movie song"
-    ),
-    "de": _words(
-        "der die das den dem des ein eine einen einem einer und ist im in zu zum zur für mit von auf bitte "
-        "ich mir mich mein meine wie wird es gibt spiele spiel finde zeige buche füge hinzu welche wetter "
-        "morgen heute nicht ein noch um nach"
-    ),
-    "it": _words(
-        "il lo la le gli i un una uno di del della dei delle al alla nel nella per con da che è e mi "
-        "voglio vorrei riproduci aggiungi trova mostra prenota dammi quale qual tempo domani oggi sono "
-        "questo questa come cosa"
-    ),
-}
-_WORD = re.compile(r"[\w']+", re.UNICODE)
-
-
 def _default_data() -> Path:
     return Path(os.environ.get("TVD_DATA", REPO.parent / "shared" / "data"))
-
-
-def _script(ch: str) -> str:
-    name = unicodedata.name(ch, "")
-    for prefix, script in (("CJK", "han"), ("HIRAGANA", "hira"), ("KATAKANA", "kata")):
-        if name.startswith(prefix):
-            return script
-    if ch.isspace():
-        return "space"
-    if ch.isalnum():
-        return "latin"
-    return f"punct:{ch}"
-
-
-def in_language(text: str, language: str) -> bool:
-    """Whether ``text`` looks written in ``language`` (a cheap heuristic; see the module docstring)."""
-    if language == "ja":
-        return any(_script(ch) in ("hira", "kata", "han") for ch in text)
-    words = [w.lower() for w in _WORD.findall(text)]
-    if language not in _FUNCTION_WORDS:
-        return True
-    own = sum(w in _FUNCTION_WORDS[language] for w in words)
-    english = sum(w in _FUNCTION_WORDS["en"] for w in words)
-    return own > english
-
-
-def script_tokens(utterance: Utterance) -> Utterance:
-    """Japanese utterances re-tokenised at script changes (kanji / hiragana / katakana / latin / punctuation),
-    closer to xSID's segmentation than whole whitespace-free runs; span boundaries stay token boundaries."""
-    if utterance.language != "ja":
-        return utterance
-    cuts = {0, len(utterance.text)} | {b for s in utterance.spans for b in (s.start, s.end)}
-    tokens: list[tuple[int, int]] = []
-    start = None
-    for i, ch in enumerate(utterance.text):
-        kind = _script(ch)
-        if kind == "space":
-            if start is not None:
-                tokens.append((start, i))
-                start = None
-            continue
-        if start is not None and (i in cuts or kind != _script(utterance.text[i - 1])):
-            tokens.append((start, i))
-            start = None
-        if start is None:
-            start = i
-    if start is not None:
-        tokens.append((start, len(utterance.text)))
-    return utterance.replace(tokens=tuple(tokens))
 
 
 def load(data: Path) -> tuple[LabelMapping, list[Utterance], dict[str, list[Utterance]]]:
@@ -172,39 +97,46 @@ def load(data: Path) -> tuple[LabelMapping, list[Utterance], dict[str, list[Utte
     return mapping, train, tests
 
 
-def generate_language(
-    language: str, train: list[Utterance], args: argparse.Namespace
-) -> tuple[list[Utterance], dict[str, Any]]:
-    """Teacher data in ``language`` for every SNIPS intent (SNIPS labels), with per-intent statistics."""
+def _teacher(args: argparse.Namespace) -> Teacher:
     options: dict[str, Any] = {"n_threads": args.teacher_threads}
     if args.model_path:
         options["model_path"] = args.model_path
     if args.lora_path:
         options["lora_path"] = args.lora_path
+    return make_teacher(args.teacher, **options)
+
+
+def _generation(args: argparse.Namespace, language: str, requests: int) -> GenerationConfig:
+    return GenerationConfig(
+        requests=requests,
+        samples_per_request=args.samples,
+        wildcard_rate=args.wildcard_rate,
+        language=language,
+        max_tokens=args.max_tokens,
+        seed=args.seed,
+    )
+
+
+def generate_language(
+    language: str, train: list[Utterance], args: argparse.Namespace
+) -> tuple[list[Utterance], dict[str, Any]]:
+    """Teacher data in ``language`` for every SNIPS intent (SNIPS labels), with per-intent statistics."""
     cache_path = args.work_dir / "cache" / f"{language}.sqlite"
     cache_path.parent.mkdir(parents=True, exist_ok=True)
     kept: list[Utterance] = []
     well_formed: list[Utterance] = []
     info: dict[str, Any] = {"per_intent": {}}
-    with make_teacher(args.teacher, **options) as teacher, CompletionCache(cache_path) as cache:
+    with _teacher(args) as teacher, CompletionCache(cache_path) as cache:
         for intent in SNIPS_INTENTS:
             rng = random.Random(f"{args.seed}-{intent}")
             pool = [u for u in train if u.intent == intent]
             pool = rng.sample(pool, min(args.pool, len(pool)))
-            settings = PlanSettings(
-                requests=args.requests,
-                examples_per_prompt=10,
-                wildcard_rate=args.wildcard_rate,
-                language=language,
-                seed=args.seed,
-            )
-            requests = plan_requests(intent, pool, settings, build_catalogue(pool))
-            params = GenerationParams(max_tokens=args.max_tokens, temperature=0.9, top_p=0.95, top_k=40, seed=args.seed)
             started = time.perf_counter()
-            result = generate(requests, teacher, cache, params=params, samples_per_request=args.samples, progress=False)
+            done = augment(intent, pool, [], _generation(args, language, args.requests), teacher, cache)
             seconds = time.perf_counter() - started
-            filtered = apply_filters(result.accepted, pool, filters=("exact", "seed"))
-            in_lang = [u for u in filtered.kept if in_language(u.text, language)]
+            result, filtered, requests = done.generation, done.filtered, done.requests
+            # the language filter after the dedup filters, so both counts are reported
+            in_lang = apply_filters(filtered.kept, filters=("language",)).kept
             chosen = in_lang if args.language_filter else filtered.kept
             fixed = [
                 (slot.value, u)
@@ -247,23 +179,18 @@ def probe_native_examples(language: str, mapping: LabelMapping, args: argparse.N
     """Diagnostic, not training data: the same prompts with examples in the target language (xSID valid,
     xSID labels).  Tells whether the teacher writes the language at all when its examples show it."""
     valid = read_dataset(args.data / "xsid" / f"{language}.valid.conll", "xsid").utterances
-    options: dict[str, Any] = {"n_threads": args.teacher_threads}
-    if args.model_path:
-        options["model_path"] = args.model_path
-    if args.lora_path:
-        options["lora_path"] = args.lora_path
     cache_path = args.work_dir / "cache" / f"probe-{language}.sqlite"
     cache_path.parent.mkdir(parents=True, exist_ok=True)
     out: dict[str, Any] = {"planned": 0, "well_formed": 0, "in_target_language": 0, "examples": []}
-    with make_teacher(args.teacher, **options) as teacher, CompletionCache(cache_path) as cache:
+    with _teacher(args) as teacher, CompletionCache(cache_path) as cache:
         for intent in SNIPS_INTENTS:
             pool = [u for u in valid if u.intent == mapping.name(intent)]
             if len(pool) < 10:
                 continue
-            settings = PlanSettings(requests=args.probe_native, wildcard_rate=args.wildcard_rate, language=language)
-            requests = plan_requests(mapping.name(intent), pool, settings, build_catalogue(pool))
-            params = GenerationParams(max_tokens=args.max_tokens, temperature=0.9, top_p=0.95, top_k=40, seed=args.seed)
-            result = generate(requests, teacher, cache, params=params, samples_per_request=args.samples, progress=False)
+            generation = _generation(args, language, args.probe_native)
+            # no filters; fixed values taken as English ones, as when this diagnostic was first measured
+            done = augment(mapping.name(intent), pool, [], generation, teacher, cache, filters=(), source_language="en")
+            result = done.generation
             good = [u for u in result.accepted if in_language(u.text, language)]
             out["planned"] += result.stats.planned
             out["well_formed"] += result.stats.accepted

@@ -39,20 +39,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from tvd.config import GenerationConfig
 from tvd.data.atomic import write_json
 from tvd.data.fewshot import novel_intent_split
 from tvd.data.resample import build_catalogue, resample
 from tvd.engine.cache import CompletionCache
-from tvd.engine.generate import generate
 from tvd.errors import TvdError
 from tvd.evaluate.metrics import evaluate
-from tvd.filters import apply_filters
 from tvd.formats import read_dataset
-from tvd.linguist.planner import PlanSettings, plan_requests
+from tvd.jobs.augment import Augmented, augment, generation_params
 from tvd.linguist.prompt import build_prompt
 from tvd.report.table import format_table
 from tvd.students import make_student
-from tvd.teachers.base import GenerationParams
 from tvd.teachers.registry import make_teacher
 
 REPO = Path(__file__).resolve().parents[1]
@@ -108,22 +106,21 @@ def _train_eval(train: list[Any], test: list[Any], student_params: dict[str, Any
     return evaluate(test, student.predict(test)), seconds
 
 
-def _generate_linguist(split: Any, args: argparse.Namespace, cache_path: Path) -> tuple[list[Any], dict[str, Any]]:
+def _augment(split: Any, generation: GenerationConfig, options: dict[str, Any], cache_path: Path) -> Augmented:
+    """LINGUIST data for the split's intent from its 10 seeds (the library job, exact + seed filters)."""
+    with make_teacher("llamacpp", **options) as teacher, CompletionCache(cache_path) as cache:
+        return augment(split.intent, list(split.seed_examples), split.base, generation, teacher, cache)
 
-    seeds = list(split.seed_examples)
-    settings = PlanSettings(
-        requests=args.requests, examples_per_prompt=10, wildcard_rate=args.wildcard_rate, seed=split.seed
-    )
-    requests = plan_requests(split.intent, seeds, settings, build_catalogue(seeds, split.base))
+
+def _generate_linguist(split: Any, args: argparse.Namespace, cache_path: Path) -> tuple[list[Any], dict[str, Any]]:
     options: dict[str, Any] = {"n_threads": args.teacher_threads}
     if args.model_path:
         options["model_path"] = args.model_path
-    params = GenerationParams(max_tokens=48, temperature=0.9, top_p=0.95, top_k=40, seed=split.seed)
-    with make_teacher("llamacpp", **options) as teacher, CompletionCache(cache_path) as cache:
-        result = generate(requests, teacher, cache, params=params, samples_per_request=args.samples, progress=False)
-    filtered = apply_filters(result.accepted, seeds, filters=("exact", "seed"))
-    info = {"generation": result.stats.to_dict(), "filters": dict(filtered.counts)}
-    return filtered.kept, info
+    generation = GenerationConfig(
+        requests=args.requests, samples_per_request=args.samples, wildcard_rate=args.wildcard_rate, seed=split.seed
+    )
+    done = _augment(split, generation, options, cache_path)
+    return done.kept, {"generation": done.stats.to_dict(), "filters": dict(done.filtered.counts)}
 
 
 def _fold_of(intent: str) -> str:
@@ -140,7 +137,7 @@ def _tuned_key(args: argparse.Namespace) -> str:
 def ensure_adapter(fold: str, args: argparse.Namespace) -> Path:
     """The fold's adapter folder, tuned now if missing (on SNIPS minus the fold's intents, plus ATIS)."""
     from tvd.linguist.instruction_data import InstructionSettings, build_pairs, write_pairs
-    from tvd.teachers.tuning import ADAPTER_GGUF, TuneSettings, tune
+    from tvd.tuning import ADAPTER_GGUF, TuneSettings, tune
 
     folder = (
         args.work_dir
@@ -191,44 +188,43 @@ def _generate_tuned(
     split: Any, args: argparse.Namespace, cache_path: Path, shots: int
 ) -> tuple[list[Any], dict[str, Any]]:
     from tvd.evaluate.control import ControlSample, control_quality
-    from tvd.teachers.tuning import ADAPTER_GGUF, check_unseen, default_base_model, read_manifest
+    from tvd.tuning import ADAPTER_GGUF, check_unseen, default_base_model, read_manifest
 
     adapter = ensure_adapter(_fold_of(split.intent), args)
     check_unseen(adapter, [f"snips:{split.intent}"])  # leave-target-out, enforced
     seeds = list(split.seed_examples)
-    settings = PlanSettings(
-        requests=args.tuned_requests, examples_per_prompt=shots, wildcard_rate=args.wildcard_rate, seed=split.seed
-    )
-    requests = plan_requests(split.intent, seeds, settings, build_catalogue(seeds, split.base))
     options: dict[str, Any] = {
         "n_threads": args.teacher_threads,
         "model_path": str(default_base_model()),
         "lora_path": str(adapter / ADAPTER_GGUF),
     }
-    params = GenerationParams(max_tokens=48, temperature=0.9, top_p=0.95, top_k=40, seed=split.seed)
-    with make_teacher("llamacpp", **options) as teacher, CompletionCache(cache_path) as cache:
-        result = generate(
-            requests, teacher, cache, params=params, samples_per_request=args.tuned_samples, progress=False
-        )
-        # control quality without the grammar (well-formedness is only meaningful unconstrained)
-        free = requests[: args.control_requests]
-        free_params = replace(params, seed=split.seed + 7919)
+    generation = GenerationConfig(
+        requests=args.tuned_requests,
+        samples_per_request=args.tuned_samples,
+        examples_per_prompt=shots,
+        wildcard_rate=args.wildcard_rate,
+        seed=split.seed,
+    )
+    done = _augment(split, generation, options, cache_path)
+    # control quality without the grammar (well-formedness is only meaningful unconstrained)
+    free_params = replace(generation_params(generation), seed=split.seed + 7919)
+    with make_teacher("llamacpp", **options) as teacher:
         texts = [
-            ControlSample(request, teacher.generate(build_prompt(request), 1, free_params)[0].text) for request in free
+            ControlSample(request, teacher.generate(build_prompt(request), 1, free_params)[0].text)
+            for request in done.requests[: args.control_requests]
         ]
-    by_id = {r.request_id: r for r in requests}
-    constrained = [ControlSample(by_id[u.meta["request_id"]], u.meta["bracketed"]) for u in result.accepted]
+    by_id = {r.request_id: r for r in done.requests}
+    constrained = [ControlSample(by_id[u.meta["request_id"]], u.meta["bracketed"]) for u in done.generation.accepted]
     seed_values = build_catalogue(seeds, [])
-    filtered = apply_filters(result.accepted, seeds, filters=("exact", "seed"))
     info = {
-        "generation": result.stats.to_dict(),
-        "filters": dict(filtered.counts),
+        "generation": done.stats.to_dict(),
+        "filters": dict(done.filtered.counts),
         "adapter": adapter.name,
         "adapter_trained_on": read_manifest(adapter)["trained_on"],
         "control_constrained": control_quality(constrained, seed_values),
         "control_unconstrained": control_quality(texts, seed_values),
     }
-    return filtered.kept, info
+    return done.kept, info
 
 
 def run_job(job: dict[str, Any], args: argparse.Namespace) -> list[dict[str, Any]]:

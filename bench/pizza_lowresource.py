@@ -24,19 +24,17 @@ from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-from tvd.clasp.grammar import NEGATION_CUES_EN
 from tvd.clasp.resolve import Catalogs
-from tvd.clasp.strategies import plan_gb, plan_rs
 from tvd.clasp.validate import NEGATION_CUES
-from tvd.cli.clasp_cmd import teacher_from_options
+from tvd.config import ClaspConfig, TeacherConfig, parse_options
 from tvd.data.atomic import atomic_write_text
 from tvd.data.parse_tree import Tree
 from tvd.engine.cache import CompletionCache
-from tvd.engine.clasp_generate import generate_pairs
 from tvd.evaluate.parse_metrics import score
 from tvd.formats.pizza import read_pizza
+from tvd.jobs.clasp import clasp_job
+from tvd.jobs.teacher import build_teacher
 from tvd.students.parser_crf import ParserCRF
-from tvd.teachers.base import GenerationParams
 
 ROOT = Path(__file__).resolve().parent.parent
 METHODS = ("real", "rs", "gb", "rs+gb")
@@ -86,28 +84,29 @@ def main(argv: list[str] | None = None) -> int:
     shots16 = read_pizza(data / "PIZZA_dev.16_shots.json")
     dev = read_pizza(data / "PIZZA_dev.json")
     test = read_pizza(data / "PIZZA_test.json")
-    pool = [e.top for e in shots16 if e.top is not None]
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
 
     synthetic: dict[int, dict[str, list[Tree]]] = {}
     generation: dict[str, dict] = {}
+    teacher_config = TeacherConfig(backend=args.teacher, options=parse_options(args.teacher_option, "--teacher-option"))
     teacher = None
     teacher_name = args.teacher
     with CompletionCache(work / "cache.sqlite") as cache:
         for seed in args.seeds:
             synthetic[seed] = {}
-            cues = NEGATION_CUES_EN if args.negation_cues else ()
             for strategy, n in (("rs", args.rs), ("gb", args.gb)):
-                if strategy == "rs":
-                    requests = plan_rs(pool, values, n, seed=seed, negation_cues=cues)
-                else:
-                    requests = plan_gb(pool, values, n, seed=seed)
                 if teacher is None:
-                    teacher = teacher_from_options(args.teacher, tuple(args.teacher_option))
+                    teacher = build_teacher(teacher_config)
                     teacher_name = f"{args.teacher} ({teacher.fingerprint()})"
-                params = GenerationParams(max_tokens=192, temperature=0.7, seed=seed * 100_000)
-                result = generate_pairs(requests, teacher, cache, params=params, lexicon=values)
+                job = ClaspConfig(
+                    strategy=strategy,
+                    data=data,
+                    count=n,
+                    seed=seed,
+                    negation_cues=args.negation_cues and strategy == "rs",
+                )
+                result = clasp_job(job, teacher, cache, progress=True).result
                 tag = "" if args.teacher == "llamacpp" and not args.teacher_option else f"-{teacher.fingerprint()[:40]}"
                 out = work / (f"seed{seed}" + ("-cues" if args.negation_cues else "") + tag.replace(":", "_"))
                 out.mkdir(exist_ok=True)
@@ -116,10 +115,10 @@ def main(argv: list[str] | None = None) -> int:
                     out / f"{strategy}.rejects.jsonl", "".join(json.dumps(r) + "\n" for r in result.rejects)
                 )
                 synthetic[seed][strategy] = [Tree.from_top(a["top"]) for a in result.accepted]
-                generation[f"{strategy}/seed{seed}"] = result.stats
+                stats = generation[f"{strategy}/seed{seed}"] = result.stats.to_dict()
                 print(
-                    f"seed {seed} {strategy}: {result.stats['accepted']}/{result.stats['planned']} accepted, "
-                    f"{result.stats['rejected_by_reason']}, teacher {result.stats['teacher_seconds']} s",
+                    f"seed {seed} {strategy}: {stats['accepted']}/{stats['planned']} accepted, "
+                    f"{stats['rejected_by_reason']}, teacher {stats['teacher_seconds']} s",
                     flush=True,
                 )
     if teacher is not None:

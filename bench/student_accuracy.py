@@ -28,7 +28,6 @@ import yaml
 from tvd.data.atomic import write_json
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
-os.environ.setdefault("TVD_PROGRESS", "1")
 
 REPO = Path(__file__).resolve().parent.parent
 WORK = REPO / "bench" / "work" / "students"
@@ -68,10 +67,15 @@ def train_if_needed(
         extra = {"checkpoint_dir": str(directory / "checkpoint")} if kind == "encoder" else {}
         print(f"training {kind} into {directory} ({len(train)} utterances) ...", flush=True)
         student = make_student(kind, **params, **extra)
+        fit_options: dict[str, Any] = {}
+        if kind == "encoder":
+            from tvd.students.encoder_train import print_progress
+
+            fit_options["progress"] = print_progress
         if validation:
-            student.fit(train, validation=validation)
+            student.fit(train, validation=validation, **fit_options)
         else:
-            student.fit(train)
+            student.fit(train, **fit_options)
         student.save(directory)
     info = json.loads((directory / METADATA_FILE).read_text())["training"]
     return float(info["seconds"])

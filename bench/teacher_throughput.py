@@ -38,9 +38,10 @@ from tvd.data.atomic import write_json
 from tvd.engine.cache import CompletionCache
 from tvd.engine.dispatch import EngineSettings
 from tvd.engine.generate import generate
+from tvd.jobs.run import load_run_data, plan
 from tvd.linguist.grammar import output_grammar
 from tvd.linguist.prompt import build_prompt
-from tvd.pipeline import load_run_data, plan
+from tvd.linguist.task import LinguistTask
 from tvd.report.table import format_table
 from tvd.teachers.base import GenerationParams
 from tvd.teachers.embedded_model import default_model_path
@@ -86,7 +87,13 @@ def run_tvd(teacher: Any, requests: list[Any], concurrency: int = 1) -> dict[str
     with tempfile.TemporaryDirectory() as tmp, CompletionCache(Path(tmp) / "cache.sqlite") as cache:
         started = time.perf_counter()
         result = generate(
-            requests, teacher, cache, params=PARAMS, progress=False, settings=EngineSettings(concurrency=concurrency)
+            LinguistTask(),
+            requests,
+            teacher,
+            cache,
+            params=PARAMS,
+            progress=False,
+            settings=EngineSettings(concurrency=concurrency),
         )
         seconds = time.perf_counter() - started
     stats = result.stats

@@ -39,7 +39,7 @@ def pizza_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture(autouse=True)
 def scripted(monkeypatch) -> None:
-    monkeypatch.setattr(clasp_cmd, "teacher_from_options", lambda backend, options: ScriptedTeacher(_echo_target))
+    monkeypatch.setattr(clasp_cmd, "teacher_for", lambda config: ScriptedTeacher(_echo_target))
 
 
 def test_rs_then_train_then_evaluate(tmp_path: Path, pizza_dir: Path) -> None:

@@ -13,10 +13,11 @@ from tvd.clasp.grammar import free_grammar, skeleton_grammar
 from tvd.clasp.prompt import utterance_prompt
 from tvd.clasp.resolve import Catalogs
 from tvd.clasp.strategies import plan_gb, plan_rs, plan_tb, plan_ts, plan_ts_values, replace_values
+from tvd.clasp.task import ClaspTask
 from tvd.clasp.validate import Rejection, check_output
 from tvd.data.parse_tree import Tree
 from tvd.engine.cache import CompletionCache
-from tvd.engine.clasp_generate import generate_pairs
+from tvd.engine.generate import generate
 from tvd.formats.pizza import read_pizza
 from tvd.teachers.scripted import ScriptedTeacher
 
@@ -173,14 +174,16 @@ def test_generation_caches_validates_and_resumes(tmp_path, values) -> None:
 
     teacher = ScriptedTeacher(answer)
     with CompletionCache(tmp_path / "cache.sqlite") as cache:
-        first = generate_pairs(requests, teacher, cache, progress=False, samples_per_request=2)
-        assert first.stats["planned"] == 8 and first.stats["sent"] == 8 and teacher.calls == 8
-        assert first.stats["accepted"] == 4 and first.stats["rejected_by_reason"] == {"malformed": 4}
+        first = generate(ClaspTask(), requests, teacher, cache, progress=False, samples_per_request=2)
+        assert first.stats.to_dict()["planned"] == 8 and first.stats.to_dict()["sent"] == 8 and teacher.calls == 8
+        assert first.stats.to_dict()["accepted"] == 4 and first.stats.to_dict()["rejected_by_reason"] == {
+            "malformed": 4
+        }
         assert {r["raw"] for r in first.rejects} == {"(ORDER ight"}
-        again = generate_pairs(requests, teacher, cache, progress=False, samples_per_request=2)
-        assert teacher.calls == 8 and again.stats["cached"] == 8  # nothing sent twice
+        again = generate(ClaspTask(), requests, teacher, cache, progress=False, samples_per_request=2)
+        assert teacher.calls == 8 and again.stats.to_dict()["cached"] == 8  # nothing sent twice
         assert [a["top"] for a in again.accepted] == [a["top"] for a in first.accepted]
-    assert json.dumps(first.stats)
+    assert json.dumps(first.stats.to_dict())
 
 
 @pytest.mark.slow
@@ -190,12 +193,12 @@ def test_embedded_teacher_writes_valid_rs_and_gb_pairs(tmp_path, values) -> None
 
     requests = [*plan_rs(POOL, values, 1, seed=0), *plan_gb(POOL, values, 1, seed=0)]
     with LlamaCppTeacher(n_threads=1) as teacher, CompletionCache(tmp_path / "cache.sqlite") as cache:
-        result = generate_pairs(requests, teacher, cache, progress=False)
-    assert result.stats["sent"] == 2
+        result = generate(ClaspTask(), requests, teacher, cache, progress=False)
+    assert result.stats.to_dict()["sent"] == 2
     for record in result.accepted:
         tree = Tree.from_top(record["top"])
         assert " ".join(tree.words()) == record["text"]
     rs = [a for a in result.accepted if a["strategy"] == "rs"]
     if rs:  # the grammar pins the values: the parse is the requested one
         assert Tree.from_top(rs[0]["top"]).semantics_only().unordered_equal(requests[0].expected)
-    assert result.stats["accepted"] + result.stats["rejected"] == 2
+    assert result.stats.to_dict()["accepted"] + result.stats.to_dict()["rejected"] == 2

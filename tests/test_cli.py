@@ -1,4 +1,5 @@
-"""The `tvd` command line: help texts, convert / train / evaluate, and one-line errors with exit code 2."""
+"""The `tvd` command line: help texts, option spellings, convert / train / evaluate, and one-line errors with
+exit code 1 (2: click's usage errors)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from tvd.cli.main import main
 from tvd.formats import read_dataset, write_dataset
 
 REPO = Path(__file__).resolve().parents[1]
-COMMANDS = ["run", "generate", "prompt", "train", "evaluate", "convert", "teachers", "serve"]
+COMMANDS = ["run", "generate", "prompt", "train", "evaluate", "convert", "teacher", "serve"]
 
 
 @pytest.fixture
@@ -71,11 +72,11 @@ def test_convert_train_evaluate(runner, tmp_path):
     assert metrics["n"] == 2 and 0.0 <= metrics["intent_accuracy"] <= 1.0
 
 
-def test_errors_are_one_coded_line_with_exit_code_2(runner, tmp_path):
+def test_errors_are_one_coded_line_with_exit_code_1(runner, tmp_path):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"text": "hi", "intent": "x", "slots": []}\n{"text": "oops"\n')
     result = runner.invoke(main, ["convert", str(bad), str(tmp_path / "out.yml")])
-    assert result.exit_code == 2
+    assert result.exit_code == 1
     assert f"{bad}:2" in result.output and "Traceback" not in result.output
     assert not (tmp_path / "out.yml").exists()  # nothing written that looks like a result
 
@@ -83,10 +84,40 @@ def test_errors_are_one_coded_line_with_exit_code_2(runner, tmp_path):
     assert result.exit_code == 0 and "1 malformed record(s) skipped" in result.output
 
     result = runner.invoke(main, ["run", str(tmp_path / "missing.yaml")])
-    assert result.exit_code == 2 and "E501" in result.output
+    assert result.exit_code == 1 and "E501" in result.output
 
     result = runner.invoke(main, ["evaluate", str(tmp_path / "no-model"), str(bad)])
-    assert result.exit_code == 2 and "E4" in result.output
+    assert result.exit_code == 1 and "E4" in result.output
+
+
+def test_usage_errors_keep_click_exit_code_2(runner, tmp_path):
+    assert runner.invoke(main, ["convert"]).exit_code == 2  # missing arguments
+    assert runner.invoke(main, ["run", str(tmp_path / "c.yaml"), "--no-such-option"]).exit_code == 2
+
+
+@pytest.mark.parametrize("command", ["run", "generate"])
+def test_run_directory_is_o_or_out_and_the_old_output_dir_is_a_hidden_alias(runner, command):
+    cli = main.commands[command]
+    for spelling in ("-o", "--out", "--output-dir"):
+        with cli.make_context(command, ["config.yaml", spelling, "runs/x"]) as ctx:
+            assert ctx.params["out"] == Path("runs/x"), spelling
+    with cli.make_context(command, ["config.yaml"]) as ctx:
+        assert ctx.params["out"] is None  # the config's output_dir is kept
+    shown = runner.invoke(main, [command, "--help"]).output
+    assert "-o, --out PATH" in shown and "--output-dir" not in shown
+
+
+def test_train_takes_o_for_its_output_directory(runner, tmp_path):
+    train, _ = _data(tmp_path)
+    result = runner.invoke(main, ["train", "--train", str(train), "-o", str(tmp_path / "model")])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "model" / "student.json").is_file()
+
+
+def test_n_is_how_many_of_the_main_unit_and_the_help_says_so(runner):
+    assert "-n, --pairs" in runner.invoke(main, ["teacher", "build-data", "--help"]).output
+    assert "How many prompts to show" in runner.invoke(main, ["prompt", "--help"]).output
+    assert "-n how many of its main" in " ".join(runner.invoke(main, ["--help"]).output.split())
 
 
 def test_prompt_preview_needs_no_teacher(runner):

@@ -40,7 +40,7 @@ def test_build_data_errors_are_one_line(tmp_path: Path) -> None:
     result = CliRunner().invoke(
         main, ["teacher", "build-data", str(tmp_path / "data.jsonl"), "--mix", "data=x", "-o", str(tmp_path / "o")]
     )
-    assert result.exit_code == 2 and "[E362]" in result.output and "Traceback" not in result.output
+    assert result.exit_code == 1 and "[E362]" in result.output and "Traceback" not in result.output
 
 
 def test_tune_writes_an_adapter(tmp_path: Path) -> None:

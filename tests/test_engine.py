@@ -10,8 +10,11 @@ from tvd.data.resample import build_catalogue
 from tvd.engine.cache import CompletionCache
 from tvd.engine.generate import generate
 from tvd.linguist.planner import PlanSettings, plan_requests
+from tvd.linguist.task import LinguistTask
 from tvd.teachers.base import Completion, GenerationParams
 from tvd.teachers.scripted import ScriptedTeacher
+
+LINGUIST = LinguistTask()
 
 
 def _answer(prompt: str, seed: int) -> str:
@@ -33,7 +36,7 @@ def requests(weather_seeds):
 def test_every_completion_is_accepted_or_rejected_with_reason(tmp_path, requests):
     teacher = ScriptedTeacher(_answer)
     with CompletionCache(tmp_path / "cache.sqlite") as cache:
-        result = generate(requests, teacher, cache, samples_per_request=2, progress=False)
+        result = generate(LINGUIST, requests, teacher, cache, samples_per_request=2, progress=False)
     stats = result.stats
     assert stats.samples == 12 == stats.accepted + sum(stats.rejected.values())
     assert stats.sent == 12 and stats.cached == 0
@@ -46,9 +49,9 @@ def test_every_completion_is_accepted_or_rejected_with_reason(tmp_path, requests
 def test_rerun_is_served_from_cache(tmp_path, requests):
     teacher = ScriptedTeacher(_answer)
     with CompletionCache(tmp_path / "cache.sqlite") as cache:
-        first = generate(requests, teacher, cache, samples_per_request=2, progress=False)
+        first = generate(LINGUIST, requests, teacher, cache, samples_per_request=2, progress=False)
     with CompletionCache(tmp_path / "cache.sqlite") as cache:
-        second = generate(requests, teacher, cache, samples_per_request=2, progress=False)
+        second = generate(LINGUIST, requests, teacher, cache, samples_per_request=2, progress=False)
     assert teacher.calls == 12
     assert second.stats.cached == 12 and second.stats.sent == 0
     assert [u.to_dict() for u in first.accepted] == [u.to_dict() for u in second.accepted]
@@ -68,13 +71,15 @@ class _CrashingTeacher(ScriptedTeacher):
 def test_interrupted_run_resumes_without_resending(tmp_path, requests):
     crashing = _CrashingTeacher(crash_after=5)
     with pytest.raises(KeyboardInterrupt), CompletionCache(tmp_path / "cache.sqlite") as cache:
-        generate(requests, crashing, cache, samples_per_request=2, progress=False)
+        generate(LINGUIST, requests, crashing, cache, samples_per_request=2, progress=False)
     resumed_teacher = ScriptedTeacher(_answer)
     with CompletionCache(tmp_path / "cache.sqlite") as cache:
-        resumed = generate(requests, resumed_teacher, cache, samples_per_request=2, progress=False)
+        resumed = generate(LINGUIST, requests, resumed_teacher, cache, samples_per_request=2, progress=False)
     assert resumed.stats.cached == 5 and resumed.stats.sent == 7 and resumed_teacher.calls == 7
     with CompletionCache(tmp_path / "fresh.sqlite") as cache:
-        uninterrupted = generate(requests, ScriptedTeacher(_answer), cache, samples_per_request=2, progress=False)
+        uninterrupted = generate(
+            LINGUIST, requests, ScriptedTeacher(_answer), cache, samples_per_request=2, progress=False
+        )
     assert [u.to_dict() for u in resumed.accepted] == [u.to_dict() for u in uninterrupted.accepted]
     assert resumed.rejects == uninterrupted.rejects
 
@@ -88,10 +93,16 @@ def test_seeds_and_parameters_are_part_of_the_key(tmp_path, requests):
 
     teacher = ScriptedTeacher(record)
     with CompletionCache(tmp_path / "cache.sqlite") as cache:
-        generate(requests, teacher, cache, samples_per_request=3, progress=False)
+        generate(LINGUIST, requests, teacher, cache, samples_per_request=3, progress=False)
         assert len(set(seen)) == 18  # each sample of each request has its own seed
         generate(
-            requests, teacher, cache, samples_per_request=3, params=GenerationParams(temperature=0.5), progress=False
+            LINGUIST,
+            requests,
+            teacher,
+            cache,
+            samples_per_request=3,
+            params=GenerationParams(temperature=0.5),
+            progress=False,
         )
     assert teacher.calls == 36  # changed parameters: nothing reused
 

@@ -24,8 +24,11 @@ from tvd.engine.generate import estimate_generation, generate, summary_lines
 from tvd.engine.limits import ConcurrencyGate, TokenBucket, backoff_delay
 from tvd.errors import TvdError
 from tvd.linguist.planner import PlanSettings, plan_requests
+from tvd.linguist.task import LinguistTask
 from tvd.teachers.base import Completion, GenerationParams, Teacher, TeacherError
 from tvd.teachers.scripted import ScriptedTeacher
+
+LINGUIST = LinguistTask()
 
 FAST = EngineSettings(concurrency=4, max_retries=3, backoff_s=0.001, max_backoff_s=0.01)
 
@@ -98,7 +101,7 @@ def requests(weather_seeds):
 def _run(tmp_path, requests, teacher, name="cache.sqlite", **options):
     options.setdefault("settings", FAST)
     with CompletionCache(tmp_path / name) as cache:
-        return generate(requests, teacher, cache, samples_per_request=3, progress=False, **options)
+        return generate(LINGUIST, requests, teacher, cache, samples_per_request=3, progress=False, **options)
 
 
 def _dump(result):
@@ -260,7 +263,7 @@ def test_budget_stops_cleanly_and_a_rerun_continues(tmp_path, requests):
     settings = EngineSettings(concurrency=2, price=price)
     teacher = AsyncFake(delay=lambda seed: 0.001, usage=False)  # spend = estimates
     with CompletionCache(tmp_path / "probe.sqlite") as cache:
-        estimate = estimate_generation(requests, teacher, cache, samples_per_request=3, price=price)
+        estimate = estimate_generation(LINGUIST, requests, teacher, cache, samples_per_request=3, price=price)
     per_request = estimate.cost_usd / estimate.to_send  # estimates use teacher.count_tokens (chars / 4)
     budget = per_request * 10.5
     first = _run(tmp_path, requests, teacher, settings=settings, budget_usd=budget)
@@ -287,7 +290,13 @@ def test_estimate_counts_what_is_not_cached_and_sends_nothing(tmp_path, requests
     sent_before = sum(teacher.attempts.values())
     with CompletionCache(tmp_path / "cache.sqlite") as cache:
         estimate = estimate_generation(
-            requests, teacher, cache, samples_per_request=3, params=GenerationParams(max_tokens=10), price=Price(1, 2)
+            LINGUIST,
+            requests,
+            teacher,
+            cache,
+            samples_per_request=3,
+            params=GenerationParams(max_tokens=10),
+            price=Price(1, 2),
         )
     assert sum(teacher.attempts.values()) == sent_before
     assert (estimate.planned, estimate.cached, estimate.to_send) == (30, 12, 18)

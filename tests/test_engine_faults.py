@@ -20,9 +20,12 @@ from tvd.config import load_config
 from tvd.engine.cache import CompletionCache
 from tvd.engine.dispatch import EngineSettings
 from tvd.engine.generate import generate
-from tvd.pipeline import generate_data, load_run_data, plan
+from tvd.jobs.run import generate_data, load_run_data, plan
+from tvd.linguist.task import LinguistTask
 from tvd.teachers.base import GenerationParams
 from tvd.teachers.openai_http import OpenAITeacher
+
+LINGUIST = LinguistTask()
 
 TRANSIENT = ["429", "429:0.05", "500", "503", "hang", "close", "malformed", "no_choices"]
 
@@ -111,6 +114,7 @@ def test_retries_honour_retry_after_over_http(tmp_path, weather_seeds):
         started = time.perf_counter()
         with CompletionCache(tmp_path / "c.sqlite") as cache:
             result = generate(
+                LINGUIST,
                 requests,
                 teacher,
                 cache,
@@ -133,7 +137,7 @@ def _cli_generate(config_path: Path, *extra: str):
 
 
 def _assert_one_clear_error(result, code: str, *phrases: str) -> None:
-    assert result.exit_code == 2, result.output
+    assert result.exit_code == 1, result.output
     assert result.output.count(f"[{code}]") == 1 and "Traceback" not in result.output
     assert "fix:" in result.output
     for phrase in phrases:

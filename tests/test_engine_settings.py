@@ -11,7 +11,7 @@ from tvd.config import TeacherConfig, load_config
 from tvd.engine.accounting import Price
 from tvd.engine.dispatch import EngineSettings
 from tvd.errors import TvdError
-from tvd.pipeline import engine_settings
+from tvd.jobs.teacher import engine_settings
 from tvd.teachers.openai_http import OpenAITeacher
 from tvd.teachers.registry import make_teacher
 

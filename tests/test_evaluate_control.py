@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from factories import bio
-from tvd.evaluate.control import ControlSample, control_quality, template
+from tvd.data.utterance import Span, Utterance
+from tvd.evaluate.control import ControlSample, control_quality
+from tvd.filters.template import template_of
 from tvd.linguist.request import IncludeSlot, LinguistRequest
 
 SEED = bio("will it rain in boston tomorrow", "O O O O B-city B-timeRange", "GetWeather")
@@ -38,5 +40,9 @@ def test_seed_values_can_be_given_and_empty_input_is_undefined() -> None:
     assert empty["well_formed"] is None and empty["templates_per_100"] is None
 
 
-def test_template_replaces_values_by_labels() -> None:
-    assert template(SEED) == "will it rain in {city} {timerange}"
+def test_templates_are_the_template_filters() -> None:
+    # one definition for the metric and the filter: values become {label}, labels keep their case
+    assert template_of(SEED) == "will it rain in {city} {timeRange}"
+    text = " Will it  RAIN in\tboston tomorrow"
+    spaced = Utterance(text, "GetWeather", (Span(18, 24, "city"), Span(25, 33, "timeRange")))
+    assert template_of(spaced) == template_of(SEED)

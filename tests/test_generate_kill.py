@@ -13,7 +13,7 @@ from pathlib import Path
 
 from fault_server import FaultServer, write_project
 from tvd.config import load_config
-from tvd.pipeline import generate_data, load_run_data
+from tvd.jobs.run import generate_data, load_run_data
 
 REQUESTS, SAMPLES = 30, 2
 PLANNED = REQUESTS * SAMPLES

@@ -1,4 +1,7 @@
-"""Imports inside ``tvd`` point one way along the data flow: data -> ... -> report -> pipeline -> serve / cli.
+"""Imports inside ``tvd`` point one way along the data flow: data -> formats -> teachers -> engine -> linguist |
+clasp -> filters -> students -> evaluate -> report -> (config, jobs) -> serve | cli.
+
+The engine knows no task: LINGUIST and CLASP come after it and plug into it (``tvd.engine.task.Task``).
 
 A module may import from its own package and from packages in earlier layers, never from a later layer (that
 would make, say, the student depend on the teacher).  A new top-level module must be given a layer here.
@@ -15,19 +18,19 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "tvd"
 
 # Packages (or top-level modules) of tvd, earliest first; those in one tuple share a layer.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("errors", "__init__", "__main__"),
+    ("errors", "registry", "__init__", "__main__"),
     ("data",),
     ("formats",),
-    ("linguist", "clasp"),
     ("teachers",),
-    ("tuning",),
     ("engine",),
+    ("linguist", "clasp"),
+    ("tuning",),
     ("filters",),
     ("students",),
     ("evaluate",),
     ("report",),
     ("config",),
-    ("pipeline",),
+    ("jobs",),
     ("serve", "cli"),
 )
 LAYER_OF = {name: rank for rank, names in enumerate(LAYERS) for name in names}

@@ -425,19 +425,19 @@ def test_settings_round_trip_through_the_environment():
 # -- the command line --------------------------------------------------------------------------------
 
 
-def test_serve_without_a_model_exits_2_with_one_clear_line(tmp_path):
+def test_serve_without_a_model_exits_1_with_one_clear_line(tmp_path):
     result = CliRunner().invoke(main, ["serve", str(tmp_path / "missing")])
-    assert result.exit_code == 2
+    assert result.exit_code == 1
     assert "[E401]" in result.output
     assert "Traceback" not in result.output
 
 
-def test_serve_with_a_damaged_model_exits_2(tmp_path, student):
+def test_serve_with_a_damaged_model_exits_1(tmp_path, student):
     model_dir = student.save(tmp_path / "model")
     (model_dir / "model.joblib").write_bytes(b"not a model")
     (model_dir / "student.json").write_text("{broken", encoding="utf-8")
     result = CliRunner().invoke(main, ["serve", str(model_dir)])
-    assert result.exit_code == 2
+    assert result.exit_code == 1
     assert "[E402]" in result.output
     assert "Traceback" not in result.output
 

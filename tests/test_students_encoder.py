@@ -342,7 +342,7 @@ def test_train_with_params_and_export_from_the_command_line(tmp_path, tiny_encod
     bad = CliRunner().invoke(main, ["train", "--train", str(data), "--out", str(out), "--param", "epochs"])
     assert bad.exit_code != 0 and "E424" in bad.output
     crf = CliRunner().invoke(main, ["train", "--train", str(data), "--out", str(out), "--validation", str(data)])
-    assert crf.exit_code == 2 and "[E406]" in crf.output and "encoder" in crf.output
+    assert crf.exit_code == 1 and "[E406]" in crf.output and "encoder" in crf.output
 
 
 # -- the real packaged encoder -----------------------------------------------------------------------
@@ -434,6 +434,34 @@ def test_with_validation_the_average_is_one_more_candidate(tiny_encoder, tmp_pat
     else:
         best = max(range(5), key=lambda e: (by_epoch[e], e))
         assert info["selected_epoch"] == best + 1 and kept == pytest.approx(by_epoch[best], abs=1e-4)
+
+
+def test_progress_callback_reports_steps_and_validation_and_changes_nothing(tiny_encoder, capsys):
+    from tvd.students.encoder_train import PROGRESS_EVERY, TrainingProgress, print_progress
+
+    train, validation = TRAIN * 5, TRAIN[::3]  # one utterance per step: 5 x len(TRAIN) steps per epoch
+    params = {**FAST, "epochs": 2, "batch_size": 1}
+    reports: list[TrainingProgress] = []
+    student = EncoderStudent(encoder=tiny_encoder, **params).fit(train, validation=validation, progress=reports.append)
+    steps = len(train)
+    per_epoch = [PROGRESS_EVERY * k for k in range(1, steps // PROGRESS_EVERY + 1)]
+    scores = student.training_info_["validation"]["sentence_accuracy_by_epoch"]
+    assert {r.epoch for r in reports} == {1, 2}
+    for epoch in (1, 2):
+        of_epoch = [r for r in reports if r.epoch == epoch]
+        assert [r.step for r in of_epoch] == [*per_epoch, steps]  # the last one: the validation score
+        assert all(r.epochs == 2 and r.steps == steps and r.loss > 0 and r.seconds >= 0 for r in of_epoch)
+        assert all(r.validation_accuracy is None for r in of_epoch[:-1])
+        assert of_epoch[-1].validation_accuracy == pytest.approx(scores[epoch - 1], abs=1e-4)
+    silent = EncoderStudent(encoder=tiny_encoder, **params).fit(train, validation=validation)
+    for name, value in silent._model.state_dict().items():
+        assert torch.equal(value, student._model.state_dict()[name]), name  # progress changes nothing
+    capsys.readouterr()
+    print_progress(TrainingProgress(3, 14, 50, 412, 0.123456, 20.4))
+    print_progress(TrainingProgress(3, 14, 412, 412, 0.1, 80.0, validation_accuracy=0.91234))
+    assert capsys.readouterr().out == (
+        "epoch 3/14 step 50/412 loss 0.1235 20s\nepoch 3/14 validation sentence accuracy 0.9123\n"
+    )
 
 
 def test_tvd_train_help_lists_every_encoder_parameter():

@@ -19,9 +19,12 @@ from tvd.engine.dispatch import EngineSettings
 from tvd.engine.generate import generate
 from tvd.errors import TvdError
 from tvd.linguist.planner import PlanSettings, plan_requests
+from tvd.linguist.task import LinguistTask
 from tvd.teachers.base import GenerationParams, TeacherError
 from tvd.teachers.openai_http import OpenAITeacher, parse_retry_after
 from tvd.teachers.registry import make_teacher
+
+LINGUIST = LinguistTask()
 
 PROMPT = "<include> [1 * ] </include>"
 KEY = "sk-test-0123456789abcdef"
@@ -241,6 +244,7 @@ def test_generation_through_llama_cpp_server_with_grammar(llama_server, weather_
     params = GenerationParams(max_tokens=48, temperature=0.9, seed=3)
     with CompletionCache(tmp_path / "cache.sqlite") as cache:
         first = generate(
+            LINGUIST,
             requests,
             teacher,
             cache,
@@ -249,7 +253,7 @@ def test_generation_through_llama_cpp_server_with_grammar(llama_server, weather_
             progress=False,
             settings=EngineSettings(concurrency=2, max_retries=1),
         )
-        again = generate(requests, teacher, cache, params=params, samples_per_request=2, progress=False)
+        again = generate(LINGUIST, requests, teacher, cache, params=params, samples_per_request=2, progress=False)
     stats = first.stats
     assert stats.sent == 6 and not stats.failed
     assert stats.accepted >= 5 and set(stats.rejected) <= {"truncated"}  # the grammar leaves only truncation

@@ -1,4 +1,5 @@
-"""YAML run configuration for ``tvd run`` / ``tvd generate``, validated with pydantic.
+"""YAML job configurations, validated with pydantic: :class:`RunConfig` (``tvd run`` / ``tvd generate``) and
+:class:`ClaspConfig` (``tvd clasp``).
 
 Relative data paths are resolved against the config file's folder, so an example directory carries its
 own data; ``output_dir`` is resolved against the working directory (default ``runs/<name>``).
@@ -7,8 +8,10 @@ A config error names the file, the field and what is expected.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -100,11 +103,51 @@ class RunConfig(_Block):
         return self.output_dir or Path("runs") / self.name
 
 
-def load_config(path: str | Path) -> RunConfig:
-    """Read and validate a YAML run config."""
-    path = Path(path)
+class ClaspConfig(_Block):
+    """A CLASP job: which strategy, the real parses to start from, the teacher and the sampling.
+
+    ``data``: a PIZZA folder (``catalogs/`` give RS / GB their slot values and resolve English outputs to
+    EXR; its ``PIZZA_dev.16_shots.json`` is RS / GB's default pool).  ``pool``: the real parses, either a
+    PIZZA JSON-lines file or a list of TOP trees.  ``count``: requests (RS, GB) or samples per pool parse
+    (TS, TB).  TS / TB also take ``language``, ``glossary`` (TS's example value translations) and ``pairs``
+    (English / target TOP pairs: TS's utterance shots, TB's translation shots).
+    """
+
+    strategy: str | None = Field(default=None, description="rs, ts, gb or tb (`tvd clasp --help`)")
+    output_dir: Path | None = None
+    data: Path | None = Field(default=None, description="PIZZA folder (catalogs/, PIZZA_dev.16_shots.json)")
+    pool: Path | list[str] | None = Field(default=None, description="PIZZA JSON lines, or TOP trees")
+    language: str = Field(default="de", description="target language of TS / TB")
+    glossary: list[tuple[str, str]] = Field(default_factory=list, description="TS: [english, translation] pairs")
+    pairs: list[dict[str, str]] = Field(default_factory=list, description="{en: TOP, <language>: TOP} pairs")
+    count: int = Field(default=20, ge=1, description="requests (RS, GB); samples per pool parse (TS, TB)")
+    seed: int = Field(default=0, description="sampling seed (sources, values, shots, decoding)")
+    negation_cues: bool = Field(default=False, description="RS: each request draws a negation cue for its NOTs")
+    constrained: bool = Field(default=True, description="grammar-constrained decoding")
+    teacher: TeacherConfig = Field(default_factory=TeacherConfig)
+
+
+ConfigT = TypeVar("ConfigT", bound=_Block)
+
+
+def parse_options(items: Sequence[str], option: str = "--param") -> dict[str, Any]:
+    """``("epochs=4", "encoder=all-minilm-l6-v2")`` -> ``{"epochs": 4, "encoder": "all-minilm-l6-v2"}``: each
+    VALUE read as JSON, else kept as text (how ``--param`` and ``--teacher-option`` are given)."""
+    params: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise TvdError("E424", f"{option} {item!r} is not KEY=VALUE", fix=f"write e.g. {option} epochs=4")
+        try:
+            params[key.strip()] = json.loads(raw)
+        except json.JSONDecodeError:
+            params[key.strip()] = raw
+    return params
+
+
+def _read_yaml(path: Path, example: str) -> dict[str, Any]:
     if not path.is_file():
-        raise TvdError("E501", f"config file not found: {path}", file=path, fix="give the path of a YAML run config")
+        raise TvdError("E501", f"config file not found: {path}", file=path, fix="give the path of a YAML config")
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
@@ -117,11 +160,13 @@ def load_config(path: str | Path) -> RunConfig:
             fix="check indentation and quoting",
         ) from exc
     if not isinstance(raw, dict):
-        raise TvdError(
-            "E503", "the config must be a YAML mapping", file=path, fix="see examples/new-intent/config.yaml"
-        )
+        raise TvdError("E503", "the config must be a YAML mapping", file=path, fix=f"see {example}")
+    return raw
+
+
+def _validate(model: type[ConfigT], raw: dict[str, Any], path: Path, example: str) -> ConfigT:
     try:
-        config = RunConfig.model_validate(raw)
+        return model.model_validate(raw)
     except ValidationError as exc:
         first = exc.errors()[0]
         field_path = ".".join(str(p) for p in first["loc"])
@@ -129,12 +174,34 @@ def load_config(path: str | Path) -> RunConfig:
             "E504",
             f"field {field_path!r}: {first['msg']} ({len(exc.errors())} problem(s) in all)",
             file=path,
-            fix="see examples/new-intent/config.yaml for every field and its default",
+            fix=f"see {example} for every field and its default",
         ) from exc
+
+
+def _resolve(value: Path | None, base_dir: Path) -> Path | None:
+    return base_dir / value if value is not None and not value.is_absolute() else value
+
+
+def load_config(path: str | Path) -> RunConfig:
+    """Read and validate a YAML run config."""
+    path = Path(path)
+    example = "examples/new-intent/config.yaml"
+    config = _validate(RunConfig, _read_yaml(path, example), path, example)
     base_dir = path.resolve().parent
     data = config.data
-    for name in ("base", "seed", "test"):
-        value = getattr(data, name)
-        if value is not None and not value.is_absolute():
-            setattr(data, name, base_dir / value)
+    data.base = _resolve(data.base, base_dir)  # type: ignore[assignment]
+    data.seed = _resolve(data.seed, base_dir)  # type: ignore[assignment]
+    data.test = _resolve(data.test, base_dir)
+    return config
+
+
+def load_clasp_config(path: str | Path) -> ClaspConfig:
+    """Read and validate a YAML CLASP config (``data`` and a ``pool`` file are resolved against its folder)."""
+    path = Path(path)
+    example = "examples/clasp/de.yaml"
+    config = _validate(ClaspConfig, _read_yaml(path, example), path, example)
+    base_dir = path.resolve().parent
+    config.data = _resolve(config.data, base_dir)
+    if isinstance(config.pool, Path):
+        config.pool = _resolve(config.pool, base_dir)
     return config

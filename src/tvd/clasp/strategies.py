@@ -1,7 +1,7 @@
 """The four CLASP strategies as request planners: RS, TS, GB, TB.
 
 Each planner turns real TOP trees into :class:`ClaspRequest` s (prompt, grammar, what the answer must
-express); :mod:`tvd.engine.clasp_generate` sends them through the engine.  Sampling is seeded and never expands
+express); :class:`~tvd.clasp.task.ClaspTask` sends them through the engine.  Sampling is seeded and never expands
 combinations: each request draws its source parse and each slot's new value independently.
 
 * **RS**: source parse, every slot value replaced by a catalogue value of its label; the teacher writes
@@ -15,15 +15,15 @@ combinations: each request draws its source parse and each slot's new value inde
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 from tvd.clasp.grammar import WORD_ANY, free_grammar, skeleton_grammar
 from tvd.clasp.prompt import both_prompt, translate_both_prompt, translate_value_prompt, utterance_prompt
 from tvd.data.parse_tree import Tree
 from tvd.errors import TvdError
-
-STRATEGIES = ("rs", "ts", "gb", "tb")
+from tvd.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -158,3 +158,110 @@ def plan_tb(
         for s in range(samples):
             out.append(ClaspRequest(f"tb-{i}-{s}", "tb", prompt, grammar, None, language, str(source)))
     return out
+
+
+# -- the strategies as interchangeable objects, registered by name in STRATEGIES ----------------------------------
+
+
+@dataclass(frozen=True)
+class ClaspInputs:
+    """What a strategy plans from: the real parses (``pool``), catalogue values per label (``catalog``),
+    ``count`` (requests for RS / GB, samples per pool parse for TS / TB), the sampling ``seed``, and for TS / TB
+    the target ``language``, ``glossary`` (example value translations) and ``pairs`` (English / target trees)."""
+
+    pool: Sequence[Tree]
+    catalog: Mapping[str, Sequence[str]]
+    count: int
+    seed: int = 0
+    negation_cues: tuple[str, ...] = ()
+    language: str = "en"
+    glossary: Sequence[tuple[str, str]] = ()
+    pairs: Sequence[tuple[Tree, Tree]] = ()
+
+
+#: runs a preliminary generation (TS's value translations) and returns its accepted records and stats dict
+StepRunner = Callable[[list[ClaspRequest]], tuple[list[dict[str, Any]], dict[str, Any]]]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A strategy's requests, and what its preliminary steps found (written to the job's summary)."""
+
+    requests: list[ClaspRequest]
+    steps: dict[str, Any]
+
+
+class Strategy(Protocol):
+    """A CLASP strategy: ``name``, ``cross_lingual`` (writes ``language``, needs ``pairs``) and ``plan``."""
+
+    name: str
+    cross_lingual: bool
+
+    def plan(self, inputs: ClaspInputs, run_step: StepRunner) -> Plan: ...
+
+
+@dataclass(frozen=True)
+class ReplaceSlots:
+    """RS: real parses with catalogue values; the teacher writes the utterance."""
+
+    name: str = "rs"
+    cross_lingual: bool = False
+
+    def plan(self, inputs: ClaspInputs, run_step: StepRunner) -> Plan:
+        requests = plan_rs(
+            inputs.pool, inputs.catalog, inputs.count, seed=inputs.seed, negation_cues=inputs.negation_cues
+        )
+        return Plan(requests, {})
+
+
+@dataclass(frozen=True)
+class GenerateBoth:
+    """GB: the teacher writes a new utterance and its parse from real shots."""
+
+    name: str = "gb"
+    cross_lingual: bool = False
+
+    def plan(self, inputs: ClaspInputs, run_step: StepRunner) -> Plan:
+        return Plan(plan_gb(inputs.pool, inputs.catalog, inputs.count, seed=inputs.seed), {})
+
+
+@dataclass(frozen=True)
+class TranslateSlots:
+    """TS: the teacher translates the slot values (a preliminary step), then writes target-language utterances."""
+
+    name: str = "ts"
+    cross_lingual: bool = True
+
+    def plan(self, inputs: ClaspInputs, run_step: StepRunner) -> Plan:
+        accepted, stats = run_step(plan_ts_values(inputs.pool, inputs.glossary, inputs.language))
+        translations = {a["source"]: a["value"] for a in accepted}
+        shots = [target for _, target in inputs.pairs]
+        requests = plan_ts(inputs.pool, translations, shots, inputs.language, samples=inputs.count)
+        return Plan(requests, {"value_translation": {"stats": stats, "translations": translations}})
+
+
+@dataclass(frozen=True)
+class TranslateBoth:
+    """TB: the teacher writes the target-language utterance and parse from an English pair."""
+
+    name: str = "tb"
+    cross_lingual: bool = True
+
+    def plan(self, inputs: ClaspInputs, run_step: StepRunner) -> Plan:
+        return Plan(plan_tb(inputs.pool, inputs.pairs, inputs.language, samples=inputs.count), {})
+
+
+#: the CLASP strategies by name; a user's package adds one through the entry point group ``tvd.clasp_strategies``
+STRATEGIES: Registry[Strategy] = Registry("clasp_strategies", "CLASP strategy", "E613")
+for _strategy in (ReplaceSlots(), TranslateSlots(), GenerateBoth(), TranslateBoth()):
+    STRATEGIES.register(_strategy.name, _strategy, description=(type(_strategy).__doc__ or "").split(": ", 1)[-1])
+
+
+def strategy_names() -> list[str]:
+    """The registered strategy names."""
+    return STRATEGIES.names()
+
+
+def get_strategy(name: str) -> Strategy:
+    """The strategy registered as ``name``; an unknown name is a coded error listing the known ones."""
+    return STRATEGIES.get(name)

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from tvd.data.parse_tree import Tree
+from tvd.engine.task import Rejection
 from tvd.errors import TvdError
 
 ORDER_LABELS = {"PIZZAORDER", "DRINKORDER"}
@@ -46,13 +47,7 @@ MAX_REPEATS = 3
 #: NUMBER, SIZE, QUANTITY, CONTAINERTYPE and VOLUME values are everyday words ("a", "can", "large size")
 UNLABELLED_CHECK_LABELS = ("TOPPING", "DRINKTYPE", "STYLE")
 
-
-class Rejection(Exception):
-    """A rejected output: ``reason`` is a short stable code counted in summaries."""
-
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
+__all__ = ["Checked", "Rejection", "check_output", "check_structure", "check_unlabelled", "check_wording"]
 
 
 @dataclass(frozen=True)

@@ -1,99 +1,84 @@
-"""CLASP commands: ``tvd clasp`` (generate (utterance, parse) pairs), ``tvd parser-train``, ``tvd parser-evaluate``."""
+"""CLASP commands: ``tvd clasp`` (generate (utterance, parse) pairs) and ``tvd parser train|evaluate``."""
 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import click
-import yaml
 
 from tvd.errors import TvdError
 
-DEFAULT_PIZZA = Path(os.environ.get("TVD_DATA", "../shared/data")) / "pizza"
+
+def teacher_for(config: Any) -> Any:
+    """The teacher of a CLASP config's teacher block (``--teacher`` / ``--teacher-option`` already applied)."""
+    from tvd.jobs.teacher import build_teacher
+
+    return build_teacher(config.teacher)
 
 
-def teacher_from_options(backend: str, options: tuple[str, ...]) -> Any:
-    """The teacher of ``--teacher BACKEND --teacher-option KEY=VALUE ...`` (the embedded one on one thread)."""
-    from tvd.cli.student_cmd import parse_params
-    from tvd.teachers.registry import make_teacher
-
-    opts = parse_params(options)
-    if backend == "llamacpp":
-        opts.setdefault("n_threads", 1)
-    return make_teacher(backend, **opts)
-
-
-def _load_config(path: Path) -> dict[str, Any]:
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise TvdError(
-            "E611", f"cannot read the CLASP config: {exc}", file=path, fix="see examples/clasp/de.yaml"
-        ) from exc
-    if not isinstance(raw, dict):
-        raise TvdError("E611", "the CLASP config must be a YAML mapping", file=path, fix="see examples/clasp/de.yaml")
-    return raw
-
-
-def _trees(items: Any, path: Path, key: str) -> list[Any]:
-    from tvd.data.parse_tree import Tree
-
-    if not isinstance(items, list) or not items:
-        raise TvdError(
-            "E611", f"`{key}` must be a non-empty list of TOP trees", file=path, fix="see examples/clasp/de.yaml"
-        )
-    try:
-        return [Tree.from_top(str(item)) for item in items]
-    except TvdError as exc:
-        raise TvdError("E611", f"`{key}`: {exc.message}", file=path, fix=exc.fix) from exc
+_DATA_HELP = "PIZZA folder: catalogs/ (slot values; RS, GB and English outputs need it) and PIZZA_dev.16_shots.json."
 
 
 @click.command(short_help="Generate (utterance, parse) pairs with a teacher: CLASP RS, TS, GB or TB.")
-@click.option("--strategy", type=click.Choice(["rs", "ts", "gb", "tb"]), required=True, help="CLASP strategy.")
-@click.option("--out", required=True, type=click.Path(path_type=Path), help="Run directory (cache, outputs).")
+@click.argument("config_path", metavar="[CONFIG]", required=False, type=click.Path(path_type=Path))
+@click.option("--config", "config_option", type=click.Path(path_type=Path), hidden=True)
+@click.option("--strategy", default=None, help="CLASP strategy: rs, ts, gb or tb (or `strategy:` in CONFIG).")
+@click.option("-o", "--out", type=click.Path(path_type=Path), help="Run directory (cache, outputs); or output_dir:.")
+@click.option("--pool", type=click.Path(path_type=Path), help="Real PIZZA JSON lines to start from (RS, GB).")
+@click.option("--data", type=click.Path(path_type=Path), help=_DATA_HELP)
 @click.option(
-    "--pool",
-    type=click.Path(path_type=Path),
-    help="Real PIZZA JSON lines to start from (RS, GB; default: PIZZA_dev.16_shots.json under --data).",
+    "-n", "count", type=click.IntRange(min=1), help="How many: requests (RS, GB), samples per pool parse (TS, TB)."
 )
-@click.option("--data", type=click.Path(path_type=Path), default=DEFAULT_PIZZA, show_default=True, help="PIZZA folder.")
-@click.option("--config", "config_path", type=click.Path(path_type=Path), help="TS/TB config (examples/clasp/de.yaml).")
-@click.option("-n", "count", default=20, show_default=True, help="Requests (RS, GB); TS/TB: samples per pool parse.")
-@click.option("--seed", default=0, show_default=True, help="Sampling seed (sources, values, shots, decoding).")
-@click.option("--teacher", "backend", default="llamacpp", show_default=True, help="Teacher backend (`tvd teachers`).")
+@click.option("--seed", type=int, help="Sampling seed (sources, values, shots, decoding).  [default: 0]")
+@click.option("--teacher", "backend", default=None, help="Teacher backend (`tvd teacher list`); or teacher: in CONFIG.")
 @click.option("--teacher-option", "teacher_options", multiple=True, metavar="KEY=VALUE", help="Teacher option.")
 @click.option(
     "--negation-cues",
     is_flag=True,
+    default=None,
     help="RS: each request draws an English negation cue (no, without, hold the, ...) that the words before its "
     "NOTs must end with.",
 )
 @click.option("--no-grammar", is_flag=True, help="Send no GBNF grammar (every output is still validated).")
 @click.option("--no-progress", is_flag=True, help="Hide progress bars.")
+@click.option("--dry-run", is_flag=True, help="Print the requests that would be sent, tokens and cost; send nothing.")
+@click.option(
+    "--budget",
+    type=click.FloatRange(min=0.0),
+    default=None,
+    metavar="USD",
+    help="Stop (resumably) before this run's estimated spend would exceed USD dollars (needs teacher.price).",
+)
 def clasp(
-    strategy: str,
-    out: Path,
-    pool: Path | None,
-    data: Path,
     config_path: Path | None,
-    count: int,
-    seed: int,
-    backend: str,
+    config_option: Path | None,
+    strategy: str | None,
+    out: Path | None,
+    pool: Path | None,
+    data: Path | None,
+    count: int | None,
+    seed: int | None,
+    backend: str | None,
     teacher_options: tuple[str, ...],
-    negation_cues: bool,
+    negation_cues: bool | None,
     no_grammar: bool,
     no_progress: bool,
+    dry_run: bool,
+    budget: float | None,
 ) -> None:
     """Have a teacher write semantic-parsing training pairs (CLASP, Rosenbaum et al. 2022).
 
     \b
     rs  replace the slot values of real parses with catalogue values; the teacher writes the utterance
     gb  few-shot: the teacher writes a new utterance and its parse together
-    ts  translate the slot values (teacher), then write the target-language utterance   (needs --config)
-    tb  write the target-language utterance and parse from an English pair              (needs --config)
+    ts  translate the slot values (teacher), then write the target-language utterance   (needs CONFIG)
+    tb  write the target-language utterance and parse from an English pair              (needs CONFIG)
+
+    CONFIG (YAML, e.g. examples/clasp/de.yaml) may hold every setting: strategy, data, pool, language,
+    glossary, pairs, count, seed, negation_cues, constrained, output_dir and a teacher block as in a run
+    config; the options override it.
 
     Every completion is cached in OUT/cache.sqlite (re-running sends only what is missing).  Writes
     OUT/generated.jsonl (PIZZA JSON lines: train.SRC, train.TOP and, for English, train.EXR),
@@ -101,78 +86,86 @@ def clasp(
     are checked against the catalogues too: a known topping, drink or style among the connecting words
     is rejected (value_outside_slot).
     """
-    from tvd.clasp.grammar import NEGATION_CUES_EN
-    from tvd.clasp.resolve import Catalogs
-    from tvd.clasp.strategies import plan_gb, plan_rs, plan_tb, plan_ts, plan_ts_values
-    from tvd.data.atomic import atomic_write_text
-    from tvd.data.parse_tree import Tree
+    from tvd.config import ClaspConfig, load_clasp_config
     from tvd.engine.cache import CompletionCache
-    from tvd.engine.clasp_generate import generate_pairs
-    from tvd.formats.pizza import read_pizza
-    from tvd.teachers.base import GenerationParams
+    from tvd.jobs.clasp import clasp_job, estimate_clasp, write_clasp
+    from tvd.jobs.teacher import engine_settings
 
-    catalogs = Catalogs.load(data / "catalogs")
-    values = {label: catalogs.values(label) for label in catalogs.entries}
-    out.mkdir(parents=True, exist_ok=True)
-    params = GenerationParams(max_tokens=192, temperature=0.7, seed=seed * 100_000)
-    summary: dict[str, Any] = {"strategy": strategy}
-    with teacher_from_options(backend, teacher_options) as teacher, CompletionCache(out / "cache.sqlite") as cache:
-        run = {"constrained": not no_grammar, "progress": not no_progress, "params": params, "lexicon": values}
-        if strategy in ("rs", "gb"):
-            examples = read_pizza(pool or data / "PIZZA_dev.16_shots.json")
-            trees = [e.top for e in examples if e.top is not None]
-            if strategy == "rs":
-                cues = NEGATION_CUES_EN if negation_cues else ()
-                requests = plan_rs(trees, values, count, seed=seed, negation_cues=cues)
-            else:
-                requests = plan_gb(trees, values, count, seed=seed)
-            result = generate_pairs(requests, teacher, cache, **run)
-            language = "en"
-        else:
-            if config_path is None:
-                raise TvdError(
-                    "E612", f"--strategy {strategy} needs --config", fix="e.g. --config examples/clasp/de.yaml"
-                )
-            config = _load_config(config_path)
-            language = str(config.get("language", "de"))
-            trees = _trees(config.get("pool"), config_path, "pool")
-            pairs_raw = config.get("pairs") or []
-            pairs = list(
-                zip(
-                    _trees([p.get("en") for p in pairs_raw], config_path, "pairs.en"),
-                    _trees([p.get("de", p.get(language)) for p in pairs_raw], config_path, "pairs." + language),
-                    strict=True,
-                )
-            )
-            if strategy == "ts":
-                glossary = [(str(a), str(b)) for a, b in config.get("glossary") or []]
-                step = generate_pairs(plan_ts_values(trees, glossary, language), teacher, cache, **run)
-                translations = {a["source"]: a["value"] for a in step.accepted}
-                summary["value_translation"] = {"stats": step.stats, "translations": translations}
-                requests = plan_ts(trees, translations, [t for _, t in pairs], language, samples=count)
-            else:
-                requests = plan_tb(trees, pairs, language, samples=count)
-            result = generate_pairs(requests, teacher, cache, **run)
-    lines = []
-    for record in result.accepted:
-        top = Tree.from_top(record["top"])
-        row = {"train.SRC": record["text"], "train.TOP": record["top"]}
-        if language == "en":
-            row["train.EXR"] = str(catalogs.resolve(top))
-        lines.append(json.dumps({**row, "strategy": strategy, "request_id": record["request_id"]}, ensure_ascii=False))
-    atomic_write_text(out / "generated.jsonl", "".join(line + "\n" for line in lines))
-    atomic_write_text(out / "rejects.jsonl", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in result.rejects))
-    atomic_write_text(out / "failures.jsonl", "".join(json.dumps(f) + "\n" for f in result.failures))
-    summary["stats"] = result.stats
-    atomic_write_text(out / "summary.json", json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
-    s = result.stats
+    path = config_path or config_option
+    config = load_clasp_config(path) if path is not None else ClaspConfig()
+    overrides = {
+        "strategy": strategy,
+        "output_dir": out,
+        "pool": pool,
+        "data": data,
+        "count": count,
+        "seed": seed,
+        "negation_cues": negation_cues,
+        "constrained": False if no_grammar else None,
+    }
+    if backend is not None or teacher_options:
+        from tvd.config import TeacherConfig, parse_options
+
+        overrides["teacher"] = TeacherConfig(
+            backend=backend or config.teacher.backend, options=parse_options(teacher_options, "--teacher-option")
+        )
+    config = config.model_copy(update={k: v for k, v in overrides.items() if v is not None})
+    if config.strategy in ("ts", "tb") and path is None:
+        raise TvdError(
+            "E612", f"--strategy {config.strategy} needs CONFIG", fix="e.g. tvd clasp examples/clasp/de.yaml"
+        )
+    if config.output_dir is None:
+        raise TvdError("E615", "no run directory given", fix="pass -o/--out DIR or set output_dir: in CONFIG")
+    run_dir = config.output_dir
+    settings = engine_settings(config.teacher)
+    if dry_run:
+        cache_path = run_dir / "cache.sqlite"
+        with teacher_for(config) as teacher:
+            cache = CompletionCache(cache_path) if cache_path.is_file() else None
+            try:
+                estimate = estimate_clasp(config, teacher, cache, engine=settings)
+            finally:
+                if cache is not None:
+                    cache.close()
+        _echo_estimate(estimate, config)
+        return
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with (
+        teacher_for(config) as teacher,
+        CompletionCache(run_dir / "cache.sqlite") as cache,
+    ):
+        run = clasp_job(config, teacher, cache, engine=settings, budget_usd=budget, progress=not no_progress)
+    write_clasp(run_dir, run)
+    s = run.result.stats.to_dict()
     click.echo(
-        f"{strategy}: {s['planned']} completions ({s['cached']} cached, {s['sent']} sent): {s['accepted']} valid, "
-        f"{s['rejected']} rejected {s['rejected_by_reason'] or ''}, {s['failed']} failed -> {out / 'generated.jsonl'}"
+        f"{run.strategy}: {s['planned']} completions ({s['cached']} cached, {s['sent']} sent): {s['accepted']} valid, "
+        f"{s['rejected']} rejected {s['rejected_by_reason'] or ''}, {s['failed']} failed"
+        + (f", {s['unsent']} not sent (budget)" if s["unsent"] else "")
+        + f" -> {run_dir / 'generated.jsonl'}"
     )
 
 
-@click.command(name="parser-train", short_help="Train the PIZZA semantic parser student (CRF path tagger).")
+def _echo_estimate(estimate: Any, config: Any) -> None:
+    from tvd.engine.accounting import format_cost
+
+    click.echo(
+        f"dry run: {estimate.planned} completions planned, {estimate.cached} in the cache, "
+        f"{estimate.to_send} request(s) to send"
+    )
+    click.echo(f"estimated tokens: {estimate.prompt_tokens:,} in, at most {estimate.max_completion_tokens:,} out")
+    if config.teacher.price is None:
+        click.echo("estimated cost: none set (add teacher.price: {input_per_million, output_per_million})")
+    else:
+        click.echo(f"estimated cost: at most {format_cost(estimate.cost_usd)}")
+    click.echo("nothing was sent")
+
+
+@click.group(name="parser", short_help="Train and evaluate the PIZZA semantic parser student (train, evaluate).")
+def parser() -> None:
+    """The semantic-parser student: a CRF path tagger over PIZZA TOP trees (real or from `tvd clasp`)."""
+
+
+@parser.command(name="train", short_help="Train the PIZZA semantic parser student (CRF path tagger).")
 @click.option(
     "--train",
     "train_paths",
@@ -181,14 +174,9 @@ def clasp(
     type=click.Path(path_type=Path),
     help="PIZZA JSON lines with TOP trees (real or from `tvd clasp`); repeatable.",
 )
-@click.option("--out", required=True, type=click.Path(path_type=Path), help="Directory to save the parser in.")
-@click.option(
-    "--data",
-    type=click.Path(path_type=Path),
-    default=DEFAULT_PIZZA,
-    show_default=True,
-    help="PIZZA folder (its catalogs/ give the parser's lexicon features).",
-)
+@click.option("-o", "--out", required=True, type=click.Path(path_type=Path), help="Directory to save the parser in.")
+@click.option("--data", required=True, type=click.Path(path_type=Path), help="PIZZA folder (its catalogs/ give the "
+              "parser's lexicon features).")  # fmt: skip
 @click.option(
     "--negation-words/--no-negation-words",
     default=True,
@@ -206,15 +194,15 @@ def parser_train(train_paths: tuple[Path, ...], out: Path, data: Path, negation_
     trees = [e.top for path in train_paths for e in read_pizza(path) if e.top is not None]
     word_classes = {"negation": sorted(NEGATION_CUES)} if negation_words else None
     lexicon = {label: catalogs.values(label) for label in catalogs.entries}
-    parser = ParserCRF(lexicon, word_classes=word_classes).fit(trees)
-    parser.save(out)
-    click.echo(f"trained on {len(trees)} trees in {parser.train_seconds:.1f} s -> {out}")
+    model = ParserCRF(lexicon, word_classes=word_classes).fit(trees)
+    model.save(out)
+    click.echo(f"trained on {len(trees)} trees in {model.train_seconds:.1f} s -> {out}")
 
 
-@click.command(name="parser-evaluate", short_help="Exact match and unordered exact match of a saved parser.")
+@parser.command(name="evaluate", short_help="Exact match and unordered exact match of a saved parser.")
 @click.argument("model_dir", type=click.Path(path_type=Path))
 @click.argument("test_path", type=click.Path(path_type=Path))
-@click.option("--data", type=click.Path(path_type=Path), default=DEFAULT_PIZZA, show_default=True, help="PIZZA folder.")
+@click.option("--data", required=True, type=click.Path(path_type=Path), help="PIZZA folder (its catalogs/).")
 @click.option("--json", "json_path", type=click.Path(path_type=Path), help="Write the scores to this JSON file.")
 def parser_evaluate(model_dir: Path, test_path: Path, data: Path, json_path: Path | None) -> None:
     """Score MODEL_DIR on TEST_PATH (PIZZA JSON lines with EXR) as the PIZZA authors do."""
@@ -225,8 +213,21 @@ def parser_evaluate(model_dir: Path, test_path: Path, data: Path, json_path: Pat
 
     catalogs = Catalogs.load(data / "catalogs")
     test = [e for e in read_pizza(test_path) if e.exr is not None]
-    parser = ParserCRF.load(model_dir)
-    scores = score(parser.predict([e.text for e in test]), [e.exr for e in test], catalogs)
+    model = ParserCRF.load(model_dir)
+    scores = score(model.predict([e.text for e in test]), [e.exr for e in test], catalogs)
     click.echo(f"n={scores.n}  EM {100 * scores.em:.2f}  unordered EM {100 * scores.unordered_em:.2f}")
     if json_path is not None:
         json_path.write_text(json.dumps(scores.to_dict(), indent=2) + "\n", encoding="utf-8")
+
+
+# the spellings before the `parser` group, kept as hidden aliases
+parser_train_alias = click.Command(
+    "parser-train", callback=parser_train.callback, params=parser_train.params, help=parser_train.help, hidden=True
+)
+parser_evaluate_alias = click.Command(
+    "parser-evaluate",
+    callback=parser_evaluate.callback,
+    params=parser_evaluate.params,
+    help=parser_evaluate.help,
+    hidden=True,
+)

@@ -3,26 +3,37 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import click
 
 from tvd import __version__
-from tvd.cli.clasp_cmd import clasp, parser_evaluate, parser_train
+from tvd.cli.clasp_cmd import clasp, parser, parser_evaluate_alias, parser_train_alias
 from tvd.cli.student_cmd import export
+from tvd.cli.teacher_cmd import echo_teacher_backends
 from tvd.cli.teacher_cmd import teacher as teacher_group
 from tvd.errors import TvdError
 
 
 class _TvdGroup(click.Group):
-    """Turns :class:`TvdError` into one clear message and a non-zero exit instead of a traceback."""
+    """Turns :class:`TvdError` into one clear message and exit status 1 instead of a traceback (2 stays click's
+    usage error: an unknown option, a missing argument)."""
 
     def invoke(self, ctx: click.Context) -> object:
         try:
             return super().invoke(ctx)
         except TvdError as error:
             click.echo(f"error: {error}", err=True)
-            sys.exit(2)
+            sys.exit(1)
+
+
+def _run_dir_option(command: Callable[..., None]) -> Callable[..., None]:
+    """``-o/--out DIR`` (into the parameter ``out``), and ``--output-dir``, its old spelling, hidden."""
+    command = click.option("--output-dir", "out", hidden=True, type=click.Path(path_type=Path))(command)
+    return click.option(
+        "-o", "--out", "out", type=click.Path(path_type=Path), help="Run directory (overrides the config's output_dir)."
+    )(command)
 
 
 @click.group(cls=_TvdGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -35,15 +46,20 @@ def main() -> None:
       tvd run examples/new-intent/config.yaml
     writes synthetic utterances, rejects with reasons, trained students and metrics to runs/<name>/.
 
+    \b
+    Options mean the same in every command: -o/--out is where it writes, -n how many of its main
+    unit (`tvd prompt -n`: prompts to show; `tvd teacher build-data -n`: pairs to write).  Exit
+    status: 0 done, 1 an error (one coded line), 2 a usage error.
+
     Run `tvd COMMAND --help` for each command's options.
     """
 
 
 @main.command(short_help="Generate data, train students with and without it, compare.")
 @click.argument("config_path", metavar="CONFIG", type=click.Path(path_type=Path))
-@click.option("--output-dir", type=click.Path(path_type=Path), help="Override the config's output_dir.")
+@_run_dir_option
 @click.option("--no-progress", is_flag=True, help="Hide progress bars (for logs and CI).")
-def run(config_path: Path, output_dir: Path | None, no_progress: bool) -> None:
+def run(config_path: Path, out: Path | None, no_progress: bool) -> None:
     """Generate data for a new intent, train students with and without it, and compare them.
 
     \b
@@ -57,12 +73,12 @@ def run(config_path: Path, output_dir: Path | None, no_progress: bool) -> None:
       5. evaluates both on the test set and prints the comparison; metrics.json holds all figures.
     """
     from tvd.config import load_config
-    from tvd.pipeline import generate_data, load_run_data, train_and_compare
+    from tvd.jobs.run import generate_data, load_run_data, train_and_compare
     from tvd.report.table import comparison_table
 
     config = load_config(config_path)
-    if output_dir is not None:
-        config.output_dir = output_dir
+    if out is not None:
+        config.output_dir = out
     click.echo(f"run directory: {config.run_dir}")
     data = load_run_data(config, log=click.echo)
     click.echo(
@@ -78,7 +94,7 @@ def run(config_path: Path, output_dir: Path | None, no_progress: bool) -> None:
 
 @main.command(short_help="Only generate the data of a run config (no training).")
 @click.argument("config_path", metavar="CONFIG", type=click.Path(path_type=Path))
-@click.option("--output-dir", type=click.Path(path_type=Path), help="Override the config's output_dir.")
+@_run_dir_option
 @click.option("--no-progress", is_flag=True, help="Hide progress bars.")
 @click.option(
     "--dry-run", is_flag=True, help="Print the requests that would be sent, estimated tokens and cost; send nothing."
@@ -91,9 +107,7 @@ def run(config_path: Path, output_dir: Path | None, no_progress: bool) -> None:
     metavar="USD",
     help="Stop (resumably) before this run's estimated spend would exceed USD dollars (needs teacher.price).",
 )
-def generate(
-    config_path: Path, output_dir: Path | None, no_progress: bool, dry_run: bool, budget: float | None
-) -> None:
+def generate(config_path: Path, out: Path | None, no_progress: bool, dry_run: bool, budget: float | None) -> None:
     """Only generate: write generated.jsonl, rejects.jsonl, filtered.jsonl and failures.jsonl for the run CONFIG.
 
     \b
@@ -105,11 +119,11 @@ def generate(
     """
     from tvd.config import load_config
     from tvd.engine.accounting import format_cost
-    from tvd.pipeline import estimate_data, generate_data, load_run_data
+    from tvd.jobs.run import estimate_data, generate_data, load_run_data
 
     config = load_config(config_path)
-    if output_dir is not None:
-        config.output_dir = output_dir
+    if out is not None:
+        config.output_dir = out
     data = load_run_data(config, log=click.echo)
     if dry_run:
         estimate = estimate_data(config, data)
@@ -136,14 +150,14 @@ def generate(
 
 @main.command(short_help="Show the LINGUIST prompts (and grammars) a run config would send.")
 @click.argument("config_path", metavar="CONFIG", type=click.Path(path_type=Path))
-@click.option("-n", "count", default=1, show_default=True, help="How many planned prompts to show.")
+@click.option("-n", "count", default=1, show_default=True, help="How many prompts to show (the first N planned).")
 @click.option("--grammar", is_flag=True, help="Also show each prompt's GBNF output grammar.")
 def prompt(config_path: Path, count: int, grammar: bool) -> None:
     """Show the LINGUIST prompts a run CONFIG would send, without calling the teacher."""
     from tvd.config import load_config
+    from tvd.jobs.run import load_run_data, plan
     from tvd.linguist.grammar import output_grammar
     from tvd.linguist.prompt import build_prompt
-    from tvd.pipeline import load_run_data, plan
 
     config = load_config(config_path)
     data = load_run_data(config, log=click.echo)
@@ -163,7 +177,7 @@ def prompt(config_path: Path, count: int, grammar: bool) -> None:
     type=click.Path(path_type=Path),
     help="Training data (any supported format); repeat to concatenate files.",
 )
-@click.option("--out", required=True, type=click.Path(path_type=Path), help="Directory to save the student in.")
+@click.option("-o", "--out", required=True, type=click.Path(path_type=Path), help="Directory to save the student in.")
 @click.option("--student", "kind", default="crf", show_default=True, help="Student kind.")
 @click.option("--format", "fmt", default=None, help="Input format (detected from the path when omitted).")
 @click.option(
@@ -206,7 +220,7 @@ def train(
     utterances = [u for path in train_paths for u in read_dataset(path, fmt).utterances]
     student = make_student(kind, **parse_params(params))
     if validation_path is not None:
-        if kind != "encoder":
+        if not student.supports_validation:
             raise TvdError(
                 E_BAD_PARAMS, f"--validation is for the encoder student, not {kind!r}", fix="leave --validation out"
             )
@@ -266,13 +280,10 @@ def convert(src: Path, dst: Path, src_fmt: str | None, dst_fmt: str | None, skip
     )
 
 
-@main.command(short_help="List the teacher backends.")
+@main.command(hidden=True, short_help="List the teacher backends (old spelling of `tvd teacher list`).")
 def teachers() -> None:
-    """List the teacher backends a config's `teacher.backend` can name."""
-    from tvd.teachers.registry import BACKENDS
-
-    for name, (_, description) in sorted(BACKENDS.items()):
-        click.echo(f"{name:12s} {description}")
+    """List the teacher backends a config's `teacher.backend` can name (same as `tvd teacher list`)."""
+    echo_teacher_backends()
 
 
 @main.command(short_help="Serve a saved student over HTTP (JSON API, health, Prometheus metrics).")
@@ -346,7 +357,6 @@ def serve(
         import uvicorn
 
         from tvd.serve import ServeSettings, create_app
-        from tvd.serve.settings import kind_defaults
     except ImportError as exc:
         raise TvdError(
             "E459", f"serving needs FastAPI and uvicorn ({exc})", fix="pip install 'teaching-via-data[server]'"
@@ -355,7 +365,7 @@ def serve(
     from tvd.students import load_student
 
     student = load_student(model_dir)  # a missing or damaged model stops here, with its error
-    defaults = kind_defaults(student.kind)
+    defaults = student.serve_defaults  # declared by the student's class
     if prediction_threads is None:
         prediction_threads = defaults["prediction_threads"]
     if micro_batch is None:
@@ -386,7 +396,7 @@ def serve(
 
 
 # Commands that live in their own modules.
-for _command in (export, clasp, parser_train, parser_evaluate, teacher_group):
+for _command in (export, clasp, parser, parser_train_alias, parser_evaluate_alias, teacher_group):
     main.add_command(_command)
 
 if __name__ == "__main__":

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -10,21 +9,12 @@ import click
 
 from tvd.errors import TvdError
 
-E_BAD_PARAM_OPTION = "E424"  # a --param that is not KEY=VALUE
-
 
 def parse_params(items: tuple[str, ...]) -> dict[str, Any]:
     """``("epochs=4", "encoder=all-minilm-l6-v2")`` -> ``{"epochs": 4, "encoder": "all-minilm-l6-v2"}``."""
-    params: dict[str, Any] = {}
-    for item in items:
-        key, sep, raw = item.partition("=")
-        if not sep or not key.strip():
-            raise TvdError(E_BAD_PARAM_OPTION, f"--param {item!r} is not KEY=VALUE", fix="write e.g. --param epochs=4")
-        try:
-            params[key.strip()] = json.loads(raw)
-        except json.JSONDecodeError:
-            params[key.strip()] = raw
-    return params
+    from tvd.config import parse_options
+
+    return parse_options(items, "--param")
 
 
 @click.command(short_help="Export an encoder student to ONNX (fp32 and dynamic int8).")
@@ -45,9 +35,10 @@ def export(model_dir: Path, no_int8: bool, int8_scheme: str) -> None:
     `load_student(MODEL_DIR)` use the int8 model with ONNX Runtime (one thread) instead of torch.
     Needs the `encoder` extra (onnx, onnxruntime).
     """
-    from tvd.students.base import read_metadata
+    from tvd.students.base import STUDENTS, read_metadata
 
-    if read_metadata(model_dir)["kind"] != "encoder":
+    kind = read_metadata(model_dir)["kind"]
+    if kind not in STUDENTS or not STUDENTS.get(kind).exportable:
         raise TvdError(
             "E422", "only encoder students can be exported to ONNX", file=model_dir, fix="pass an encoder student"
         )

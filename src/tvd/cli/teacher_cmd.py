@@ -1,4 +1,5 @@
-"""``tvd teacher``: build instruction data from labelled datasets and LoRA-tune a LINGUIST teacher on it."""
+"""``tvd teacher``: list the teacher backends; build instruction data from labelled datasets and LoRA-tune a
+LINGUIST teacher on it."""
 
 from __future__ import annotations
 
@@ -12,16 +13,31 @@ from tvd.formats import read_dataset
 from tvd.linguist.instruction_data import InstructionSettings, build_pairs, read_pairs, write_pairs
 
 
-@click.group(name="teacher", short_help="Instruction-tune a LINGUIST teacher (build-data, tune).")
+@click.group(name="teacher", short_help="List teacher backends; instruction-tune a LINGUIST teacher.")
 def teacher() -> None:
-    """Instruction-tune a small LM to follow LINGUIST prompts, then use it in `tvd generate`.
+    """List the teacher backends, or instruction-tune a small LM to follow LINGUIST prompts for `tvd generate`.
 
     \b
+    tvd teacher list
     tvd teacher build-data snips=data/snips/train atis=data/atis/train --exclude snips:GetWeather -o pairs.jsonl
     tvd teacher tune pairs.jsonl -o adapters/no-weather --steps 40
     # then in a run config:  teacher: {backend: llamacpp, options: {model_path: <base gguf>,
     #                                  lora_path: adapters/no-weather/adapter.gguf}}
     """
+
+
+def echo_teacher_backends() -> None:
+    """Print one line per teacher backend: its name and what it is."""
+    from tvd.teachers.registry import teacher_backends
+
+    for name, description in teacher_backends():
+        click.echo(f"{name:12s} {description}")
+
+
+@teacher.command(name="list", short_help="List the teacher backends.")
+def list_backends() -> None:
+    """List the teacher backends a config's `teacher.backend` can name (with packages' entry points)."""
+    echo_teacher_backends()
 
 
 def _parse_dataset(spec: str) -> tuple[str, Path]:
@@ -37,7 +53,7 @@ def _parse_dataset(spec: str) -> tuple[str, Path]:
 @teacher.command(name="build-data", short_help="Write LINGUIST prompt/target pairs from labelled data.")
 @click.argument("datasets", nargs=-1, required=True, metavar="[NAME=]PATH...")
 @click.option("-o", "--out", required=True, type=click.Path(path_type=Path), help="Output JSONL file.")
-@click.option("--pairs", default=2000, show_default=True, help="How many pairs to write.")
+@click.option("-n", "--pairs", "pairs", default=2000, show_default=True, help="How many pairs to write.")
 @click.option(
     "--exclude",
     multiple=True,
@@ -127,8 +143,8 @@ def tune(
     OUT gets the PEFT adapter (transformers backend: adapter_path), adapter.gguf (llamacpp backend:
     lora_path) and tvd_adapter.json, which records the dataset:intent keys trained on.
     """
-    from tvd.teachers.tuning import TuneSettings
-    from tvd.teachers.tuning import tune as run_tune
+    from tvd.tuning import TuneSettings
+    from tvd.tuning import tune as run_tune
 
     pairs = read_pairs(pairs_path)
     settings = TuneSettings(

@@ -1,13 +1,15 @@
-"""The generation loop: LINGUIST requests -> teacher (through the cache) -> validated utterances or rejects.
+"""The generation loop, for any task: requests -> teacher (through the cache) -> validated results or rejects.
 
-Each request is sampled ``samples_per_request`` times; sample ``s`` of request ``r`` is one completion
-with seed ``base + r * 1000 + s``, cached under :func:`~tvd.teachers.base.request_key`.  Completions come
-from the :class:`~tvd.engine.cache.CompletionCache` when present, so a re-run, or a run restarted after
-a crash or ``kill -9``, sends only what is missing; the rest goes through the
-:class:`~tvd.engine.dispatch.Dispatcher` (concurrency, rate limits, retries, budget).  The raw text is
-what is cached: parsing runs again on every run, so a changed parser never re-queries the teacher.
+A task (:class:`~tvd.engine.task.Task`: LINGUIST in :mod:`tvd.linguist.task`, CLASP in :mod:`tvd.clasp.task`)
+gives each request's prompt and grammar and validates completions; this loop does the rest.  Each request is
+sampled ``samples_per_request`` times; sample ``s`` of request ``r`` is one completion with seed
+``base + r * 1000 + s``, cached under :func:`~tvd.teachers.base.request_key`.  Completions come from the
+:class:`~tvd.engine.cache.CompletionCache` when present, so a re-run, or a run restarted after a crash or
+``kill -9``, sends only what is missing; the rest goes through the :class:`~tvd.engine.dispatch.Dispatcher`
+(concurrency, rate limits, retries, budget).  The raw text is what is cached: validation runs again on every
+run, so a changed validator never re-queries the teacher.
 
-Every planned completion ends up in exactly one place: accepted (an utterance), rejected (raw text and
+Every planned completion ends up in exactly one place: accepted (a result), rejected (raw text and
 reason), failed (the teacher gave no answer after its retries: reason, not cached, so the next run tries
 again) or not sent (the budget was reached).  Outputs are in request and sample order whatever order
 the answers arrived in.
@@ -19,21 +21,20 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from tqdm.auto import tqdm
 
-from tvd.data.utterance import Utterance
 from tvd.engine.accounting import Price, format_cost, usage_of
 from tvd.engine.cache import CompletionCache
-from tvd.engine.dispatch import Dispatcher, EngineSettings, Job, Outcome
-from tvd.linguist.grammar import output_grammar
-from tvd.linguist.parse import PARSER_VERSION, Rejection, parse_output
-from tvd.linguist.prompt import build_prompt
-from tvd.linguist.request import LinguistRequest
+from tvd.engine.dispatch import Dispatcher, DispatchReport, EngineSettings, Job, Outcome
+from tvd.engine.task import Rejection, Task
 from tvd.teachers.base import Completion, GenerationParams, Teacher, request_key
 
-_SEED_STRIDE = 1000  # seeds of request r: base + r * stride + sample; samples per request stay below it
+SEED_STRIDE = 1000  # seeds of request r: base + r * stride + sample; samples per request stay below it
+
+RequestT = TypeVar("RequestT")
+ResultT = TypeVar("ResultT")
 
 
 @dataclass
@@ -68,6 +69,7 @@ class GenerationStats:
     teacher_seconds: float = 0.0
     elapsed_seconds: float = 0.0
     peak_concurrency: int = 1
+    validator_version: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -94,15 +96,16 @@ class GenerationStats:
             "teacher_seconds": round(self.teacher_seconds, 2),
             "elapsed_seconds": round(self.elapsed_seconds, 2),
             "peak_concurrency": self.peak_concurrency,
-            "parser_version": PARSER_VERSION,
+            "parser_version": self.validator_version,
         }
 
 
 @dataclass
-class GenerationResult:
-    """Accepted utterances, rejects and failures (dicts, as written to the run directory), in order."""
+class GenerationResult(Generic[ResultT]):
+    """Accepted results (the task's type: utterances for LINGUIST), rejects and failures (dicts, as written to
+    the run directory), in request and sample order."""
 
-    accepted: list[Utterance]
+    accepted: list[ResultT]
     rejects: list[dict[str, Any]]
     stats: GenerationStats
     failures: list[dict[str, Any]] = field(default_factory=list)
@@ -126,55 +129,52 @@ class GenerationEstimate:
 
 
 @dataclass
-class _Planned:
-    """One planned completion: the job to send (if not cached) and what parsing it needs."""
+class _Planned(Generic[RequestT]):
+    """One planned completion: the job to send (if not cached), its request and sample number."""
 
     job: Job
-    request: LinguistRequest
+    request: RequestT
     sample: int
-    check_fixed: bool
 
 
 def _plan(
-    requests: Sequence[LinguistRequest],
+    task: Task[RequestT, Any],
+    requests: Sequence[RequestT],
     teacher: Teacher,
     params: GenerationParams | None,
     samples_per_request: int,
     constrained: bool,
-    source_language: str,
-) -> list[_Planned]:
-    if not 1 <= samples_per_request < _SEED_STRIDE:
-        raise ValueError(f"samples_per_request must be within [1, {_SEED_STRIDE - 1}]")
-    base = params or GenerationParams()
+) -> list[_Planned[RequestT]]:
+    if not 1 <= samples_per_request < SEED_STRIDE:
+        raise ValueError(f"samples_per_request must be within [1, {SEED_STRIDE - 1}]")
+    base = params or task.default_params
     fingerprint = teacher.fingerprint()
-    planned: list[_Planned] = []
+    planned: list[_Planned[RequestT]] = []
     for r, request in enumerate(requests):
-        prompt = build_prompt(request)
+        prompt = task.prompt(request)
         prompt_tokens = teacher.count_tokens(prompt)
-        same_language = request.language == source_language
-        grammar = output_grammar(request, same_language_fixed_values=same_language) if constrained else None
+        grammar = task.grammar(request) if constrained else None
         for sample in range(samples_per_request):
-            sample_params = replace(base, seed=base.seed + r * _SEED_STRIDE + sample, grammar=grammar)
+            sample_params = replace(base, seed=base.seed + r * SEED_STRIDE + sample, grammar=grammar)
             key = request_key(fingerprint, prompt, sample_params, sample)
-            job = Job(len(planned), prompt, sample_params, key, prompt_tokens)
-            planned.append(_Planned(job, request, sample, same_language))
+            planned.append(_Planned(Job(len(planned), prompt, sample_params, key, prompt_tokens), request, sample))
     return planned
 
 
 def estimate_generation(
-    requests: Sequence[LinguistRequest],
+    task: Task[RequestT, Any],
+    requests: Sequence[RequestT],
     teacher: Teacher,
     cache: CompletionCache | None,
     *,
     params: GenerationParams | None = None,
     samples_per_request: int = 1,
     constrained: bool = True,
-    source_language: str = "en",
     price: Price | None = None,
 ) -> GenerationEstimate:
     """What :func:`generate` would send, without sending anything (``cache`` None = nothing cached)."""
     price = price or Price()
-    planned = _plan(requests, teacher, params, samples_per_request, constrained, source_language)
+    planned = _plan(task, requests, teacher, params, samples_per_request, constrained)
     missing = [p.job for p in planned if cache is None or cache.get(p.job.key) is None]
     prompt_tokens = sum(job.prompt_tokens for job in missing)
     completion_tokens = sum(job.params.max_tokens for job in missing)
@@ -189,56 +189,45 @@ def estimate_generation(
 
 
 def generate(
-    requests: Sequence[LinguistRequest],
+    task: Task[RequestT, ResultT],
+    requests: Sequence[RequestT],
     teacher: Teacher,
     cache: CompletionCache,
     *,
     params: GenerationParams | None = None,
     samples_per_request: int = 1,
     constrained: bool = True,
-    source_language: str = "en",
     progress: bool = True,
     settings: EngineSettings | None = None,
     budget_usd: float | None = None,
-) -> GenerationResult:
-    """Run ``requests`` through ``teacher`` and validate every completion.
+    send: bool = True,
+) -> GenerationResult[ResultT]:
+    """Run ``task``'s ``requests`` through ``teacher`` and validate every completion.
 
-    ``constrained`` adds each request's GBNF grammar (backends that cannot use one ignore it).  Fixed
-    include values are checked verbatim only when the request's language is ``source_language``; for
-    another language the teacher may translate them, as the prompt instructs.  ``settings``: how requests
-    are sent (concurrency, rate limits, retries, price); ``budget_usd``: the most this call may spend on
-    requests it sends (it stops, resumably, before a request whose estimate would exceed it).
+    ``params``: decoding parameters (the task's defaults when None); ``constrained`` adds each request's GBNF
+    grammar (backends that cannot use one ignore it).  ``settings``: how requests are sent (concurrency, rate
+    limits, retries, price); ``budget_usd``: the most this call may spend on requests it sends (it stops,
+    resumably, before a request whose estimate would exceed it).  ``send=False`` uses only what the cache
+    holds (a dry run's look at earlier answers): the rest counts as not sent.
     """
     started = time.perf_counter()
     settings = settings or EngineSettings()
-    planned = _plan(requests, teacher, params, samples_per_request, constrained, source_language)
+    planned = _plan(task, requests, teacher, params, samples_per_request, constrained)
     fingerprint = teacher.fingerprint()
-    stats = GenerationStats(requests=len(requests), planned=len(planned))
-    accepted: list[Utterance | None] = [None] * len(planned)
+    stats = GenerationStats(requests=len(requests), planned=len(planned), validator_version=task.version)
+    accepted: list[ResultT | None] = [None] * len(planned)
     rejects: list[dict[str, Any] | None] = [None] * len(planned)
     failures: list[dict[str, Any] | None] = [None] * len(planned)
 
-    def settle(item: _Planned, completion: Completion) -> None:
-        request = item.request
+    def settle(item: _Planned[RequestT], completion: Completion) -> None:
         try:
-            utterance = parse_output(
-                completion.text, request, finish_reason=completion.finish_reason, check_fixed_values=item.check_fixed
-            )
+            result = task.validate(item.request, completion, sample=item.sample, teacher=fingerprint)
         except Rejection as rejection:
             stats.rejected[rejection.reason] += 1
-            rejects[item.job.index] = {
-                "request_id": request.request_id,
-                "sample": item.sample,
-                "reason": rejection.reason,
-                "message": str(rejection),
-                "raw": completion.text,
-                "include": [[s.label, s.value] for s in request.include],
-            }
+            rejects[item.job.index] = task.reject_record(item.request, item.sample, rejection, completion.text)
         else:
             stats.accepted += 1
-            accepted[item.job.index] = utterance.replace(
-                meta={**utterance.meta, "sample": item.sample, "teacher": fingerprint}
-            )
+            accepted[item.job.index] = result
         stats.samples += 1
 
     def postfix() -> dict[str, int]:
@@ -247,7 +236,7 @@ def generate(
             counts["failed"] = sum(stats.failed.values())
         return counts
 
-    def count_tokens(completion: Completion, item: _Planned) -> tuple[int, int]:
+    def count_tokens(completion: Completion, item: _Planned[RequestT]) -> tuple[int, int]:
         usage = usage_of(completion, item.job.prompt, teacher, item.job.prompt_tokens)
         stats.prompt_tokens += usage.prompt_tokens
         stats.completion_tokens += usage.completion_tokens
@@ -255,7 +244,7 @@ def generate(
         return usage.prompt_tokens, usage.completion_tokens
 
     to_send: list[Job] = []
-    for item in planned:  # cached completions are parsed again (the parser may have changed)
+    for item in planned:  # cached completions are validated again (the validator may have changed)
         completion = cache.get(item.job.key)
         if completion is None:
             to_send.append(item.job)
@@ -265,24 +254,25 @@ def generate(
         settle(item, completion)
     # rate and ETA count only what is sent: the cached part is the bar's starting point
     bar = tqdm(
-        total=len(planned), initial=stats.cached, desc="generating", unit="utt", disable=not progress, smoothing=0.1
+        total=len(planned), initial=stats.cached, desc=task.name, unit=task.unit, disable=not progress, smoothing=0.1
     )
     bar.set_postfix(postfix(), refresh=False)
     try:
 
         def done(job: Job, outcome: Outcome) -> None:
             item = planned[job.index]
+            request_id = task.request_id(item.request)
             if outcome.completion is None:
                 stats.failed[outcome.reason or "unknown"] += 1
                 failures[job.index] = {
-                    "request_id": item.request.request_id,
+                    "request_id": request_id,
                     "sample": item.sample,
                     "reason": outcome.reason,
                     "message": outcome.message,
                     "attempts": outcome.attempts,
                 }
             else:
-                cache.put(job.key, fingerprint, item.request.request_id, item.sample, outcome.completion)
+                cache.put(job.key, fingerprint, request_id, item.sample, outcome.completion)
                 stats.sent += 1
                 prompt_tokens, completion_tokens = count_tokens(outcome.completion, item)
                 stats.sent_prompt_tokens += prompt_tokens
@@ -292,8 +282,10 @@ def generate(
             bar.set_postfix(postfix(), refresh=False)
             bar.update(1)
 
-        dispatcher = Dispatcher(teacher, settings, on_done=done, budget_usd=budget_usd)
-        report = dispatcher.run(to_send)
+        if send:
+            report = Dispatcher(teacher, settings, on_done=done, budget_usd=budget_usd).run(to_send)
+        else:
+            report = DispatchReport(unsent=to_send)
     finally:
         bar.close()
     stats.retried, stats.retries = report.retried, report.retries
@@ -302,7 +294,7 @@ def generate(
     stats.peak_concurrency = report.peak_concurrency
     stats.elapsed_seconds = time.perf_counter() - started
     return GenerationResult(
-        accepted=[u for u in accepted if u is not None],
+        accepted=[a for a in accepted if a is not None],
         rejects=[r for r in rejects if r is not None],
         stats=stats,
         failures=[f for f in failures if f is not None],

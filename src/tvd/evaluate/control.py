@@ -13,7 +13,8 @@ grammar, so the same function scores constrained and unconstrained runs:
     over the wildcard include slots filled in parsed completions: share whose value is not a value of that
     slot in the seed examples (new values, the point of wildcards);
 ``templates_per_100``
-    distinct templates (text with every slot value replaced by its label) per 100 parsed completions.
+    distinct templates (:func:`tvd.filters.template.template_of`: normalised text with every slot value
+    replaced by ``{label}``, the definition the template filter uses) per 100 parsed completions.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from tvd.data.utterance import Utterance
+from tvd.filters.template import template_of
 from tvd.formats.brackets import BracketError, utterance_from_brackets
 from tvd.linguist.prompt import EXAMPLES_CLOSE
 from tvd.linguist.request import LinguistRequest
@@ -37,17 +39,6 @@ class ControlSample:
 
 def _norm(value: str) -> str:
     return " ".join(value.casefold().split())
-
-
-def template(utterance: Utterance) -> str:
-    """The utterance with each slot value replaced by ``{label}``, lower-cased and space-normalised."""
-    pieces, cursor = [], 0
-    for span in utterance.spans:
-        pieces.append(utterance.text[cursor : span.start])
-        pieces.append("{" + span.label + "}")
-        cursor = span.end
-    pieces.append(utterance.text[cursor:])
-    return _norm("".join(pieces))
 
 
 def _parse(sample: ControlSample) -> Utterance | None:
@@ -84,7 +75,7 @@ def control_quality(
         if utterance is None:
             continue
         parsed += 1
-        templates.add(template(utterance))
+        templates.add(template_of(utterance))
         values: dict[str, list[str]] = {}
         for label, value in utterance.slots:
             values.setdefault(label, []).append(_norm(value))

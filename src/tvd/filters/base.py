@@ -11,7 +11,7 @@ from __future__ import annotations
 import abc
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 from tvd.data.utterance import Utterance
 
@@ -44,6 +44,13 @@ def segments(utterance: Utterance) -> tuple[str, ...]:
     return tuple(pieces)
 
 
+@dataclass(frozen=True)
+class FilterContext:
+    """What a filter may be built from when a run starts: the seed examples of the run (room for base data)."""
+
+    seeds: tuple[Utterance, ...] = ()
+
+
 class Filter(abc.ABC):
     """Removes some generated utterances, each for a stated reason.
 
@@ -53,6 +60,12 @@ class Filter(abc.ABC):
 
     name: str = "abstract"
     reason: str = "abstract"
+
+    @classmethod
+    def from_context(cls, context: FilterContext) -> Self:
+        """A fresh filter for a run (the factory :data:`tvd.filters.pipeline.FILTERS` holds); the default
+        takes nothing from ``context``."""
+        return cls()
 
     @abc.abstractmethod
     def check(self, utterance: Utterance) -> str | None:

@@ -1,46 +1,73 @@
-"""Running filters in a chain over generated utterances, by name as configs give them."""
+"""Running filters in a chain over generated utterances, by name as configs give them.
+
+Filters are found by name in :data:`FILTERS`: each entry is a factory that takes a
+:class:`~tvd.filters.base.FilterContext` (the run's seeds) and returns a fresh :class:`~tvd.filters.base.Filter`.
+An installed package adds a filter through the entry-point group ``tvd.filters``
+(``myfilter = "my_package.filters:MyFilter.from_context"``).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from tvd.data.utterance import Utterance
 from tvd.errors import TvdError
-from tvd.filters.base import Filter, FilterResult
-from tvd.filters.exact import ExactDuplicateFilter
-from tvd.filters.seed import SeedDuplicateFilter
-from tvd.filters.template import TemplateDuplicateFilter
+from tvd.filters.base import Filter, FilterContext, FilterResult
+from tvd.registry import Registry
 
-FILTER_NAMES: tuple[str, ...] = ("exact", "seed", "template")
-"""The filters known by name, in their default order."""
+FilterFactory = Callable[[FilterContext], Filter]
 
-DEFAULT_FILTERS: tuple[str, ...] = FILTER_NAMES
+FILTERS: Registry[FilterFactory] = Registry(
+    "filters", "filter", "E560", fix="use some of: {names} (or an empty list for no filtering)"
+)
+"""Filters by name: a factory from a :class:`FilterContext` to a fresh filter."""
+
+_BUILT_IN = (
+    (
+        "exact",
+        "tvd.filters.exact:ExactDuplicateFilter.from_context",
+        "exact duplicates of a kept utterance (same words, intent, language and slots)",
+    ),
+    (
+        "seed",
+        "tvd.filters.seed:SeedDuplicateFilter.from_context",
+        "copies of a seed example's words (same normalised text and language)",
+    ),
+    (
+        "template",
+        "tvd.filters.template:TemplateDuplicateFilter.from_context",
+        "the template (wording with slot values as {label}) of a kept utterance of the same intent",
+    ),
+    (
+        "language",
+        "tvd.filters.language:LanguageFilter.from_context",
+        "not in its own language (function words for de/it, script for ja; others pass)",
+    ),
+)
+for _name, _factory, _description in _BUILT_IN:
+    FILTERS.register(_name, _factory, description=_description)
+
+FILTER_NAMES: tuple[str, ...] = tuple(name for name, _, _ in _BUILT_IN)
+"""The filters built into tvd (the default ones first, in the default order)."""
+
+DEFAULT_FILTERS: tuple[str, ...] = ("exact", "seed", "template")
+"""The filters a run applies unless its config names others."""
 
 
 def build_filters(names: Iterable[str], seeds: Iterable[Utterance] = ()) -> list[Filter]:
-    """Fresh filters for ``names`` in the given order; ``seeds`` feed the ``"seed"`` filter.
+    """Fresh filters for ``names`` in the given order; ``seeds`` go into the filters' context (``"seed"``).
 
     A single string is taken as one name.  Raises :class:`TvdError` (E560) for an unknown or repeated name.
     """
-    seeds = list(seeds)
-    filters: list[Filter] = []
+    context = FilterContext(seeds=tuple(seeds))
     names = [names] if isinstance(names, str) else list(names)
+    factories = []
     for name in names:
-        if name not in FILTER_NAMES:
-            raise TvdError(
-                "E560",
-                f"unknown filter {name!r}",
-                fix=f"use some of: {', '.join(FILTER_NAMES)} (or an empty list for no filtering)",
-            )
+        factory = FILTERS.get(name)
         if names.count(name) > 1:
             raise TvdError("E560", f"filter {name!r} is listed twice", fix="list each filter once")
-        if name == "exact":
-            filters.append(ExactDuplicateFilter())
-        elif name == "seed":
-            filters.append(SeedDuplicateFilter(seeds))
-        else:
-            filters.append(TemplateDuplicateFilter())
-    return filters
+        factories.append(factory)
+    return [factory(context) for factory in factories]
 
 
 class FilterChain:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Self
 
 from tvd.data.utterance import Utterance
-from tvd.filters.base import Filter, normalise
+from tvd.filters.base import Filter, FilterContext, normalise
 
 
 class SeedDuplicateFilter(Filter):
@@ -21,6 +22,10 @@ class SeedDuplicateFilter(Filter):
 
     def __init__(self, seeds: Iterable[Utterance]) -> None:
         self._seeds = {(u.language, normalise(u.text)) for u in seeds}
+
+    @classmethod
+    def from_context(cls, context: FilterContext) -> Self:
+        return cls(context.seeds)
 
     def check(self, utterance: Utterance) -> str | None:
         return self.reason if (utterance.language, normalise(utterance.text)) in self._seeds else None

@@ -5,11 +5,10 @@ All formats read into and write from :class:`~tvd.data.utterance.Utterance` list
 from a path.  See :mod:`tvd.formats.registry` for the table of formats.
 """
 
-from tvd.formats.base import ReadResult, Record
+from tvd.formats.base import FormatSpec, ReadResult, Record
 from tvd.formats.registry import (
-    FORMAT_SPECS,
+    FORMAT_REGISTRY,
     FORMATS,
-    FormatSpec,
     convert,
     destination_format,
     detect_format,
@@ -20,7 +19,7 @@ from tvd.formats.registry import (
 
 __all__ = [
     "FORMATS",
-    "FORMAT_SPECS",
+    "FORMAT_REGISTRY",
     "FormatSpec",
     "ReadResult",
     "Record",

@@ -60,6 +60,21 @@ class ReadResult:
     format: str = ""
 
 
+@dataclass(frozen=True)
+class FormatSpec:
+    """A format: its name, a one-line description, whether it is a directory, and its reader and writer.
+
+    ``iter_records(path, *, language=None, **options)`` yields :class:`Record` objects;
+    ``write(utterances, path, **options)`` writes atomically.  Each format module defines its ``FORMAT``.
+    """
+
+    name: str
+    description: str
+    directory: bool
+    iter_records: Callable[..., Iterator[Record]]
+    write: Callable[..., None]
+
+
 def record_error(
     code: str, message: str, *, file: str | Path, line: int, raw: str, fix: str | None = None
 ) -> Record:

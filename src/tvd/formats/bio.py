@@ -25,6 +25,7 @@ from tvd.formats.base import (
     E_BAD_TAGS,
     E_LINE_COUNT,
     E_UNREADABLE,
+    FormatSpec,
     Record,
     atomic_directory,
     cannot_write,
@@ -148,3 +149,6 @@ def write(utterances: Iterable[Utterance], path: str | Path, *, respace: bool = 
     with atomic_directory(path, is_bio_directory) as tmp:
         for name, text in zip(FILES, contents, strict=True):
             (tmp / name).write_text(text, encoding="utf-8", newline="\n")
+
+
+FORMAT = FormatSpec("bio", "seq.in / seq.out / label directory (SNIPS, ATIS)", True, iter_records, write)

@@ -28,6 +28,7 @@ from tvd.formats.base import (
     E_BAD_TAGS,
     E_BAD_TEXT,
     E_UNREADABLE,
+    FormatSpec,
     Record,
     atomic_directory,
     cannot_write,
@@ -256,3 +257,6 @@ def write(utterances: Iterable[Utterance], path: str | Path) -> None:
     finally:
         if not was_disabled:
             enable_progress_bars()
+
+
+FORMAT = FormatSpec("hf", "Hugging Face datasets save_to_disk directory", True, iter_records, write)

@@ -15,6 +15,7 @@ from tvd.data.utterance import SpanError, Utterance
 from tvd.formats.base import (
     E_BAD_RECORD,
     E_BAD_TEXT,
+    FormatSpec,
     Record,
     atomic_write_text,
     cannot_write,
@@ -71,3 +72,6 @@ def dumps(utterances: Iterable[Utterance], path: str | Path = "<memory>") -> str
 def write(utterances: Iterable[Utterance], path: str | Path) -> None:
     """Write ``utterances`` as native JSONL, atomically."""
     atomic_write_text(path, dumps(utterances, path))
+
+
+FORMAT = FormatSpec("jsonl", "native JSON Lines (Utterance.to_dict per line)", False, iter_records, write)

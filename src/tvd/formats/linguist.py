@@ -32,6 +32,7 @@ from tvd.formats.base import (
     E_BAD_RECORD,
     E_BAD_TEXT,
     E_UNKNOWN_LABEL,
+    FormatSpec,
     Record,
     atomic_write_text,
     cannot_write,
@@ -176,3 +177,6 @@ def dumps(utterances: Iterable[Utterance], path: str | Path = "<memory>") -> str
 def write(utterances: Iterable[Utterance], path: str | Path) -> None:
     """Write a LINGUIST file, atomically."""
     atomic_write_text(path, dumps(utterances, path))
+
+
+FORMAT = FormatSpec("linguist", "LINGUIST numbered brackets (.txt)", False, iter_records, write)

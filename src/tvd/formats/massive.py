@@ -26,6 +26,7 @@ from tvd.formats.base import (
     E_BAD_MARKUP,
     E_BAD_RECORD,
     E_BAD_TEXT,
+    FormatSpec,
     Record,
     atomic_write_text,
     cannot_write,
@@ -188,3 +189,6 @@ def dumps(utterances: Iterable[Utterance], path: str | Path = "<memory>") -> str
 def write(utterances: Iterable[Utterance], path: str | Path) -> None:
     """Write MASSIVE JSONL, atomically."""
     atomic_write_text(path, dumps(utterances, path))
+
+
+FORMAT = FormatSpec("massive", "MASSIVE JSON Lines with annot_utt", False, iter_records, write)

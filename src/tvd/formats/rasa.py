@@ -35,6 +35,7 @@ from tvd.formats.base import (
     E_BAD_RECORD,
     E_BAD_TEXT,
     E_UNREADABLE,
+    FormatSpec,
     Record,
     atomic_write_text,
     cannot_write,
@@ -238,3 +239,6 @@ def dumps(utterances: Iterable[Utterance], path: str | Path = "<memory>") -> str
 def write(utterances: Iterable[Utterance], path: str | Path) -> None:
     """Write a Rasa NLU YAML file, atomically."""
     atomic_write_text(path, dumps(utterances, path))
+
+
+FORMAT = FormatSpec("rasa", "Rasa 3 YAML NLU", False, iter_records, write)

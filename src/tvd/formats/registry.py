@@ -11,55 +11,41 @@ rasa       Rasa 3 YAML NLU                                        ``.yml`` / ``.
 hf         Hugging Face ``datasets`` ``save_to_disk``              directory
 linguist   LINGUIST numbered brackets with a ``# labels:`` map    ``.txt`` / ``.linguist`` file
 =========  =====================================================  ============================
+
+Formats are lazy entries of :data:`FORMAT_REGISTRY` (``"tvd.formats.<name>:FORMAT"``, a
+:class:`~tvd.formats.base.FormatSpec`), imported when first used; an installed package adds a format through
+the entry-point group ``tvd.formats``.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from tvd.data.utterance import Utterance
 from tvd.errors import TvdError
-from tvd.formats import bio, hf, jsonl, linguist, massive, rasa, xsid
-from tvd.formats.base import E_UNKNOWN_FORMAT, ReadResult, Record, collect, read_lines, require_exists
+from tvd.formats.base import E_UNKNOWN_FORMAT, FormatSpec, ReadResult, collect, read_lines, require_exists
+from tvd.registry import Registry
+
+FORMATS: tuple[str, ...] = ("jsonl", "bio", "xsid", "massive", "rasa", "hf", "linguist")
+"""The formats built into tvd, in the order the table above lists them."""
+
+FORMAT_REGISTRY: Registry[FormatSpec] = Registry("formats", "format", E_UNKNOWN_FORMAT)
+"""Dataset formats: name -> :class:`FormatSpec`."""
+
+for _name in FORMATS:
+    FORMAT_REGISTRY.register(_name, f"tvd.formats.{_name}:FORMAT")
 
 
-@dataclass(frozen=True)
-class FormatSpec:
-    """A format: its name, a one-line description, whether it is a directory, and its reader and writer."""
-
-    name: str
-    description: str
-    directory: bool
-    iter_records: Callable[..., Iterator[Record]]
-    write: Callable[..., None]
-
-
-FORMAT_SPECS: dict[str, FormatSpec] = {
-    spec.name: spec
-    for spec in (
-        FormatSpec("jsonl", "native JSON Lines (Utterance.to_dict per line)", False, jsonl.iter_records, jsonl.write),
-        FormatSpec("bio", "seq.in / seq.out / label directory (SNIPS, ATIS)", True, bio.iter_records, bio.write),
-        FormatSpec("xsid", "xSID CoNLL (.conll)", False, xsid.iter_records, xsid.write),
-        FormatSpec("massive", "MASSIVE JSON Lines with annot_utt", False, massive.iter_records, massive.write),
-        FormatSpec("rasa", "Rasa 3 YAML NLU", False, rasa.iter_records, rasa.write),
-        FormatSpec("hf", "Hugging Face datasets save_to_disk directory", True, hf.iter_records, hf.write),
-        FormatSpec("linguist", "LINGUIST numbered brackets (.txt)", False, linguist.iter_records, linguist.write),
-    )
-}
-FORMATS: tuple[str, ...] = tuple(FORMAT_SPECS)
-_CHOICES = ", ".join(FORMATS)
+def _choices() -> str:
+    return ", ".join(FORMAT_REGISTRY.names())
 
 
 def get_format(name: str) -> FormatSpec:
     """The format called ``name``; raises E102 listing the choices."""
-    try:
-        return FORMAT_SPECS[name]
-    except KeyError:
-        raise TvdError(E_UNKNOWN_FORMAT, f"unknown format {name!r}", fix=f"use one of: {_CHOICES}") from None
+    return FORMAT_REGISTRY.get(name)
 
 
 def _first_json_record(path: Path) -> Any:
@@ -74,6 +60,8 @@ def _first_json_record(path: Path) -> Any:
 
 def detect_format(path: str | Path) -> str:
     """The format of ``path`` from its layout and extension (for ``.jsonl``/``.json``, from its first record)."""
+    from tvd.formats import bio, hf
+
     path = require_exists(path)
     if path.is_dir():
         if bio.is_bio_directory(path):
@@ -95,7 +83,7 @@ def detect_format(path: str | Path) -> str:
         E_UNKNOWN_FORMAT,
         "cannot tell the dataset format from this path",
         file=path,
-        fix=f"name it with --from (one of: {_CHOICES})",
+        fix=f"name it with --from (one of: {_choices()})",
     )
 
 
@@ -106,7 +94,7 @@ def destination_format(path: str | Path) -> str:
                  ".txt": "linguist", ".linguist": "linguist", "": "bio"}
     if suffix not in by_suffix:
         raise TvdError(E_UNKNOWN_FORMAT, "cannot tell the output format from this path", file=path,
-                       fix=f"name it with --to (one of: {_CHOICES})")
+                       fix=f"name it with --to (one of: {_choices()})")
     return by_suffix[suffix]
 
 

@@ -36,6 +36,7 @@ from tvd.formats.base import (
     E_BAD_RECORD,
     E_BAD_TAGS,
     E_BAD_TEXT,
+    FormatSpec,
     Record,
     atomic_write_text,
     cannot_write,
@@ -185,3 +186,6 @@ def dumps(utterances: Iterable[Utterance], path: str | Path = "<memory>") -> str
 def write(utterances: Iterable[Utterance], path: str | Path) -> None:
     """Write an xSID CoNLL file, atomically."""
     atomic_write_text(path, dumps(utterances, path))
+
+
+FORMAT = FormatSpec("xsid", "xSID CoNLL (.conll)", False, iter_records, write)

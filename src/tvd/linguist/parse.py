@@ -1,7 +1,7 @@
 """Parse and validate a teacher's LINGUIST output against the request that produced it.
 
 A completion becomes an :class:`~tvd.data.utterance.Utterance` only if every check holds; otherwise
-:func:`parse_output` raises :class:`Rejection` with a stable ``reason`` (counted in run summaries and
+:func:`parse_output` raises :class:`~tvd.engine.task.Rejection` with a stable ``reason`` (counted in run summaries and
 written to the rejects file with the raw text):
 
 ``empty_output``        nothing but whitespace
@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections import Counter
 
 from tvd.data.utterance import SpanError, Utterance
+from tvd.engine.task import Rejection
 from tvd.formats.brackets import BracketError, utterance_from_brackets
 from tvd.linguist.prompt import EXAMPLES_CLOSE
 from tvd.linguist.request import WILDCARD, LinguistRequest
@@ -41,13 +42,7 @@ REASONS = (
     "truncated",
 )
 
-
-class Rejection(ValueError):
-    """A completion that failed validation; ``reason`` is one of :data:`REASONS`."""
-
-    def __init__(self, reason: str, message: str) -> None:
-        self.reason = reason
-        super().__init__(message)
+__all__ = ["PARSER_VERSION", "REASONS", "Rejection", "parse_output"]
 
 
 def _norm(value: str) -> str:

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 
 from tvd.errors import TvdError
+from tvd.students.base import STUDENTS, Student
 
 # Error codes of this package (E45x serving).
 E_BAD_SETTINGS = "E450"  # a limit that is not a positive integer
@@ -82,9 +83,9 @@ class ServeSettings:
 def kind_defaults(kind: str | None) -> dict[str, int]:
     """The ``prediction_threads`` and ``micro_batch`` that ``tvd serve`` uses for a student kind unless told.
 
-    Measured with ``bench/serve_load.py`` (2-core machine, client on the same cores): the CRF student (about half a
-    millisecond an utterance) served most requests predicting on the event loop (0 threads; 889 against 659
-    utterances/s at concurrency 1); the encoder gained a third in throughput at concurrency 8 and 32 from
-    micro-batching up to 32 texts, and lost nothing measurable at concurrency 1.
+    Each student class declares them (``Student.serve_defaults``, measured with ``bench/serve_load.py``); a kind
+    that is not registered gets the base class's (one thread, no micro-batching).
     """
-    return {"prediction_threads": 0 if kind == "crf" else 1, "micro_batch": 32 if kind == "encoder" else 1}
+    if kind is None or kind not in STUDENTS:
+        return dict(Student.serve_defaults)
+    return dict(STUDENTS.get(kind).serve_defaults)

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, ClassVar, Self
 
 from tvd.data.utterance import Utterance
 from tvd.errors import TvdError
+from tvd.registry import Registry
 
 METADATA_FILE = "student.json"
 
@@ -35,9 +36,17 @@ class Student(ABC):
     """A trainable intent classifier + slot tagger.
 
     Subclasses set ``kind`` (the registry name written to ``student.json``) and implement the four methods.
+    Their capabilities are class attributes, read instead of checking kind names:
+
+    ``exportable``: ``tvd export`` can write ONNX models for it.
+    ``supports_validation``: ``fit(utterances, validation=...)`` scores held-out data (``tvd train --validation``).
+    ``serve_defaults``: the ``prediction_threads`` and ``micro_batch`` ``tvd serve`` uses unless told.
     """
 
     kind: str = ""
+    exportable: ClassVar[bool] = False
+    supports_validation: ClassVar[bool] = False
+    serve_defaults: ClassVar[Mapping[str, int]] = {"prediction_threads": 1, "micro_batch": 1}
 
     @abstractmethod
     def fit(self, utterances: Sequence[Utterance]) -> Self:
@@ -73,7 +82,14 @@ class Student(ABC):
 
 # -- registry ----------------------------------------------------------------------------------------
 
-_REGISTRY: dict[str, Callable[..., Student]] = {}
+STUDENTS: Registry[type[Student]] = Registry("students", "student kind", E_UNKNOWN_KIND)
+"""Student kinds: name -> :class:`Student` subclass (lazy, so importing the CRF path imports no torch).
+
+An installed package adds a kind through the entry-point group ``tvd.students``; its class sets ``kind`` to the
+registered name (it is written to ``student.json`` and read back by :func:`load_student`)."""
+
+STUDENTS.register("crf", "tvd.students.crf:CrfStudent")
+STUDENTS.register("encoder", "tvd.students.encoder:EncoderStudent")
 
 
 def register_student(kind: str) -> Callable[[type[Student]], type[Student]]:
@@ -81,39 +97,24 @@ def register_student(kind: str) -> Callable[[type[Student]], type[Student]]:
 
     def decorate(cls: type[Student]) -> type[Student]:
         cls.kind = kind
-        _REGISTRY[kind] = cls
-        return cls
+        return STUDENTS.register(kind, cls)
 
     return decorate
 
 
-def _ensure_builtin_kinds() -> None:
-    # Import for its registration side effect; done lazily so that base.py stays importable on its own.
-    # The encoder module imports no torch at module level, so registering it keeps the CRF path torch-free.
-    from tvd.students import crf, encoder  # noqa: F401
-
-
 def student_kinds() -> list[str]:
     """Registered student kinds, sorted."""
-    _ensure_builtin_kinds()
-    return sorted(_REGISTRY)
+    return sorted(STUDENTS.names())
 
 
-def _lookup(kind: str, *, file: str | Path | None = None) -> Callable[..., Student]:
-    _ensure_builtin_kinds()
-    if kind not in _REGISTRY:
-        raise TvdError(
-            E_UNKNOWN_KIND,
-            f"unknown student kind {kind!r}",
-            file=file,
-            fix=f"use one of: {', '.join(sorted(_REGISTRY))}",
-        )
-    return _REGISTRY[kind]
+def student_class(kind: str, *, file: str | Path | None = None) -> type[Student]:
+    """The :class:`Student` subclass registered as ``kind``; raises E403 (listing the kinds) for another name."""
+    return STUDENTS.get(kind, file=file)
 
 
 def make_student(name: str, **params: Any) -> Student:
     """A new, untrained student of kind ``name`` (e.g. ``"crf"``) with the given parameters."""
-    cls = _lookup(name)
+    cls = student_class(name)
     try:
         return cls(**params)
     except TypeError as exc:  # an unknown keyword
@@ -173,8 +174,8 @@ def write_metadata(directory: str | Path, metadata: dict[str, Any]) -> Path:
 def load_student(directory: str | Path) -> Student:
     """Load a saved student of whatever kind its ``student.json`` names."""
     metadata = read_metadata(directory)
-    cls = _lookup(metadata["kind"], file=Path(directory) / METADATA_FILE)
-    return cls.load(directory)  # type: ignore[attr-defined]
+    cls = student_class(metadata["kind"], file=Path(directory) / METADATA_FILE)
+    return cls.load(directory)
 
 
 def input_utterance(item: str | Utterance) -> Utterance:

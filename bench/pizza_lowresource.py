@@ -9,7 +9,7 @@ there too.  Each (size, method, seed) trains the CRF path-tagger parser and scor
 
     python bench/pizza_lowresource.py --seeds 0 1 2 --rs 300 --gb 30 --negation-cues
     python bench/pizza_lowresource.py --teacher openai --teacher-option base_url=http://127.0.0.1:8000/v1 \
-        --teacher-option model=qwen2.5-7b-instruct ...          # any configured teacher (`tvd teachers`)
+        --teacher-option model=qwen2.5-7b-instruct ...          # any configured teacher (`tvd teacher list`)
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--work", default=str(ROOT / "bench" / "work" / "pizza_lowresource"))
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "pizza_lowresource.json"))
     ap.add_argument("--generate-only", action="store_true")
-    ap.add_argument("--teacher", default="llamacpp", help="teacher backend (`tvd teachers`; default: embedded)")
+    ap.add_argument("--teacher", default="llamacpp", help="teacher backend (`tvd teacher list`; default: embedded)")
     ap.add_argument(
         "--teacher-option", action="append", default=[], metavar="KEY=VALUE", help="teacher option (repeatable)"
     )

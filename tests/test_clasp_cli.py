@@ -105,3 +105,65 @@ def test_ts_without_config_is_a_coded_error(tmp_path: Path, pizza_dir: Path) -> 
         main, ["clasp", "--strategy", "ts", "--data", str(pizza_dir), "--out", str(tmp_path / "x"), "--no-progress"]
     )
     assert result.exit_code != 0 and "E612" in result.output
+
+
+def test_dry_run_sends_nothing_then_reports_the_cache(tmp_path: Path, pizza_dir: Path) -> None:
+    runner = CliRunner()
+    out = tmp_path / "rs"
+    args = ["clasp", "--strategy", "rs", "--data", str(pizza_dir), "-o", str(out), "-n", "5", "--no-progress"]
+    dry = runner.invoke(main, [*args, "--dry-run"])
+    assert dry.exit_code == 0, dry.output
+    assert "5 completions planned, 0 in the cache, 5 request(s) to send" in dry.output
+    assert not (out / "generated.jsonl").exists()
+    assert runner.invoke(main, args).exit_code == 0
+    again = runner.invoke(main, [*args, "--dry-run"])
+    assert "5 completions planned, 5 in the cache, 0 request(s) to send" in again.output
+
+
+def test_ts_dry_run_plans_the_second_step_from_cached_translations(tmp_path: Path) -> None:
+    config = Path(__file__).resolve().parents[1] / "examples" / "clasp" / "de.yaml"
+    runner = CliRunner()
+    args = ["clasp", str(config), "--strategy", "ts", "-o", str(tmp_path / "ts"), "-n", "1", "--no-progress"]
+    first = runner.invoke(main, [*args, "--dry-run"])
+    assert "23 completions planned, 0 in the cache, 23 request(s) to send" in first.output  # 17 values + 6 parses
+    assert runner.invoke(main, args).exit_code == 0
+    second = runner.invoke(main, [*args, "--dry-run"])
+    assert "23 completions planned, 23 in the cache, 0 request(s) to send" in second.output
+
+
+def test_budget_stops_resumably(tmp_path: Path, pizza_dir: Path) -> None:
+    config = tmp_path / "rs.yaml"
+    config.write_text(
+        f"strategy: rs\ndata: {pizza_dir}\ncount: 6\noutput_dir: {tmp_path / 'out'}\n"
+        "teacher: {price: {input_per_million: 1000, output_per_million: 1000}}\n",
+        encoding="utf-8",
+    )
+    runner = CliRunner()
+    stopped = runner.invoke(main, ["clasp", str(config), "--budget", "0.5", "--no-progress"])
+    assert stopped.exit_code == 0, stopped.output
+    assert "not sent (budget)" in stopped.output
+    finished = runner.invoke(main, ["clasp", str(config), "--no-progress"])
+    assert "6 valid" in finished.output and "0 failed" in finished.output
+    assert ", 0 sent" not in finished.output  # only what the budget left out was sent
+
+
+def test_unknown_strategy_and_missing_data_are_coded_errors(tmp_path: Path) -> None:
+    runner = CliRunner()
+    unknown = runner.invoke(main, ["clasp", "--strategy", "xx", "-o", str(tmp_path / "x"), "--no-progress"])
+    assert unknown.exit_code == 1 and "unknown CLASP strategy 'xx'" in unknown.output and "rs" in unknown.output
+    no_data = runner.invoke(main, ["clasp", "--strategy", "rs", "-o", str(tmp_path / "x"), "--no-progress"])
+    assert no_data.exit_code == 1 and "needs the PIZZA folder" in no_data.output
+
+
+def test_parser_group_and_old_spellings(tmp_path: Path, pizza_dir: Path) -> None:
+    runner = CliRunner()
+    listing = runner.invoke(main, ["--help"]).output
+    assert "parser" in listing and "parser-train" not in listing  # the old spellings are hidden aliases
+    model = tmp_path / "parser"
+    shots = str(pizza_dir / "PIZZA_dev.16_shots.json")
+    for command in (["parser", "train"], ["parser-train"]):
+        result = runner.invoke(main, [*command, "--train", shots, "-o", str(model), "--data", str(pizza_dir)])
+        assert result.exit_code == 0, result.output
+    for command in (["parser", "evaluate"], ["parser-evaluate"]):
+        result = runner.invoke(main, [*command, str(model), shots, "--data", str(pizza_dir)])
+        assert result.exit_code == 0 and "n=4" in result.output, result.output

@@ -56,3 +56,9 @@ def test_config_errors_name_file_and_field(tmp_path, text, code, needle):
 def test_missing_config_file(tmp_path):
     with pytest.raises(TvdError, match="E501"):
         load_config(tmp_path / "nope.yaml")
+
+
+def test_filters_are_any_registered_name(tmp_path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("data: {base: b, seed: s}\nfilters: [exact, language]\n", encoding="utf-8")
+    assert load_config(path).filters == ["exact", "language"]

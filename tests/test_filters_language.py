@@ -44,7 +44,10 @@ def test_the_filter_checks_each_utterances_own_language() -> None:
     ]
     result = apply_filters(generated, filters=("language",))
     assert [u.text for u in result.kept] == ["spiele jazz in der küche", "play jazz in the kitchen", "ジャズをかけて"]
-    assert [(u.language, reason) for u, reason in result.removed] == [("de", "wrong_language"), ("ja", "wrong_language")]
+    assert [(u.language, reason) for u, reason in result.removed] == [
+        ("de", "wrong_language"),
+        ("ja", "wrong_language"),
+    ]
     assert result.counts == {"wrong_language": 2}
 
 

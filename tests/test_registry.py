@@ -131,25 +131,38 @@ def test_entry_points_of_an_installed_package_are_found(site: Path) -> None:
     install(
         site,
         "tvdplugin-dist",
-        {"tvd.test-plugins": {"zeta": "tvdplugin_ep:Zeta", "alpha": "tvdplugin_ep:Alpha", "own": "tvdplugin_ep:Alpha"}},
+        {
+            "tvd.test-plugins": {
+                "zeta": "tvdplugin_ep:Zeta",
+                "alpha": "tvdplugin_ep:Alpha",
+                "own": "tvdplugin_ep:Alpha",
+                "module": "tvdplugin_ep",
+            }
+        },
         {"tvdplugin_ep": 'class Alpha:\n    """Alpha from a plugin."""\n\n\nclass Zeta:\n    """Zeta."""\n'},
     )
     plugins: Registry[type] = Registry("test-plugins", "plugin", "E999")
     plugins.register("own", Thing)
-    assert plugins.names() == ["own", "alpha", "zeta"]  # code first, then entry points by name
+    assert plugins.names() == ["own", "alpha", "module", "zeta"]  # code first, then entry points by name
     assert "tvdplugin_ep" not in sys.modules  # listing names imports nothing
     assert plugins.get("own") is Thing  # code wins over the entry point of the same name
     assert plugins.get("alpha").__name__ == "Alpha" and plugins.description("zeta") == "Zeta."
+    assert plugins.get("module") is sys.modules["tvdplugin_ep"]  # a module alone, as entry points allow
     with pytest.raises(TvdError) as info:
         plugins.get("omega")
-    assert info.value.fix == "use one of: own, alpha, zeta"
+    assert info.value.fix == "use one of: own, alpha, module, zeta"
 
 
 def test_refresh_reads_entry_points_installed_later(site: Path) -> None:
     plugins: Registry[type] = Registry("test-late", "plugin", "E999")
     plugins.register("own", Thing)
     assert plugins.names() == ["own"]
-    install(site, "tvdplugin-late", {"tvd.test-late": {"late": "tvdplugin_late:Late"}}, {"tvdplugin_late": "class Late: ..."})
+    install(
+        site,
+        "tvdplugin-late",
+        {"tvd.test-late": {"late": "tvdplugin_late:Late"}},
+        {"tvdplugin_late": "class Late: ..."},
+    )
     assert plugins.names() == ["own"]  # entry points are read once ...
     plugins.refresh()
     assert plugins.names() == ["own", "late"]  # ... and again after refresh()

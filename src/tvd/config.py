@@ -11,10 +11,10 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from tvd.errors import TvdError
 
@@ -83,6 +83,17 @@ class GenerationConfig(_Block):
     seed: int = 0
 
 
+def _known_filter(name: str) -> str:
+    from tvd.filters import FILTERS
+
+    if name not in FILTERS.names():
+        raise ValueError(f"unknown filter {name!r}; use some of: {', '.join(FILTERS.names())}")
+    return name
+
+
+FilterName = Annotated[str, AfterValidator(_known_filter)]
+
+
 class StudentConfig(_Block):
     kind: str = "crf"
     params: dict[str, Any] = Field(default_factory=dict)
@@ -95,7 +106,9 @@ class RunConfig(_Block):
     data: DataConfig
     teacher: TeacherConfig = Field(default_factory=TeacherConfig)
     generation: GenerationConfig = Field(default_factory=GenerationConfig)
-    filters: list[Literal["exact", "seed", "template"]] = Field(default_factory=lambda: ["exact", "seed"])
+    filters: list[FilterName] = Field(
+        default_factory=lambda: ["exact", "seed"], description="filters by registered name (`tvd.filters.FILTERS`)"
+    )
     student: StudentConfig = Field(default_factory=StudentConfig)
 
     @property

@@ -50,7 +50,7 @@ class _Entry:
 
     target: Any
     description: str | None
-    source: str  # "code" or "entry point <dist>"
+    source: str  # "code" or "entry point of <distribution>"
     loaded: bool
 
 
@@ -60,10 +60,11 @@ def is_reference(value: object) -> bool:
 
 
 def resolve(reference: str) -> Any:
-    """The object a ``"module:attr"`` reference names (``attr`` may be dotted); imports the module."""
+    """The object a ``"module:attr"`` reference names (``attr`` may be dotted; ``"module"`` alone names the
+    module, as an entry point may); imports the module."""
     module_name, _, attr = reference.partition(":")
     obj: Any = importlib.import_module(module_name)
-    for part in attr.split("."):
+    for part in attr.split(".") if attr else ():
         obj = getattr(obj, part)
     return obj
 
@@ -117,10 +118,11 @@ class Registry(Generic[T]):
         self._add(name, obj, description, "code")
         return obj
 
-    def _add(self, name: str, obj: Any, description: str | None, source: str) -> None:
+    def _add(self, name: str, obj: Any, description: str | None, source: str, *, lazy: bool | None = None) -> None:
         if not isinstance(name, str) or not name:
             raise ValueError(f"a {self.kind_noun} needs a non-empty string name, got {name!r}")
-        self._entries[name] = _Entry(obj, description, source, loaded=not is_reference(obj))
+        lazy = is_reference(obj) if lazy is None else lazy
+        self._entries[name] = _Entry(obj, description, source, loaded=not lazy)
 
     def _read_entry_points(self) -> None:
         if self._entry_points_read:
@@ -130,7 +132,8 @@ class Registry(Generic[T]):
         for point in sorted(found, key=lambda p: p.name):
             if point.name not in self._entries:  # code wins
                 dist = getattr(point.dist, "name", None) or "an installed package"
-                self._add(point.name, f"{point.module}:{point.attr}", None, f"entry point of {dist}")
+                reference = f"{point.module}:{point.attr}" if point.attr else point.module
+                self._add(point.name, reference, None, f"entry point of {dist}", lazy=True)
 
     def refresh(self) -> None:
         """Read the entry points again on next use (after installing a package in the same process)."""

@@ -48,7 +48,7 @@ from tvd.data.label_mapping import LabelMapping, read_label_mapping
 from tvd.data.tokenize import script_tokens
 from tvd.data.utterance import Utterance
 from tvd.engine.cache import CompletionCache
-from tvd.errors import TvdError
+from tvd.errors import E_BENCH_DATA_NOT_FOUND, TvdError
 from tvd.evaluate.metrics import evaluate
 from tvd.filters import apply_filters
 from tvd.filters.language import in_language
@@ -83,7 +83,7 @@ def load(data: Path) -> tuple[LabelMapping, list[Utterance], dict[str, list[Utte
     xsid = data / "xsid"
     if not (snips / "seq.in").is_file() or not (xsid / "snips_to_xsid_mapping.txt").is_file():
         raise TvdError(
-            "E173",
+            E_BENCH_DATA_NOT_FOUND,
             f"SNIPS train or xSID not found under {data}",
             fix="pass --data DIR (the folder holding snips/ and xsid/) or set TVD_DATA",
         )

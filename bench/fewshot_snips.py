@@ -44,7 +44,7 @@ from tvd.data.atomic import write_json
 from tvd.data.fewshot import novel_intent_split
 from tvd.data.resample import build_catalogue, resample
 from tvd.engine.cache import CompletionCache
-from tvd.errors import TvdError
+from tvd.errors import E_BENCH_DATA_NOT_FOUND, TvdError
 from tvd.evaluate.metrics import evaluate
 from tvd.formats import read_dataset
 from tvd.jobs.augment import Augmented, augment, generation_params
@@ -79,7 +79,7 @@ def _load(data: Path) -> tuple[list[Any], list[Any]]:
     snips = data / "snips"
     if not (snips / "train" / "seq.in").is_file():
         raise TvdError(
-            "E190",
+            E_BENCH_DATA_NOT_FOUND,
             f"SNIPS not found under {snips}",
             fix="pass --data DIR (the folder holding snips/) or set TVD_DATA",
         )

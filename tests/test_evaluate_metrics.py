@@ -170,3 +170,22 @@ def test_misaligned_inputs_are_errors() -> None:
 def test_predicted_missing_intent_counts_as_wrong() -> None:
     m = evaluate(GOLD[:1], [GOLD[0].replace(intent=None)])
     assert m.intent_accuracy == 0.0 and m.slot_f1 == 1.0 and m.sentence_accuracy == 0.0
+
+
+def test_headline_and_focus_scores() -> None:
+    m = evaluate(GOLD, PRED)
+    assert m.headline() == {"intent_acc": m.intent_accuracy, "slot_f1": m.slot_f1, "sentence_acc": m.sentence_accuracy}
+    assert m.headline(percent=True) == {key: round(100 * value, 2) for key, value in m.headline().items()}
+    intent = GOLD[0].intent
+    assert intent is not None
+    assert m.focus(intent) == {
+        "ic_recall": m.per_intent[intent].recall,
+        "ic_precision": m.per_intent[intent].precision,
+        "slot_f1": m.slot_f1_for_intent(intent),
+        "intent_acc": m.intent_accuracy,
+        "overall_slot_f1": m.slot_f1,
+        "sentence_acc": m.sentence_accuracy,
+    }
+    with pytest.raises(TvdError) as info:
+        m.focus("NoSuchIntent")
+    assert info.value.code == "E411"

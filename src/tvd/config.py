@@ -16,7 +16,14 @@ from typing import Annotated, Any, TypeVar
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
-from tvd.errors import TvdError
+from tvd.errors import (
+    E_BAD_KEY_VALUE,
+    E_CONFIG_FIELD,
+    E_CONFIG_NOT_FOUND,
+    E_CONFIG_NOT_MAPPING,
+    E_CONFIG_YAML,
+    TvdError,
+)
 
 
 class _Block(BaseModel):
@@ -150,7 +157,7 @@ def parse_options(items: Sequence[str], option: str = "--param") -> dict[str, An
     for item in items:
         key, sep, raw = item.partition("=")
         if not sep or not key.strip():
-            raise TvdError("E424", f"{option} {item!r} is not KEY=VALUE", fix=f"write e.g. {option} epochs=4")
+            raise TvdError(E_BAD_KEY_VALUE, f"{option} {item!r} is not KEY=VALUE", fix=f"write e.g. {option} epochs=4")
         try:
             params[key.strip()] = json.loads(raw)
         except json.JSONDecodeError:
@@ -160,20 +167,22 @@ def parse_options(items: Sequence[str], option: str = "--param") -> dict[str, An
 
 def _read_yaml(path: Path, example: str) -> dict[str, Any]:
     if not path.is_file():
-        raise TvdError("E501", f"config file not found: {path}", file=path, fix="give the path of a YAML config")
+        raise TvdError(
+            E_CONFIG_NOT_FOUND, f"config file not found: {path}", file=path, fix="give the path of a YAML config"
+        )
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         raise TvdError(
-            "E502",
+            E_CONFIG_YAML,
             f"not valid YAML: {getattr(exc, 'problem', exc)}",
             file=path,
             line=mark.line + 1 if mark else None,
             fix="check indentation and quoting",
         ) from exc
     if not isinstance(raw, dict):
-        raise TvdError("E503", "the config must be a YAML mapping", file=path, fix=f"see {example}")
+        raise TvdError(E_CONFIG_NOT_MAPPING, "the config must be a YAML mapping", file=path, fix=f"see {example}")
     return raw
 
 
@@ -184,7 +193,7 @@ def _validate(model: type[ConfigT], raw: dict[str, Any], path: Path, example: st
         first = exc.errors()[0]
         field_path = ".".join(str(p) for p in first["loc"])
         raise TvdError(
-            "E504",
+            E_CONFIG_FIELD,
             f"field {field_path!r}: {first['msg']} ({len(exc.errors())} problem(s) in all)",
             file=path,
             fix=f"see {example} for every field and its default",

@@ -13,7 +13,7 @@ Installed packages add entries without touching ``tvd``, through Python entry po
 
 Using one::
 
-    STRATEGIES = Registry("strategies", "CLASP strategy", "E601")
+    STRATEGIES = Registry("strategies", "CLASP strategy", E_UNKNOWN_STRATEGY)  # a code from tvd.errors
     STRATEGIES.register("rs", "tvd.clasp.strategies:ReplaceSlots", description="resample slot values")
 
     @STRATEGIES.register("gb", description="generate both")
@@ -21,7 +21,7 @@ Using one::
 
     STRATEGIES.names()      # ['rs', 'gb'] and then any entry points, sorted
     STRATEGIES.get("rs")    # imports tvd.clasp.strategies now and returns ReplaceSlots
-    STRATEGIES.get("xx")    # TvdError [E601] unknown CLASP strategy 'xx' / fix: use one of: rs, gb
+    STRATEGIES.get("xx")    # TvdError [E613] unknown CLASP strategy 'xx' / fix: use one of: rs, gb
 
 A name registered in code wins over an entry point of the same name; registering a name again replaces it.
 """

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tvd.data.parse_tree import Tree
-from tvd.errors import TvdError
+from tvd.errors import E_CATALOGUE, TvdError
 
 UNKNOWN_ENTITY = "<UNKNOWN_ENTITY>"
 
@@ -42,12 +42,14 @@ class Catalogs:
     def load(cls, directory: str | Path) -> Catalogs:
         directory = Path(directory)
         if not directory.is_dir():
-            raise TvdError("E605", f"catalogue folder not found: {directory}", fix="point to PIZZA's catalogs/ folder")
+            raise TvdError(
+                E_CATALOGUE, f"catalogue folder not found: {directory}", fix="point to PIZZA's catalogs/ folder"
+            )
         entries: dict[str, dict[str, Tree]] = {}
         for label, name in CATALOG_FILES.items():
             path = directory / name
             if not path.is_file():
-                raise TvdError("E605", f"catalogue file missing: {path}", fix=f"add {name} to {directory}")
+                raise TvdError(E_CATALOGUE, f"catalogue file missing: {path}", fix=f"add {name} to {directory}")
             table: dict[str, Tree] = {}
             for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
                 if not line.strip():
@@ -56,7 +58,7 @@ class Catalogs:
                 match = _ENTRY.match(value)
                 if not sep or match is None:
                     raise TvdError(
-                        "E605",
+                        E_CATALOGUE,
                         f"bad catalogue line {line!r}",
                         file=path,
                         line=number,

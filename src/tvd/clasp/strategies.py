@@ -22,7 +22,7 @@ from typing import Any, Protocol
 from tvd.clasp.grammar import WORD_ANY, free_grammar, skeleton_grammar
 from tvd.clasp.prompt import both_prompt, translate_both_prompt, translate_value_prompt, utterance_prompt
 from tvd.data.parse_tree import Tree
-from tvd.errors import TvdError
+from tvd.errors import E_EMPTY_POOL, E_UNKNOWN_STRATEGY, TvdError
 from tvd.registry import Registry
 
 
@@ -44,7 +44,9 @@ class ClaspRequest:
 def _check_pool(pool: Sequence[Tree]) -> None:
     if not pool:
         raise TvdError(
-            "E610", "no real parses to start from", fix="give at least one TOP tree (e.g. PIZZA_dev.16_shots.json)"
+            E_EMPTY_POOL,
+            "no real parses to start from",
+            fix="give at least one TOP tree (e.g. PIZZA_dev.16_shots.json)",
         )
 
 
@@ -252,7 +254,7 @@ class TranslateBoth:
 
 
 #: the CLASP strategies by name; a user's package adds one through the entry point group ``tvd.clasp_strategies``
-STRATEGIES: Registry[Strategy] = Registry("clasp_strategies", "CLASP strategy", "E613")
+STRATEGIES: Registry[Strategy] = Registry("clasp_strategies", "CLASP strategy", E_UNKNOWN_STRATEGY)
 for _strategy in (ReplaceSlots(), TranslateSlots(), GenerateBoth(), TranslateBoth()):
     STRATEGIES.register(_strategy.name, _strategy, description=(type(_strategy).__doc__ or "").split(": ", 1)[-1])
 

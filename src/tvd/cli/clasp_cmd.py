@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from tvd.errors import TvdError
+from tvd.errors import E_NEEDS_CLASP_CONFIG, E_NO_RUN_DIR, TvdError
 
 
 def teacher_for(config: Any) -> Any:
@@ -86,6 +86,7 @@ def clasp(
     are checked against the catalogues too: a known topping, drink or style among the connecting words
     is rejected (value_outside_slot).
     """
+    from tvd.clasp.strategies import get_strategy
     from tvd.config import ClaspConfig, load_clasp_config
     from tvd.engine.cache import CompletionCache
     from tvd.jobs.clasp import clasp_job, estimate_clasp, write_clasp
@@ -110,12 +111,14 @@ def clasp(
             backend=backend or config.teacher.backend, options=parse_options(teacher_options, "--teacher-option")
         )
     config = config.model_copy(update={k: v for k, v in overrides.items() if v is not None})
-    if config.strategy in ("ts", "tb") and path is None:
+    if config.strategy is not None and get_strategy(config.strategy).cross_lingual and path is None:
         raise TvdError(
-            "E612", f"--strategy {config.strategy} needs CONFIG", fix="e.g. tvd clasp examples/clasp/de.yaml"
+            E_NEEDS_CLASP_CONFIG,
+            f"--strategy {config.strategy} needs CONFIG",
+            fix="e.g. tvd clasp examples/clasp/de.yaml",
         )
     if config.output_dir is None:
-        raise TvdError("E615", "no run directory given", fix="pass -o/--out DIR or set output_dir: in CONFIG")
+        raise TvdError(E_NO_RUN_DIR, "no run directory given", fix="pass -o/--out DIR or set output_dir: in CONFIG")
     run_dir = config.output_dir
     settings = engine_settings(config.teacher)
     if dry_run:

@@ -13,7 +13,7 @@ from tvd.cli.clasp_cmd import clasp, parser, parser_evaluate_alias, parser_train
 from tvd.cli.student_cmd import export
 from tvd.cli.teacher_cmd import echo_teacher_backends
 from tvd.cli.teacher_cmd import teacher as teacher_group
-from tvd.errors import TvdError
+from tvd.errors import E_BAD_PARAMS, E_NO_SERVE_DEPS, TvdError
 
 
 class _TvdGroup(click.Group):
@@ -215,7 +215,6 @@ def train(
     from tvd.cli.student_cmd import parse_params
     from tvd.formats import read_dataset
     from tvd.students import make_student
-    from tvd.students.base import E_BAD_PARAMS
 
     utterances = [u for path in train_paths for u in read_dataset(path, fmt).utterances]
     student = make_student(kind, **parse_params(params))
@@ -359,7 +358,7 @@ def serve(
         from tvd.serve import ServeSettings, create_app
     except ImportError as exc:
         raise TvdError(
-            "E459", f"serving needs FastAPI and uvicorn ({exc})", fix="pip install 'teaching-via-data[server]'"
+            E_NO_SERVE_DEPS, f"serving needs FastAPI and uvicorn ({exc})", fix="pip install 'teaching-via-data[server]'"
         ) from exc
     from tvd.serve.app import MODEL_DIR_ENV
     from tvd.students import load_student

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from tvd.errors import TvdError
+from tvd.errors import E_NOT_EXPORTABLE, TvdError
 
 
 def parse_params(items: tuple[str, ...]) -> dict[str, Any]:
@@ -40,7 +40,10 @@ def export(model_dir: Path, no_int8: bool, int8_scheme: str) -> None:
     kind = read_metadata(model_dir)["kind"]
     if kind not in STUDENTS or not STUDENTS.get(kind).exportable:
         raise TvdError(
-            "E422", "only encoder students can be exported to ONNX", file=model_dir, fix="pass an encoder student"
+            E_NOT_EXPORTABLE,
+            "only encoder students can be exported to ONNX",
+            file=model_dir,
+            fix="pass an encoder student",
         )
     from tvd.students.onnx_export import export_onnx
 

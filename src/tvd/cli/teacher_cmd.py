@@ -8,9 +8,9 @@ from pathlib import Path
 
 import click
 
-from tvd.errors import TvdError
-from tvd.formats import read_dataset
-from tvd.linguist.instruction_data import InstructionSettings, build_pairs, read_pairs, write_pairs
+from tvd.errors import E_BAD_DATASET_ARG, E_BAD_MIX, TvdError
+from tvd.jobs.tune import build_data as build_instruction_data
+from tvd.linguist.instruction_data import InstructionSettings, read_pairs
 
 
 @click.group(name="teacher", short_help="List teacher backends; instruction-tune a LINGUIST teacher.")
@@ -46,7 +46,9 @@ def _parse_dataset(spec: str) -> tuple[str, Path]:
         path = name
         name = Path(path).parent.name if Path(path).name in ("train", "valid", "test") else Path(path).stem
     if not name or not path:
-        raise TvdError("E365", f"bad dataset argument {spec!r}", fix="write NAME=PATH, e.g. snips=data/snips/train")
+        raise TvdError(
+            E_BAD_DATASET_ARG, f"bad dataset argument {spec!r}", fix="write NAME=PATH, e.g. snips=data/snips/train"
+        )
     return name, Path(path)
 
 
@@ -86,17 +88,14 @@ def build_data(
     intent as examples; the include block comes from the target's slots (values fixed or '*'), the label
     numbering is shuffled, and the target is the utterance in numbered-bracket form.
     """
-    loaded = {}
-    for spec in datasets:
-        name, path = _parse_dataset(spec)
-        loaded[name] = read_dataset(path, fmt).utterances
+    paths = dict(_parse_dataset(spec) for spec in datasets)
     weights = {}
     for item in mix:
         name, _, weight = item.partition("=")
         try:
             weights[name] = float(weight)
         except ValueError as exc:
-            raise TvdError("E362", f"bad --mix {item!r}", fix="write NAME=WEIGHT, e.g. atis=0.5") from exc
+            raise TvdError(E_BAD_MIX, f"bad --mix {item!r}", fix="write NAME=WEIGHT, e.g. atis=0.5") from exc
     settings = InstructionSettings(
         pairs=pairs,
         shots=tuple(range(max_shots + 1)),
@@ -107,8 +106,7 @@ def build_data(
         mix=weights,
         seed=seed,
     )
-    built = build_pairs(loaded, settings)
-    write_pairs(out, built, settings)
+    built = build_instruction_data(paths, out, settings, fmt=fmt)
     intents = Counter(pair.key for pair in built)
     click.echo(f"wrote {len(built)} pairs over {len(intents)} intents to {out}")
 

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from tvd.data.utterance import Utterance, intents
-from tvd.errors import TvdError
+from tvd.errors import E_TOO_FEW_SHOTS, E_UNKNOWN_INTENT, TvdError
 
 
 @dataclass(frozen=True)
@@ -48,18 +48,20 @@ def novel_intent_split(train: Sequence[Utterance], intent: str, k: int = 10, see
     intent has fewer than ``k`` examples or ``k`` is not positive.
     """
     if k < 1:
-        raise TvdError("E161", f"k must be at least 1, got {k}", fix="use k >= 1 (the standard protocol uses 10)")
+        raise TvdError(
+            E_TOO_FEW_SHOTS, f"k must be at least 1, got {k}", fix="use k >= 1 (the standard protocol uses 10)"
+        )
     target = [i for i, u in enumerate(train) if u.intent == intent]
     if not target:
         known = intents(train)
         raise TvdError(
-            "E160",
+            E_UNKNOWN_INTENT,
             f"intent {intent!r} does not occur in the training data",
             fix=f"choose one of: {', '.join(known)}" if known else "give training data that has intents",
         )
     if len(target) < k:
         raise TvdError(
-            "E161",
+            E_TOO_FEW_SHOTS,
             f"intent {intent!r} has only {len(target)} training examples, fewer than k={k}",
             fix=f"use k <= {len(target)} or another intent",
         )

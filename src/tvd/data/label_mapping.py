@@ -20,11 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tvd.data.utterance import Span, Utterance
-from tvd.errors import TvdError
-
-E_MAPPING_LINE = "E170"
-E_MAPPING_CONFLICT = "E171"
-E_MAPPING_FILE = "E172"
+from tvd.errors import E_MAPPING_CONFLICT, E_MAPPING_FILE, E_MAPPING_LINE, TvdError
 
 
 @dataclass(frozen=True)

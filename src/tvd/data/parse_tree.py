@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from tvd.errors import TvdError
+from tvd.errors import E_MALFORMED_PARSE, TvdError
 
 
 @dataclass(frozen=True)
@@ -141,5 +141,7 @@ def _build(tokens: list[str], source: str) -> Tree:
 def _malformed(source: str, problem: str) -> TvdError:
     shown = source if len(source) <= 120 else source[:117] + "..."
     return TvdError(
-        "E601", f"malformed parse: {problem}: {shown!r}", fix="balance the brackets; every node needs a child"
+        E_MALFORMED_PARSE,
+        f"malformed parse: {problem}: {shown!r}",
+        fix="balance the brackets; every node needs a child",
     )

@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 
 from tvd.data.utterance import Span, Utterance
-from tvd.errors import TvdError
+from tvd.errors import E_BAD_CATALOGUE_VALUE, E_NOTHING_TO_RESAMPLE, TvdError
 
 SlotCatalogue = dict[str, list[str]]
 """Slot label -> distinct values, in first-seen order."""
@@ -74,13 +74,13 @@ def resample(
     catalogue value is empty or has surrounding whitespace.
     """
     if n < 0:
-        raise TvdError("E162", f"n must not be negative, got {n}", fix="ask for n >= 0 utterances")
+        raise TvdError(E_NOTHING_TO_RESAMPLE, f"n must not be negative, got {n}", fix="ask for n >= 0 utterances")
     if n == 0:
         return []
     usable = [i for i, u in enumerate(seed_examples) if u.spans]
     if not usable:
         raise TvdError(
-            "E162",
+            E_NOTHING_TO_RESAMPLE,
             f"none of the {len(seed_examples)} seed examples has a slot, so there is nothing to resample",
             fix="give seed examples with annotated slots",
         )
@@ -105,7 +105,7 @@ def _checked_catalogue(catalogue: Mapping[str, Sequence[str]]) -> dict[str, list
         for value in values:
             if not isinstance(value, str) or not value or value != value.strip():
                 raise TvdError(
-                    "E163",
+                    E_BAD_CATALOGUE_VALUE,
                     f"catalogue value {value!r} of slot {label!r} is empty or has surrounding whitespace",
                     fix="strip catalogue values and drop empty ones",
                 )

@@ -34,10 +34,7 @@ import numpy as np
 from seqeval.metrics.sequence_labeling import get_entities
 
 from tvd.data.utterance import Span, SpanError, Utterance
-from tvd.errors import TvdError
-
-E_MISALIGNED = "E410"  # gold and predicted lists differ in length or text
-E_BAD_GOLD = "E411"  # a gold utterance without an intent, or with slots off its own tokens
+from tvd.errors import E_BAD_GOLD, E_MISALIGNED, TvdError
 
 BOOTSTRAP_RESAMPLES = 1000
 BOOTSTRAP_SEED = 0
@@ -130,6 +127,26 @@ class Metrics:
     def slot_f1_for_intent(self, intent: str) -> float:
         """Slot F1 over the utterances whose gold intent is ``intent`` (the few-shot benchmark's number)."""
         return self.slot_scores_for_intent(intent).f1
+
+    def headline(self, *, percent: bool = False) -> dict[str, float]:
+        """``intent_acc``, ``slot_f1`` and ``sentence_acc``; ``percent``: in percent, rounded to 2 decimals."""
+        scores = {"intent_acc": self.intent_accuracy, "slot_f1": self.slot_f1, "sentence_acc": self.sentence_accuracy}
+        return {key: round(100 * value, 2) for key, value in scores.items()} if percent else scores
+
+    def focus(self, intent: str) -> dict[str, float]:
+        """The scores of a new-intent experiment: ``intent``'s recall and precision (``ic_recall``,
+        ``ic_precision``) and slot F1 over its gold utterances (``slot_f1``), then the overall ``intent_acc``,
+        ``overall_slot_f1`` and ``sentence_acc``.  E411 when no gold utterance has ``intent``."""
+        slot_f1 = self.slot_f1_for_intent(intent)
+        scores = self.per_intent[intent]
+        return {
+            "ic_recall": scores.recall,
+            "ic_precision": scores.precision,
+            "slot_f1": slot_f1,
+            "intent_acc": self.intent_accuracy,
+            "overall_slot_f1": self.slot_f1,
+            "sentence_acc": self.sentence_accuracy,
+        }
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready dictionary of every score."""

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from tvd.clasp.resolve import Catalogs
 from tvd.data.parse_tree import Tree
-from tvd.errors import TvdError
+from tvd.errors import E_PARSE_MISALIGNED, TvdError
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,9 @@ def match(prediction: Tree | str, gold_exr: Tree, catalogs: Catalogs) -> tuple[b
 def score(predictions: Sequence[Tree | str], gold: Sequence[Tree], catalogs: Catalogs) -> ParseScores:
     """EM and unordered EM (fractions) of TOP predictions against gold EXR trees."""
     if len(predictions) != len(gold):
-        raise TvdError("E606", f"{len(predictions)} predictions for {len(gold)} gold parses", fix="align the lists")
+        raise TvdError(
+            E_PARSE_MISALIGNED, f"{len(predictions)} predictions for {len(gold)} gold parses", fix="align the lists"
+        )
     exact = unordered = 0
     for prediction, reference in zip(predictions, gold, strict=True):
         e, u = match(prediction, reference, catalogs)

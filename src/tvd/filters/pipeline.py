@@ -11,14 +11,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 
 from tvd.data.utterance import Utterance
-from tvd.errors import TvdError
+from tvd.errors import E_BAD_FILTER, TvdError
 from tvd.filters.base import Filter, FilterContext, FilterResult
 from tvd.registry import Registry
 
 FilterFactory = Callable[[FilterContext], Filter]
 
 FILTERS: Registry[FilterFactory] = Registry(
-    "filters", "filter", "E560", fix="use some of: {names} (or an empty list for no filtering)"
+    "filters", "filter", E_BAD_FILTER, fix="use some of: {names} (or an empty list for no filtering)"
 )
 """Filters by name: a factory from a :class:`FilterContext` to a fresh filter."""
 
@@ -65,7 +65,7 @@ def build_filters(names: Iterable[str], seeds: Iterable[Utterance] = ()) -> list
     for name in names:
         factory = FILTERS.get(name)
         if names.count(name) > 1:
-            raise TvdError("E560", f"filter {name!r} is listed twice", fix="list each filter once")
+            raise TvdError(E_BAD_FILTER, f"filter {name!r} is listed twice", fix="list each filter once")
         factories.append(factory)
     return [factory(context) for factory in factories]
 

@@ -24,20 +24,16 @@ from pathlib import Path
 
 from tvd.data import atomic
 from tvd.data.utterance import Utterance
-from tvd.errors import Problem, ProblemLog, TvdError
-
-# Error codes of the formats package (E1xx data and formats).
-E_NOT_FOUND = "E101"  # input path does not exist
-E_UNKNOWN_FORMAT = "E102"  # format name unknown or not detectable from the path
-E_UNREADABLE = "E103"  # the input as a whole cannot be read (encoding, YAML/JSON syntax, wrong layout)
-E_BAD_TAGS = "E104"  # BIO tags: count differs from tokens, tag not O/B-x/I-x
-E_BAD_MARKUP = "E105"  # inline slot markup: unbalanced bracket, missing colon, bad entity JSON
-E_BAD_TEXT = "E106"  # span outside the text, tokens not found in the text, annotated text differs from text
-E_UNKNOWN_LABEL = "E107"  # slot label not in the allowed set, or slot number not in the label map
-E_LINE_COUNT = "E108"  # parallel files (seq.in / seq.out / label) differ in length
-E_BAD_RECORD = "E109"  # any other malformed record: missing field, bad JSON line, empty utterance
-E_CANNOT_WRITE = "E110"  # an utterance the destination format cannot express
-E_DESTINATION = "E111"  # destination exists and is not something we may replace
+from tvd.errors import (
+    E_CANNOT_WRITE,
+    E_DESTINATION,
+    E_PATH_NOT_FOUND,
+    E_UNKNOWN_LABEL,
+    E_UNREADABLE,
+    Problem,
+    ProblemLog,
+    TvdError,
+)
 
 
 @dataclass(frozen=True)
@@ -125,7 +121,7 @@ def require_exists(path: str | Path) -> Path:
     """``path`` as a :class:`Path`; raises E101 if nothing is there."""
     path = Path(path)
     if not path.exists():
-        raise TvdError(E_NOT_FOUND, "no such file or directory", file=path, fix="check the path")
+        raise TvdError(E_PATH_NOT_FOUND, "no such file or directory", file=path, fix="check the path")
     return path
 
 

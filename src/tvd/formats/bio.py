@@ -19,12 +19,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from tvd.data.utterance import SpanError, Utterance
-from tvd.errors import TvdError
+from tvd.errors import E_BAD_RECORD, E_BAD_TAGS, E_LINE_COUNT, E_UNREADABLE, TvdError
 from tvd.formats.base import (
-    E_BAD_RECORD,
-    E_BAD_TAGS,
-    E_LINE_COUNT,
-    E_UNREADABLE,
     FormatSpec,
     Record,
     atomic_directory,

@@ -22,20 +22,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tvd.data.utterance import SpanError, Utterance, slot_labels
-from tvd.errors import TvdError
-from tvd.formats.base import (
-    E_BAD_RECORD,
-    E_BAD_TAGS,
-    E_BAD_TEXT,
-    E_UNREADABLE,
-    FormatSpec,
-    Record,
-    atomic_directory,
-    cannot_write,
-    collect,
-    record_error,
-    require_exists,
-)
+from tvd.errors import E_BAD_RECORD, E_BAD_TAGS, E_BAD_TEXT, E_UNREADABLE, TvdError
+from tvd.formats.base import FormatSpec, Record, atomic_directory, cannot_write, collect, record_error, require_exists
 
 if TYPE_CHECKING:
     from datasets import Dataset

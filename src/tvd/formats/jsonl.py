@@ -12,16 +12,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from tvd.data.utterance import SpanError, Utterance
-from tvd.formats.base import (
-    E_BAD_RECORD,
-    E_BAD_TEXT,
-    FormatSpec,
-    Record,
-    atomic_write_text,
-    cannot_write,
-    read_lines,
-    record_error,
-)
+from tvd.errors import E_BAD_RECORD, E_BAD_TEXT
+from tvd.formats.base import FormatSpec, Record, atomic_write_text, cannot_write, read_lines, record_error
 
 NAME = "jsonl"
 

@@ -27,18 +27,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from tvd.data.utterance import SpanError, Utterance, slot_labels
-from tvd.formats.base import (
-    E_BAD_MARKUP,
-    E_BAD_RECORD,
-    E_BAD_TEXT,
-    E_UNKNOWN_LABEL,
-    FormatSpec,
-    Record,
-    atomic_write_text,
-    cannot_write,
-    read_lines,
-    record_error,
-)
+from tvd.errors import E_BAD_MARKUP, E_BAD_RECORD, E_BAD_TEXT, E_UNKNOWN_LABEL
+from tvd.formats.base import FormatSpec, Record, atomic_write_text, cannot_write, read_lines, record_error
 from tvd.formats.brackets import BracketError, render_brackets, utterance_from_brackets
 
 NAME = "linguist"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from tvd.data.atomic import atomic_write_text
 from tvd.data.parse_tree import Tree
-from tvd.errors import TvdError
+from tvd.errors import E_PIZZA_FILE, TvdError
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,9 @@ def read_pizza(path: str | Path) -> list[PizzaExample]:
     """Read PIZZA JSON lines; a malformed line stops with E602 naming file and line."""
     path = Path(path)
     if not path.is_file():
-        raise TvdError("E602", f"PIZZA file not found: {path}", fix="check the path (e.g. data/pizza/PIZZA_dev.json)")
+        raise TvdError(
+            E_PIZZA_FILE, f"PIZZA file not found: {path}", fix="check the path (e.g. data/pizza/PIZZA_dev.json)"
+        )
     out: list[PizzaExample] = []
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         if not line.strip():
@@ -55,20 +57,24 @@ def read_pizza(path: str | Path) -> list[PizzaExample]:
             record = json.loads(line)
         except json.JSONDecodeError as exc:
             raise TvdError(
-                "E602", f"not JSON: {exc.msg}", file=path, line=number, fix="one JSON object a line"
+                E_PIZZA_FILE, f"not JSON: {exc.msg}", file=path, line=number, fix="one JSON object a line"
             ) from exc
         if not isinstance(record, dict):
-            raise TvdError("E602", "not a JSON object", file=path, line=number, fix="one JSON object a line")
+            raise TvdError(E_PIZZA_FILE, "not a JSON object", file=path, line=number, fix="one JSON object a line")
         src, top, exr = _field(record, "SRC"), _field(record, "TOP"), _field(record, "EXR")
         if src is None or (top is None and exr is None):
             raise TvdError(
-                "E602", "missing SRC, or both TOP and EXR", file=path, line=number, fix="write SRC and TOP and/or EXR"
+                E_PIZZA_FILE,
+                "missing SRC, or both TOP and EXR",
+                file=path,
+                line=number,
+                fix="write SRC and TOP and/or EXR",
             )
         try:
             top_tree = Tree.from_top(top) if top is not None else None
             exr_tree = Tree.from_exr(exr) if exr is not None else None
         except TvdError as exc:
-            raise TvdError("E602", exc.message, file=path, line=number, fix=exc.fix) from exc
+            raise TvdError(E_PIZZA_FILE, exc.message, file=path, line=number, fix=exc.fix) from exc
         out.append(PizzaExample(" ".join(src.split()), top_tree, exr_tree))
     return out
 

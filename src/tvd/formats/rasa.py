@@ -29,19 +29,8 @@ from typing import Any
 import yaml
 
 from tvd.data.utterance import Span, SpanError, Utterance
-from tvd.errors import TvdError
-from tvd.formats.base import (
-    E_BAD_MARKUP,
-    E_BAD_RECORD,
-    E_BAD_TEXT,
-    E_UNREADABLE,
-    FormatSpec,
-    Record,
-    atomic_write_text,
-    cannot_write,
-    read_lines,
-    record_error,
-)
+from tvd.errors import E_BAD_MARKUP, E_BAD_RECORD, E_BAD_TEXT, E_UNREADABLE, TvdError
+from tvd.formats.base import FormatSpec, Record, atomic_write_text, cannot_write, read_lines, record_error
 
 NAME = "rasa"
 VERSION = "3.1"

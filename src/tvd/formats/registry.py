@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from tvd.data.utterance import Utterance
-from tvd.errors import TvdError
-from tvd.formats.base import E_UNKNOWN_FORMAT, FormatSpec, ReadResult, collect, read_lines, require_exists
+from tvd.errors import E_UNKNOWN_FORMAT, TvdError
+from tvd.formats.base import FormatSpec, ReadResult, collect, read_lines, require_exists
 from tvd.registry import Registry
 
 FORMATS: tuple[str, ...] = ("jsonl", "bio", "xsid", "massive", "rasa", "hf", "linguist")

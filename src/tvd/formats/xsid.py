@@ -32,17 +32,8 @@ from pathlib import Path
 from typing import Any
 
 from tvd.data.utterance import SpanError, Utterance
-from tvd.formats.base import (
-    E_BAD_RECORD,
-    E_BAD_TAGS,
-    E_BAD_TEXT,
-    FormatSpec,
-    Record,
-    atomic_write_text,
-    cannot_write,
-    read_lines,
-    record_error,
-)
+from tvd.errors import E_BAD_RECORD, E_BAD_TAGS, E_BAD_TEXT
+from tvd.formats.base import FormatSpec, Record, atomic_write_text, cannot_write, read_lines, record_error
 
 NAME = "xsid"
 _COMMENT = re.compile(r"^#\s*(?P<key>[\w.-]+)\s*(?P<sep>[=:])\s?(?P<value>.*)$")

@@ -24,7 +24,7 @@ from tvd.data.parse_tree import Tree
 from tvd.engine.cache import CompletionCache
 from tvd.engine.dispatch import EngineSettings
 from tvd.engine.generate import GenerationEstimate, GenerationResult, estimate_generation, generate
-from tvd.errors import TvdError
+from tvd.errors import E_BAD_CONFIG_TREE, E_EMPTY_POOL, E_NEEDS_PIZZA_DIR, E_UNKNOWN_STRATEGY, TvdError
 from tvd.formats.pizza import read_pizza
 from tvd.teachers.base import GenerationParams, Teacher
 
@@ -52,14 +52,14 @@ def _trees(items: list[str], key: str) -> list[Tree]:
     try:
         return [Tree.from_top(str(item)) for item in items]
     except TvdError as exc:
-        raise TvdError("E611", f"`{key}`: {exc.message}", fix=exc.fix or f"see {EXAMPLE}") from exc
+        raise TvdError(E_BAD_CONFIG_TREE, f"`{key}`: {exc.message}", fix=exc.fix or f"see {EXAMPLE}") from exc
 
 
 def _catalogs(config: ClaspConfig, needed: bool) -> Catalogs | None:
     if config.data is None:
         if needed:
             raise TvdError(
-                "E614",
+                E_NEEDS_PIZZA_DIR,
                 f"strategy {config.strategy} needs the PIZZA folder (its catalogs/ give slot values)",
                 fix="pass --data DIR (the folder holding catalogs/ and PIZZA_dev.16_shots.json) or set data:",
             )
@@ -73,12 +73,12 @@ def _pool(config: ClaspConfig) -> list[Tree]:
         pool = config.data / DEFAULT_POOL
     if pool is None:
         raise TvdError(
-            "E611", "no real parses to start from", fix=f"give pool: (TOP trees) or --pool FILE; see {EXAMPLE}"
+            E_EMPTY_POOL, "no real parses to start from", fix=f"give pool: (TOP trees) or --pool FILE; see {EXAMPLE}"
         )
     if isinstance(pool, Path):
         return [e.top for e in read_pizza(pool) if e.top is not None]
     if not pool:
-        raise TvdError("E611", "`pool` must be a non-empty list of TOP trees", fix=f"see {EXAMPLE}")
+        raise TvdError(E_EMPTY_POOL, "`pool` must be a non-empty list of TOP trees", fix=f"see {EXAMPLE}")
     return _trees(pool, "pool")
 
 
@@ -104,7 +104,9 @@ def _inputs(config: ClaspConfig, strategy: Strategy, catalogs: Catalogs | None) 
 
 def _prepare(config: ClaspConfig) -> tuple[Strategy, Catalogs | None, ClaspInputs, ClaspTask]:
     if config.strategy is None:
-        raise TvdError("E612", "no CLASP strategy given", fix="pass --strategy rs|ts|gb|tb or set strategy:")
+        raise TvdError(
+            E_UNKNOWN_STRATEGY, "no CLASP strategy given", fix="pass --strategy rs|ts|gb|tb or set strategy:"
+        )
     strategy = get_strategy(config.strategy)
     catalogs = _catalogs(config, needed=not strategy.cross_lingual)
     inputs = _inputs(config, strategy, catalogs)

@@ -20,7 +20,7 @@ from tvd.data.utterance import Utterance, intents
 from tvd.engine.accounting import format_cost
 from tvd.engine.cache import CompletionCache
 from tvd.engine.generate import GenerationEstimate, GenerationStats, summary_lines
-from tvd.errors import TvdError
+from tvd.errors import E_MIXED_SEEDS, E_NO_SEEDS, E_SEED_INTENT, TvdError
 from tvd.evaluate.metrics import Metrics, evaluate
 from tvd.formats import read_dataset
 from tvd.jobs import augment as linguist_job
@@ -63,12 +63,12 @@ def load_run_data(config: RunConfig, log: Any = print) -> RunData:
         write_jsonl(run_dir / "input_problems.jsonl", problems)
         log(f"skipped {len(problems)} malformed input record(s): see {run_dir / 'input_problems.jsonl'}")
     if not seeds:
-        raise TvdError("E510", "the seed file holds no utterances", file=config.data.seed, fix="add seed examples")
+        raise TvdError(E_NO_SEEDS, "the seed file holds no utterances", file=config.data.seed, fix="add seed examples")
     seed_intents = intents(seeds)
     intent = config.intent or (seed_intents[0] if len(seed_intents) == 1 else None)
     if intent is None:
         raise TvdError(
-            "E511",
+            E_MIXED_SEEDS,
             f"the seed file mixes intents {seed_intents}",
             file=config.data.seed,
             fix="set `intent:` in the config to the new intent",
@@ -76,7 +76,7 @@ def load_run_data(config: RunConfig, log: Any = print) -> RunData:
     wrong = [u.text for u in seeds if u.intent != intent]
     if wrong:
         raise TvdError(
-            "E512",
+            E_SEED_INTENT,
             f"{len(wrong)} seed utterance(s) are not of intent {intent!r}, e.g. {wrong[0]!r}",
             file=config.data.seed,
             fix="keep only the new intent's utterances in the seed file",

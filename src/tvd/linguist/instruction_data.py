@@ -23,7 +23,14 @@ from pathlib import Path
 from typing import Any
 
 from tvd.data.utterance import Utterance
-from tvd.errors import TvdError
+from tvd.errors import (
+    E_BAD_INSTRUCTION_PAIR,
+    E_BAD_MIX,
+    E_INSTRUCTION_FILE,
+    E_INSTRUCTION_SETTINGS,
+    E_NO_INSTRUCTION_INTENTS,
+    TvdError,
+)
 from tvd.formats.brackets import render_brackets
 from tvd.linguist.prompt import build_prompt
 from tvd.linguist.request import MAX_EXAMPLES, WILDCARD, IncludeSlot, LinguistRequest
@@ -79,14 +86,14 @@ def build_pairs(
             by_intent[name] = usable
     if not by_intent:
         raise TvdError(
-            "E361",
+            E_NO_INSTRUCTION_INTENTS,
             "no intent with at least 2 utterances is left after the exclusions",
             fix="exclude fewer intents or add datasets",
         )
     names = sorted(by_intent)
     weights = [float(settings.mix.get(name, 1.0)) for name in names]
     if sum(weights) <= 0:
-        raise TvdError("E362", f"mixing weights {dict(settings.mix)} give no dataset a positive weight")
+        raise TvdError(E_BAD_MIX, f"mixing weights {dict(settings.mix)} give no dataset a positive weight")
     labels_of = {
         (name, intent): sorted({span.label for u in group for span in u.spans})
         for name, groups in by_intent.items()
@@ -138,16 +145,16 @@ def build_pairs(
 def _check(settings: InstructionSettings, datasets: Mapping[str, Sequence[Utterance]]) -> None:
     if settings.pairs < 1 or not settings.shots or not all(0 <= k <= MAX_EXAMPLES for k in settings.shots):
         raise TvdError(
-            "E360",
+            E_INSTRUCTION_SETTINGS,
             f"bad instruction-data settings: pairs={settings.pairs}, shots={settings.shots}",
             fix=f"use pairs >= 1 and example counts within [0, {MAX_EXAMPLES}]",
         )
     for name, rate in (("wildcard_rate", settings.wildcard_rate), ("free_rate", settings.free_rate)):
         if not 0.0 <= rate <= 1.0:
-            raise TvdError("E360", f"{name} must be within [0, 1], got {rate}")
+            raise TvdError(E_INSTRUCTION_SETTINGS, f"{name} must be within [0, 1], got {rate}")
     unknown = sorted(set(settings.mix) - set(datasets))
     if unknown:
-        raise TvdError("E362", f"mixing weights name unknown dataset(s) {unknown}", fix=f"use {sorted(datasets)}")
+        raise TvdError(E_BAD_MIX, f"mixing weights name unknown dataset(s) {unknown}", fix=f"use {sorted(datasets)}")
 
 
 def write_pairs(path: str | Path, pairs: Sequence[InstructionPair], settings: InstructionSettings) -> None:
@@ -163,7 +170,9 @@ def read_pairs(path: str | Path) -> list[InstructionPair]:
     """Pairs written by :func:`write_pairs` (the settings line is skipped)."""
     path = Path(path)
     if not path.is_file():
-        raise TvdError("E363", "instruction data file not found", file=path, fix="run `tvd teacher build-data`")
+        raise TvdError(
+            E_INSTRUCTION_FILE, "instruction data file not found", file=path, fix="run `tvd teacher build-data`"
+        )
     pairs = []
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():
@@ -175,7 +184,7 @@ def read_pairs(path: str | Path) -> list[InstructionPair]:
             pairs.append(InstructionPair(**record))
         except (json.JSONDecodeError, TypeError) as exc:
             raise TvdError(
-                "E364",
+                E_BAD_INSTRUCTION_PAIR,
                 f"not an instruction pair: {exc}",
                 file=path,
                 line=number,

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from tvd.data.utterance import Utterance
-from tvd.errors import TvdError
+from tvd.errors import E_BAD_EXAMPLE_COUNT, E_BAD_WILDCARD_RATE, E_UNKNOWN_FIXED_SLOT, TvdError
 from tvd.linguist.request import MAX_EXAMPLES, WILDCARD, IncludeSlot, LinguistRequest
 
 
@@ -43,10 +43,10 @@ def plan_requests(
     none for that label (e.g. values of the same slot in the seeds and other intents).
     """
     if not 0.0 <= settings.wildcard_rate <= 1.0:
-        raise TvdError("E201", f"wildcard_rate must be within [0, 1], got {settings.wildcard_rate}")
+        raise TvdError(E_BAD_WILDCARD_RATE, f"wildcard_rate must be within [0, 1], got {settings.wildcard_rate}")
     if not 0 <= settings.examples_per_prompt <= MAX_EXAMPLES:
         raise TvdError(
-            "E202",
+            E_BAD_EXAMPLE_COUNT,
             f"examples_per_prompt must be within [0, {MAX_EXAMPLES}], got {settings.examples_per_prompt}",
         )
     seed_labels = sorted({span.label for u in seeds for span in u.spans})
@@ -54,7 +54,7 @@ def plan_requests(
     unknown = sorted(set(settings.fixed_values) - set(labels))
     if unknown:
         raise TvdError(
-            "E203",
+            E_UNKNOWN_FIXED_SLOT,
             f"fixed values given for slot(s) {unknown}, which no seed example of {intent} uses",
             fix=f"use one of {labels}, or add the slot to generation.extra_labels",
         )

@@ -29,21 +29,21 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import tvd
 from tvd.data.utterance import Utterance
-from tvd.errors import TvdError
-from tvd.serve.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
-from tvd.serve.metrics import ServeMetrics
-from tvd.serve.settings import (
+from tvd.errors import (
     E_BAD_REQUEST,
     E_BAD_SETTINGS,
     E_BATCH_TOO_LARGE,
     E_BODY_TOO_LARGE,
     E_CONTENT_TYPE,
     E_MALFORMED_JSON,
-    E_NOT_FOUND,
     E_PREDICTION_FAILED,
+    E_ROUTE_NOT_FOUND,
     E_TEXT_TOO_LONG,
-    ServeSettings,
+    TvdError,
 )
+from tvd.serve.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from tvd.serve.metrics import ServeMetrics
+from tvd.serve.settings import ServeSettings
 from tvd.students.base import Student
 
 logger = logging.getLogger("tvd.serve")
@@ -333,7 +333,7 @@ def create_app(
     async def http_error(_: Request, exc: StarletteHTTPException) -> Response:
         if exc.status_code in (404, 405):
             fix = "use POST /parse, GET /health or GET /metrics"
-            return error_response(exc.status_code, E_NOT_FOUND, str(exc.detail), fix)
+            return error_response(exc.status_code, E_ROUTE_NOT_FOUND, str(exc.detail), fix)
         return error_response(exc.status_code, E_BAD_REQUEST, str(exc.detail))
 
     @app.exception_handler(Exception)

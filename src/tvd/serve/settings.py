@@ -6,19 +6,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 
-from tvd.errors import TvdError
+from tvd.errors import E_BAD_SETTINGS, TvdError
 from tvd.students.base import STUDENTS, Student
-
-# Error codes of this package (E45x serving).
-E_BAD_SETTINGS = "E450"  # a limit that is not a positive integer
-E_CONTENT_TYPE = "E451"  # POST /parse without Content-Type: application/json (415)
-E_BODY_TOO_LARGE = "E452"  # request body over max_body_bytes (413)
-E_MALFORMED_JSON = "E453"  # body is not UTF-8 JSON (400)
-E_BAD_REQUEST = "E454"  # JSON of the wrong shape: no text/texts, both, empty, not a string (422)
-E_TEXT_TOO_LONG = "E455"  # a text over max_chars characters (422)
-E_BATCH_TOO_LARGE = "E456"  # more than max_batch texts (422)
-E_PREDICTION_FAILED = "E457"  # the student raised while predicting (500)
-E_NOT_FOUND = "E458"  # unknown path or method (404/405)
 
 ENV_PREFIX = "TVD_SERVE_"
 ZERO_ALLOWED = {"prediction_threads"}  # 0: predict on the event loop

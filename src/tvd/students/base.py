@@ -11,6 +11,7 @@ A trained student lives in a directory: ``student.json`` (metadata: ``kind``, ``
 
 from __future__ import annotations
 
+import inspect
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
@@ -18,18 +19,10 @@ from pathlib import Path
 from typing import Any, ClassVar, Self
 
 from tvd.data.utterance import Utterance
-from tvd.errors import TvdError
+from tvd.errors import E_BAD_METADATA, E_BAD_PARAMS, E_NO_MODEL, E_UNKNOWN_KIND, TvdError
 from tvd.registry import Registry
 
 METADATA_FILE = "student.json"
-
-# Error codes of this package (E4xx students and evaluation).
-E_NO_MODEL = "E401"  # directory or a file in it missing
-E_BAD_METADATA = "E402"  # student.json unreadable, or of another kind/format version
-E_UNKNOWN_KIND = "E403"  # make_student / load_student with a name not in the registry
-E_NOT_FITTED = "E404"  # predict or save before fit
-E_BAD_TRAINING_DATA = "E405"  # nothing to learn from (no utterances, no intents, tags off token boundaries)
-E_BAD_PARAMS = "E406"  # unknown or invalid student parameter
 
 
 class Student(ABC):
@@ -47,6 +40,15 @@ class Student(ABC):
     exportable: ClassVar[bool] = False
     supports_validation: ClassVar[bool] = False
     serve_defaults: ClassVar[Mapping[str, int]] = {"prediction_threads": 1, "micro_batch": 1}
+    #: constructor parameters left out of :attr:`params` (e.g. a machine-local path)
+    unsaved_params: ClassVar[tuple[str, ...]] = ()
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """The constructor parameters and their values, as written to ``student.json``: read from the signature of
+        ``__init__`` (as scikit-learn's ``get_params``), so each must be stored under its own name."""
+        names = inspect.signature(type(self).__init__).parameters
+        return {name: getattr(self, name) for name in names if name != "self" and name not in self.unsaved_params}
 
     @abstractmethod
     def fit(self, utterances: Sequence[Utterance]) -> Self:

@@ -47,19 +47,8 @@ from sklearn.svm import LinearSVC
 
 import tvd
 from tvd.data.utterance import SpanError, Utterance, slot_labels, spans_from_tags
-from tvd.errors import TvdError
-from tvd.students.base import (
-    E_BAD_METADATA,
-    E_BAD_PARAMS,
-    E_BAD_TRAINING_DATA,
-    E_NO_MODEL,
-    E_NOT_FITTED,
-    METADATA_FILE,
-    Student,
-    input_utterance,
-    read_metadata,
-    write_metadata,
-)
+from tvd.errors import E_BAD_METADATA, E_BAD_PARAMS, E_BAD_TRAINING_DATA, E_NO_MODEL, E_NOT_FITTED, TvdError
+from tvd.students.base import METADATA_FILE, Student, input_utterance, read_metadata, write_metadata
 from tvd.students.features import sentence_features
 from tvd.students.linear_intent import LinearIntentScorer
 
@@ -127,22 +116,6 @@ class CrfStudent(Student):
         self.intents_: list[str] = []
         self.slot_labels_: list[str] = []
         self.training_info_: dict[str, Any] = {}
-
-    # -- parameters --------------------------------------------------------------------------------
-
-    @property
-    def params(self) -> dict[str, Any]:
-        """The constructor parameters, as written to ``student.json``."""
-        return {
-            "c1": self.c1,
-            "c2": self.c2,
-            "max_iterations": self.max_iterations,
-            "intent_model": self.intent_model,
-            "C": self.C,
-            "balance": self.balance,
-            "oversample": self.oversample,
-            "rare_intent_threshold": self.rare_intent_threshold,
-        }
 
     def _validate_params(self) -> None:
         problems = []

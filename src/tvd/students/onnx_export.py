@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from tvd.data.utterance import Utterance
-from tvd.errors import TvdError
+from tvd.errors import E_BAD_SCHEME, E_NO_RUNTIME, TvdError
 from tvd.students.base import read_metadata, write_metadata
-from tvd.students.encoder import E_NO_RUNTIME, ONNX_FILE, ONNX_INT8_FILE, EncoderStudent
+from tvd.students.encoder import ONNX_FILE, ONNX_INT8_FILE, EncoderStudent
 from tvd.students.encoder_inputs import encode_words
 
 OPSET = 17
@@ -35,7 +35,6 @@ INT8_SCHEMES: dict[str, dict[str, Any]] = {
     "encoder-matmuls": {"op_types_to_quantize": ["MatMul", "Gemm"], "keep_heads": True},  # both
 }
 DEFAULT_INT8_SCHEME = "all"
-E_BAD_SCHEME = "E425"  # an unknown int8 scheme name
 
 
 def export_onnx(

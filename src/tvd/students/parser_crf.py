@@ -29,7 +29,7 @@ import joblib
 import sklearn_crfsuite
 
 from tvd.data.parse_tree import Tree
-from tvd.errors import TvdError
+from tvd.errors import E_BAD_PARSER_FILE, E_NO_PARSER_DATA, E_PARSER_NOT_FITTED, TvdError
 
 KIND = "parser-crf"
 FORMAT_VERSION = 1
@@ -206,7 +206,9 @@ class ParserCRF:
                 xs.append(self.features(words))
                 ys.append(labels)
         if not xs:
-            raise TvdError("E620", "no training trees with words", fix="give TOP trees with the utterance inside")
+            raise TvdError(
+                E_NO_PARSER_DATA, "no training trees with words", fix="give TOP trees with the utterance inside"
+            )
         crf = sklearn_crfsuite.CRF(
             algorithm="lbfgs",
             c1=self.c1,
@@ -222,7 +224,7 @@ class ParserCRF:
 
     def _require_fitted(self) -> sklearn_crfsuite.CRF:
         if self._crf is None:
-            raise TvdError("E621", "the parser student is not trained", fix="call fit() or load() first")
+            raise TvdError(E_PARSER_NOT_FITTED, "the parser student is not trained", fix="call fit() or load() first")
         return self._crf
 
     def predict(self, texts: Sequence[str]) -> list[Tree]:
@@ -265,11 +267,11 @@ class ParserCRF:
             meta = json.loads(meta_path.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as exc:
             raise TvdError(
-                "E622", f"cannot read {meta_path}: {exc}", fix="save the parser with ParserCRF.save"
+                E_BAD_PARSER_FILE, f"cannot read {meta_path}: {exc}", fix="save the parser with ParserCRF.save"
             ) from exc
         if meta.get("kind") != KIND or meta.get("format_version") != FORMAT_VERSION:
             raise TvdError(
-                "E622",
+                E_BAD_PARSER_FILE,
                 f"{meta_path} describes {meta.get('kind')!r} v{meta.get('format_version')}, "
                 f"not {KIND} v{FORMAT_VERSION}",
                 file=meta_path,
@@ -280,7 +282,10 @@ class ParserCRF:
             crf, lexicon, word_classes = payload["crf"], payload["lexicon"], payload.get("word_classes")
         except Exception as exc:  # joblib/pickle raise many types on a damaged file
             raise TvdError(
-                "E622", f"{MODEL_FILE} cannot be read ({type(exc).__name__})", file=directory, fix="re-train the parser"
+                E_BAD_PARSER_FILE,
+                f"{MODEL_FILE} cannot be read ({type(exc).__name__})",
+                file=directory,
+                fix="re-train the parser",
             ) from exc
         parser = cls(
             lexicon,

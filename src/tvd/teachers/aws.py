@@ -22,7 +22,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from tvd.errors import TvdError
+from tvd.errors import (
+    E_AWS_ACCESS,
+    E_AWS_INVALID_REQUEST,
+    E_AWS_NO_REGION,
+    E_AWS_NOT_FOUND,
+    E_AWS_OPTIONS,
+    E_NO_BOTO3,
+    TvdError,
+)
 from tvd.teachers.base import Completion, GenerationParams, Teacher, TeacherError
 
 T = TypeVar("T")
@@ -59,7 +67,7 @@ def import_boto3() -> Any:
         return importlib.import_module("boto3")
     except ImportError as exc:
         raise TvdError(
-            "E340", f"the AWS teachers need boto3, which is not importable ({exc})", fix=INSTALL_FIX
+            E_NO_BOTO3, f"the AWS teachers need boto3, which is not importable ({exc})", fix=INSTALL_FIX
         ) from exc
 
 
@@ -87,7 +95,7 @@ def make_client(
     hours later on the first request."""
     if max_attempts < 1 or connect_timeout <= 0 or read_timeout <= 0 or max_pool_connections < 1:
         raise TvdError(
-            "E345",
+            E_AWS_OPTIONS,
             f"bad AWS client settings: max_attempts={max_attempts}, connect_timeout={connect_timeout}, "
             f"read_timeout={read_timeout}, max_pool_connections={max_pool_connections}",
             fix="use max_attempts >= 1, positive timeouts and max_pool_connections >= 1",
@@ -100,7 +108,7 @@ def make_client(
         session = boto3.session.Session(profile_name=profile, region_name=region)
     except ProfileNotFound as exc:
         raise TvdError(
-            "E341", f"AWS profile {profile!r} not found", fix="fix teacher.options.profile or run `aws configure`"
+            E_AWS_ACCESS, f"AWS profile {profile!r} not found", fix="fix teacher.options.profile or run `aws configure`"
         ) from exc
     config = Config(
         connect_timeout=connect_timeout,
@@ -112,20 +120,20 @@ def make_client(
         client = session.client(service, endpoint_url=endpoint_url, config=config)
     except NoRegionError as exc:
         raise TvdError(
-            "E342",
+            E_AWS_NO_REGION,
             f"no AWS region given for {service}",
             fix="set teacher.options.region (e.g. us-east-1), or AWS_REGION / AWS_DEFAULT_REGION",
         ) from exc
     except (BotoCoreError, ValueError) as exc:
         raise TvdError(
-            "E345", f"cannot create the {service} client: {exc}", fix="check region and endpoint_url"
+            E_AWS_OPTIONS, f"cannot create the {service} client: {exc}", fix="check region and endpoint_url"
         ) from exc
     try:
         credentials = session.get_credentials()
     except BotoCoreError as exc:
-        raise TvdError("E341", f"cannot load AWS credentials: {exc}", fix=_CREDENTIALS_FIX) from exc
+        raise TvdError(E_AWS_ACCESS, f"cannot load AWS credentials: {exc}", fix=_CREDENTIALS_FIX) from exc
     if credentials is None:
-        raise TvdError("E341", "no AWS credentials found", fix=_CREDENTIALS_FIX)
+        raise TvdError(E_AWS_ACCESS, "no AWS credentials found", fix=_CREDENTIALS_FIX)
     return client
 
 
@@ -148,13 +156,15 @@ def translate_error(exc: Exception, hints: ServiceHints) -> Exception:
     if isinstance(exc, bce.ConnectionError | bce.HTTPClientError):
         return TeacherError(f"{hints.what}: connection failed ({exc})", reason="connection")
     if isinstance(exc, bce.NoCredentialsError | bce.PartialCredentialsError | bce.CredentialRetrievalError):
-        return TvdError("E341", f"{hints.what}: AWS credentials problem: {exc}", fix=_CREDENTIALS_FIX)
+        return TvdError(E_AWS_ACCESS, f"{hints.what}: AWS credentials problem: {exc}", fix=_CREDENTIALS_FIX)
     if isinstance(exc, bce.TokenRetrievalError | bce.SSOError):
-        return TvdError("E341", f"{hints.what}: AWS login expired or invalid: {exc}", fix="run `aws sso login`")
+        return TvdError(E_AWS_ACCESS, f"{hints.what}: AWS login expired or invalid: {exc}", fix="run `aws sso login`")
     if isinstance(exc, bce.NoRegionError):
-        return TvdError("E342", f"{hints.what}: no AWS region", fix="set teacher.options.region")
+        return TvdError(E_AWS_NO_REGION, f"{hints.what}: no AWS region", fix="set teacher.options.region")
     if isinstance(exc, bce.ParamValidationError):
-        return TvdError("E344", f"{hints.what}: invalid request parameters: {exc}", fix="check the teacher options")
+        return TvdError(
+            E_AWS_INVALID_REQUEST, f"{hints.what}: invalid request parameters: {exc}", fix="check the teacher options"
+        )
     if isinstance(exc, bce.BotoCoreError):
         return TeacherError(f"{hints.what}: {exc}", reason="aws_error")
     return exc
@@ -180,7 +190,7 @@ def _client_error(exc: Any, hints: ServiceHints) -> Exception:
             reason = "rate_limited" if original is not None and int(original) == 429 else "model_error"
             return TeacherError(text, reason=reason, retry_after=retry_after, status=_int(original) or status)
         return TvdError(
-            "E344",
+            E_AWS_INVALID_REQUEST,
             f"{text} (the model rejected the request with status {original})",
             fix="check the teacher options (request format, generation parameters, prompt length)",
         )
@@ -189,17 +199,17 @@ def _client_error(exc: Any, hints: ServiceHints) -> Exception:
     if code in _TIMEOUT or status == 408:
         return TeacherError(text, reason="timeout", retry_after=retry_after, status=status)
     if code in _AUTH or status in (401, 403):
-        return TvdError("E341", text, fix=hints.access_fix)
+        return TvdError(E_AWS_ACCESS, text, fix=hints.access_fix)
     lowered = message.lower()
     if (
         code == "ResourceNotFoundException"
         or status == 404
         or (code.startswith("Validation") and ("not found" in lowered or "identifier is invalid" in lowered))
     ):
-        return TvdError("E343", text, fix=hints.not_found_fix)
+        return TvdError(E_AWS_NOT_FOUND, text, fix=hints.not_found_fix)
     if status is not None and int(status) >= 500:
         return TeacherError(text, reason="server_error", retry_after=retry_after, status=status)
-    return TvdError("E344", text, fix="check the teacher options and the prompt (length, parameters)")
+    return TvdError(E_AWS_INVALID_REQUEST, text, fix="check the teacher options and the prompt (length, parameters)")
 
 
 def _int(value: Any) -> int | None:

@@ -37,7 +37,7 @@ import json
 import time
 from typing import Any
 
-from tvd.errors import TvdError
+from tvd.errors import E_AWS_OPTIONS, TvdError
 from tvd.teachers.aws import AwsTeacher, ServiceHints, translate_error, truncate_at_stop
 from tvd.teachers.base import Completion, GenerationParams, TeacherError
 
@@ -75,7 +75,7 @@ class BedrockTeacher(AwsTeacher):
         timeout_s: float | None = None,
     ) -> None:
         if not isinstance(model_id, str) or not model_id.strip():
-            raise TvdError("E345", "teacher.options.model_id is empty", fix="name a Bedrock model id or ARN")
+            raise TvdError(E_AWS_OPTIONS, "teacher.options.model_id is empty", fix="name a Bedrock model id or ARN")
         self.bedrock_model_id = model_id
         self.system = system
         self.additional_fields = dict(additional_fields) if additional_fields else None

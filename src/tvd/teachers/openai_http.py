@@ -33,7 +33,15 @@ from typing import Any
 
 import httpx
 
-from tvd.errors import TvdError
+from tvd.errors import (
+    E_OPENAI_KEY_REFUSED,
+    E_OPENAI_NO_API,
+    E_OPENAI_NO_KEY,
+    E_OPENAI_NO_SERVER,
+    E_OPENAI_OPTIONS,
+    E_OPENAI_UNKNOWN_MODEL,
+    TvdError,
+)
 from tvd.teachers.base import Completion, GenerationParams, Teacher, TeacherError
 
 MODES = ("completions", "chat")
@@ -121,17 +129,19 @@ class OpenAITeacher(Teacher):
         max_tokens_field: str = "max_tokens",
     ) -> None:
         if mode not in MODES:
-            raise TvdError("E320", f"unknown mode {mode!r} for the openai teacher", fix="use mode: completions or chat")
+            raise TvdError(
+                E_OPENAI_OPTIONS, f"unknown mode {mode!r} for the openai teacher", fix="use mode: completions or chat"
+            )
         if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
             raise TvdError(
-                "E320",
+                E_OPENAI_OPTIONS,
                 f"base_url must be an http(s) URL, got {base_url!r}",
                 fix="e.g. base_url: http://127.0.0.1:8000/v1",
             )
         if not model:
-            raise TvdError("E320", "the openai teacher needs a model name", fix="set teacher.options.model")
+            raise TvdError(E_OPENAI_OPTIONS, "the openai teacher needs a model name", fix="set teacher.options.model")
         if timeout_s <= 0:
-            raise TvdError("E320", f"timeout_s must be positive, got {timeout_s}", fix="e.g. timeout_s: 60")
+            raise TvdError(E_OPENAI_OPTIONS, f"timeout_s must be positive, got {timeout_s}", fix="e.g. timeout_s: 60")
         self.base_url = base_url.rstrip("/")
         self.model = model
         self.mode = mode
@@ -149,7 +159,7 @@ class OpenAITeacher(Teacher):
             key = os.environ.get(api_key_env)
             if not key:
                 raise TvdError(
-                    "E325",
+                    E_OPENAI_NO_KEY,
                     f"the environment variable {api_key_env} (teacher.options.api_key_env) is not set",
                     fix=f"export {api_key_env}=<your API key>, or remove api_key_env for a server without keys",
                 )
@@ -214,7 +224,7 @@ class OpenAITeacher(Teacher):
             return TeacherError(f"no answer from {self._endpoint} within {self.timeout_s:g} s", reason="timeout")
         if isinstance(exc, httpx.ConnectError) and not self._answered:
             return TvdError(
-                "E321",
+                E_OPENAI_NO_SERVER,
                 f"cannot connect to the teacher server at {self.base_url} ({detail})",
                 fix="start the server, or correct teacher.options.base_url (host and port)",
             )
@@ -242,18 +252,22 @@ class OpenAITeacher(Teacher):
                 if self.api_key_env
                 else "this server needs a key: set teacher.options.api_key_env to the name of an environment variable"
             )
-            raise TvdError("E324", f"the server at {self.base_url} refused the request ({status}): {message}", fix=hint)
+            raise TvdError(
+                E_OPENAI_KEY_REFUSED,
+                f"the server at {self.base_url} refused the request ({status}): {message}",
+                fix=hint,
+            )
         lowered = message.casefold()
         model_missing = "model" in lowered and any(phrase in lowered for phrase in _MODEL_MISSING)
         if status in (400, 404, 422) and model_missing:
             raise TvdError(
-                "E323",
+                E_OPENAI_UNKNOWN_MODEL,
                 f"the server at {self.base_url} does not know the model {self.model!r}: {message}",
                 fix=f"set teacher.options.model to a model the server serves (GET {self.base_url}/models lists them)",
             )
         if status in (404, 405):
             raise TvdError(
-                "E322",
+                E_OPENAI_NO_API,
                 f"no OpenAI-compatible {self.mode} endpoint at {self._endpoint} ({status}): {message}",
                 fix="base_url must be the API root with its version, e.g. http://127.0.0.1:8000/v1"
                 + ("; or the server may only offer mode: chat" if self.mode == "completions" else ""),

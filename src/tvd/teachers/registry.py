@@ -9,11 +9,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from tvd.errors import TvdError
+from tvd.errors import E_BAD_TEACHER_OPTION, E_UNKNOWN_TEACHER, TvdError
 from tvd.registry import Registry
 from tvd.teachers.base import Teacher
 
-TEACHERS: Registry[Callable[..., Teacher]] = Registry("teachers", "teacher backend", "E310")
+TEACHERS: Registry[Callable[..., Teacher]] = Registry("teachers", "teacher backend", E_UNKNOWN_TEACHER)
 """Teacher backends: name -> a callable (usually the class) taking the backend's options."""
 
 for _name, _target, _description in (  # sorted by name: the order listings and error messages use
@@ -54,5 +54,7 @@ def make_teacher(backend: str, **options: Any) -> Teacher:
         return factory(**options)
     except TypeError as exc:
         raise TvdError(
-            "E311", f"bad option for teacher backend {backend!r}: {exc}", fix="check the teacher block of the config"
+            E_BAD_TEACHER_OPTION,
+            f"bad option for teacher backend {backend!r}: {exc}",
+            fix="check the teacher block of the config",
         ) from exc

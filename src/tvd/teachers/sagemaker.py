@@ -58,7 +58,7 @@ import json
 import time
 from typing import Any
 
-from tvd.errors import TvdError
+from tvd.errors import E_AWS_OPTIONS, TvdError
 from tvd.teachers.aws import AwsTeacher, ServiceHints, translate_error, truncate_at_stop
 from tvd.teachers.base import Completion, GenerationParams, TeacherError
 
@@ -105,10 +105,10 @@ class SageMakerTeacher(AwsTeacher):
         timeout_s: float | None = None,
     ) -> None:
         if not isinstance(endpoint_name, str) or not endpoint_name.strip():
-            raise TvdError("E345", "teacher.options.endpoint_name is empty", fix="name the SageMaker endpoint")
+            raise TvdError(E_AWS_OPTIONS, "teacher.options.endpoint_name is empty", fix="name the SageMaker endpoint")
         if batch_samples and not alexatm:
             raise TvdError(
-                "E345",
+                E_AWS_OPTIONS,
                 "batch_samples needs the AlexaTM request format (num_return_sequences)",
                 fix="set alexatm: true or batch_samples: false",
             )

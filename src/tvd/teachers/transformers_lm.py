@@ -43,7 +43,15 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from tvd.errors import TvdError
+from tvd.errors import (
+    E_ADAPTER_MISMATCH,
+    E_HF_NOT_FOUND,
+    E_HF_PROMPT_TOO_LONG,
+    E_HF_SETTINGS,
+    E_HF_UNUSABLE,
+    E_NO_TRANSFORMERS,
+    TvdError,
+)
 from tvd.teachers.base import Completion, GenerationParams, Teacher, file_fingerprint
 
 INSTALL_FIX = "pip install 'teaching-via-data[transformers]' (installs torch, transformers and peft)"
@@ -57,7 +65,9 @@ def _import(name: str, what: str) -> Any:
         return importlib.import_module(name)
     except ImportError as exc:
         raise TvdError(
-            "E330", f"the transformers teacher needs {what}, which is not importable ({exc})", fix=INSTALL_FIX
+            E_NO_TRANSFORMERS,
+            f"the transformers teacher needs {what}, which is not importable ({exc})",
+            fix=INSTALL_FIX,
         ) from exc
 
 
@@ -106,7 +116,7 @@ class TransformersTeacher(Teacher):
     ) -> None:
         if kind not in _KINDS or dtype not in _DTYPES or batch_size < 1 or torch_threads < 1:
             raise TvdError(
-                "E335",
+                E_HF_SETTINGS,
                 f"bad transformers settings: kind={kind!r}, dtype={dtype!r}, batch_size={batch_size}, "
                 f"torch_threads={torch_threads}",
                 fix=f"use kind in {_KINDS}, dtype in {_DTYPES}, batch_size >= 1, torch_threads >= 1",
@@ -118,7 +128,7 @@ class TransformersTeacher(Teacher):
             path, gguf_file = path.parent, path.name
         if not path.is_dir():
             raise TvdError(
-                "E331",
+                E_HF_NOT_FOUND,
                 "model folder not found" if not path.exists() else "model path is neither a folder nor a .gguf file",
                 file=path,
                 fix="set teacher.options.model_path to a local Hugging Face model folder (config.json, weights, "
@@ -127,12 +137,12 @@ class TransformersTeacher(Teacher):
         if gguf_file is not None:
             if not (path / gguf_file).is_file():
                 raise TvdError(
-                    "E331", "GGUF file not found", file=path / gguf_file, fix="check teacher.options.gguf_file"
+                    E_HF_NOT_FOUND, "GGUF file not found", file=path / gguf_file, fix="check teacher.options.gguf_file"
                 )
             _import("gguf", "the gguf package (to read GGUF files)")
         elif not (path / "config.json").is_file():
             raise TvdError(
-                "E332",
+                E_HF_UNUSABLE,
                 "not a Hugging Face model folder (no config.json)",
                 file=path,
                 fix="point model_path at a folder written by save_pretrained, or at a .gguf file",
@@ -145,7 +155,7 @@ class TransformersTeacher(Teacher):
             adapter = self.adapter_path
             if not (adapter / "adapter_config.json").is_file():
                 raise TvdError(
-                    "E331" if not adapter.exists() else "E332",
+                    E_HF_NOT_FOUND if not adapter.exists() else E_HF_UNUSABLE,
                     "adapter folder not found"
                     if not adapter.exists()
                     else "not a PEFT adapter folder (no adapter_config.json)",
@@ -203,10 +213,12 @@ class TransformersTeacher(Teacher):
         try:
             chosen = torch.device(device)
         except (RuntimeError, ValueError) as exc:
-            raise TvdError("E335", f"unknown device {device!r}: {exc}", fix="use auto, cpu, cuda or cuda:N") from exc
+            raise TvdError(
+                E_HF_SETTINGS, f"unknown device {device!r}: {exc}", fix="use auto, cpu, cuda or cuda:N"
+            ) from exc
         if chosen.type == "cuda" and not torch.cuda.is_available():
             raise TvdError(
-                "E335", f"device {device!r} asked for, but torch sees no CUDA GPU", fix="use device: auto or cpu"
+                E_HF_SETTINGS, f"device {device!r} asked for, but torch sees no CUDA GPU", fix="use device: auto or cpu"
             )
         return chosen
 
@@ -223,7 +235,7 @@ class TransformersTeacher(Teacher):
             return loader()
         except Exception as exc:  # OSError, ValueError, safetensors' and torch's own errors...
             raise TvdError(
-                "E332",
+                E_HF_UNUSABLE,
                 f"transformers could not load it: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",
                 file=where,
                 fix="check that the folder is complete (config, weights, tokenizer) and that this transformers "
@@ -238,7 +250,7 @@ class TransformersTeacher(Teacher):
             model = peft.PeftModel.from_pretrained(model, str(adapter), local_files_only=True)
         except (OSError, ValueError, KeyError, RuntimeError) as exc:
             raise TvdError(
-                "E333",
+                E_ADAPTER_MISMATCH,
                 f"the LoRA adapter does not fit this model: {str(exc).splitlines()[0]}",
                 file=adapter,
                 fix="use the adapter trained on this base model",
@@ -252,7 +264,7 @@ class TransformersTeacher(Teacher):
         if tokenizer.pad_token_id is None:
             if tokenizer.eos_token_id is None:
                 raise TvdError(
-                    "E332",
+                    E_HF_UNUSABLE,
                     "the tokenizer has neither a padding nor an end-of-sequence token",
                     file=self.model_path,
                     fix="save the tokenizer with a pad_token or eos_token",
@@ -291,7 +303,7 @@ class TransformersTeacher(Teacher):
         seed are generated together, ``batch_size`` rows at a time (an engine holding many single-sample
         jobs can hand them over in one call)."""
         if self.model is None:
-            raise TvdError("E332", "the transformers teacher was closed", fix="create a new teacher")
+            raise TvdError(E_HF_UNUSABLE, "the transformers teacher was closed", fix="create a new teacher")
         groups: dict[GenerationParams, list[int]] = {}
         for index, (_, params) in enumerate(requests):
             groups.setdefault(replace(params, seed=0), []).append(index)
@@ -352,7 +364,7 @@ class TransformersTeacher(Teacher):
         room = limit - width if self.kind == "causal" else limit - 1
         if longest_prompt >= limit or room < 1:
             raise TvdError(
-                "E334",
+                E_HF_PROMPT_TOO_LONG,
                 f"the prompt has {longest_prompt} tokens, too many for the model's {limit} positions",
                 file=self.model_path,
                 fix="use fewer or shorter examples in the prompt, or a model with a longer context",

@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tvd.errors import TvdError
+from tvd.errors import E_GGUF_EXPORT, TvdError
 from tvd.tuning.optional import require
 
 ADAPTER_GGUF = "adapter.gguf"
@@ -45,7 +45,7 @@ def export_gguf_lora(model: Any, path: Path, alpha: float) -> int:
     arch = getattr(config, "model_type", "llama")
     if arch != "llama":
         raise TvdError(
-            "E356",
+            E_GGUF_EXPORT,
             f"GGUF adapter export supports llama-architecture models, not {arch!r}",
             fix="use the PEFT adapter with the transformers teacher (adapter_path)",
         )

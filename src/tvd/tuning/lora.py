@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from tvd.errors import TvdError
+from tvd.errors import E_BASE_MODEL, E_NO_TUNING_PAIRS, E_TUNING_SETTINGS, TvdError
 from tvd.linguist.instruction_data import InstructionPair
 from tvd.teachers.base import file_fingerprint
 from tvd.teachers.embedded_model import smollm2_path
@@ -63,13 +63,13 @@ def load_base(base_model: Path, dtype: str = "float32", device: str = "cpu") -> 
         # dense de-quantised weights: transformers' packed GGUF kernels are far slower to train through
         kwargs["quantization_config"] = transformers.GgufConfig(gguf_file=path.name, dequantize=True)
     elif not path.is_dir():
-        raise TvdError("E352", "base model not found", file=path, fix="give a GGUF file or a model folder")
+        raise TvdError(E_BASE_MODEL, "base model not found", file=path, fix="give a GGUF file or a model folder")
     try:
         tokenizer = transformers.AutoTokenizer.from_pretrained(folder, **kwargs)
         model = transformers.AutoModelForCausalLM.from_pretrained(folder, dtype=getattr(torch, dtype), **kwargs)
     except (OSError, ValueError) as exc:
         raise TvdError(
-            "E352", f"transformers could not load the base model: {exc}", file=path, fix="check the file"
+            E_BASE_MODEL, f"transformers could not load the base model: {exc}", file=path, fix="check the file"
         ) from exc
     return model.to(device), tokenizer
 
@@ -101,7 +101,9 @@ def tune(
     ``progress(step, loss)`` is called after every step.  Returns the manifest.
     """
     if not pairs:
-        raise TvdError("E353", "no instruction pairs to tune on", fix="build them with `tvd teacher build-data`")
+        raise TvdError(
+            E_NO_TUNING_PAIRS, "no instruction pairs to tune on", fix="build them with `tvd teacher build-data`"
+        )
     if (
         settings.steps < 1
         or settings.batch_size < 1
@@ -109,7 +111,7 @@ def tune(
         or settings.dtype not in ("bfloat16", "float32")
     ):
         raise TvdError(
-            "E354",
+            E_TUNING_SETTINGS,
             f"bad tuning settings: steps={settings.steps}, batch_size={settings.batch_size}, rank={settings.rank}, "
             f"dtype={settings.dtype!r}",
             fix="use steps, batch_size, rank >= 1 and dtype bfloat16 or float32",
@@ -128,7 +130,9 @@ def tune(
     load_seconds = time.perf_counter() - started
     encoded, skipped = _encode(pairs, tokenizer, settings.max_tokens)
     if not encoded:
-        raise TvdError("E353", f"every pair is longer than max_tokens={settings.max_tokens}", fix="raise max_tokens")
+        raise TvdError(
+            E_NO_TUNING_PAIRS, f"every pair is longer than max_tokens={settings.max_tokens}", fix="raise max_tokens"
+        )
     config = peft.LoraConfig(
         r=settings.rank,
         lora_alpha=settings.alpha,

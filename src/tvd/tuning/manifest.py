@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from tvd.errors import TvdError
+from tvd.errors import E_NOT_TUNED, E_TARGET_LEAK, TvdError
 
 MANIFEST = "tvd_adapter.json"
 
@@ -30,7 +30,7 @@ def read_manifest(adapter_dir: str | Path) -> dict[str, Any]:
     path = Path(adapter_dir) / MANIFEST
     if not path.is_file():
         raise TvdError(
-            "E357", "not a tuned-teacher folder (no tvd_adapter.json)", file=path, fix="run `tvd teacher tune`"
+            E_NOT_TUNED, "not a tuned-teacher folder (no tvd_adapter.json)", file=path, fix="run `tvd teacher tune`"
         )
     return json.loads(path.read_text(encoding="utf-8"))
 
@@ -41,7 +41,7 @@ def check_unseen(adapter_dir: str | Path, keys: Sequence[str]) -> None:
     leaked = sorted(set(keys) & seen)
     if leaked:
         raise TvdError(
-            "E355",
+            E_TARGET_LEAK,
             f"the tuned teacher was trained on {leaked}: generating for it would leak the target",
             file=Path(adapter_dir) / MANIFEST,
             fix="tune an adapter with these intents excluded (tvd teacher build-data --exclude ...)",

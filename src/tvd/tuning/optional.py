@@ -8,7 +8,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from tvd.errors import TvdError
+from tvd.errors import E_NO_TUNING_LIBS, TvdError
 
 INSTALL_FIX = "pip install 'teaching-via-data[tune]' (torch, transformers, peft, gguf and the SmolLM2 GGUF)"
 
@@ -18,4 +18,6 @@ def require(name: str) -> Any:
     try:
         return importlib.import_module(name)
     except ImportError as exc:
-        raise TvdError("E351", f"tuning needs {name}, which is not importable ({exc})", fix=INSTALL_FIX) from exc
+        raise TvdError(
+            E_NO_TUNING_LIBS, f"tuning needs {name}, which is not importable ({exc})", fix=INSTALL_FIX
+        ) from exc

@@ -49,6 +49,7 @@ from tvd.data.tokenize import script_tokens
 from tvd.data.utterance import Utterance
 from tvd.engine.cache import CompletionCache
 from tvd.errors import E_BENCH_DATA_NOT_FOUND, TvdError
+from tvd.evaluate.control import ControlSample, control_counts
 from tvd.evaluate.metrics import evaluate
 from tvd.filters import apply_filters
 from tvd.filters.language import in_language
@@ -138,13 +139,10 @@ def generate_language(
             # the language filter after the dedup filters, so both counts are reported
             in_lang = apply_filters(filtered.kept, filters=("language",)).kept
             chosen = in_lang if args.language_filter else filtered.kept
-            fixed = [
-                (slot.value, u)
-                for u in result.accepted
-                for slot in _request_of(u, requests).include
-                if not slot.is_wildcard
-            ]
-            kept_verbatim = sum(any(value.casefold() == v.casefold() for _, v in u.slots) for value, u in fixed)
+            by_id = {r.request_id: r for r in requests}
+            control = control_counts(
+                [ControlSample(by_id[u.meta["request_id"]], u.meta["bracketed"]) for u in result.accepted]
+            )
             info["per_intent"][intent] = {
                 "planned": result.stats.planned,
                 "accepted": result.stats.accepted,
@@ -152,8 +150,8 @@ def generate_language(
                 "after_dedup_filters": len(filtered.kept),
                 "in_target_language": len(in_lang),
                 "kept": len(chosen),
-                "fixed_values": len(fixed),
-                "fixed_values_kept_verbatim": kept_verbatim,
+                "fixed_values": control.fixed_total,
+                "fixed_values_kept_verbatim": control.fixed_honoured,
                 "seconds_this_run": round(seconds, 1),
             }
             kept.extend(script_tokens(u) for u in chosen)
@@ -200,14 +198,6 @@ def probe_native_examples(language: str, mapping: LabelMapping, args: argparse.N
         f"  probe [{language}] native examples: {out['in_target_language']}/{out['planned']} in {language}", flush=True
     )
     return out
-
-
-def _request_of(utterance: Utterance, requests: list[Any]) -> Any:
-    wanted = utterance.meta.get("request_id")
-    for request in requests:
-        if request.request_id == wanted:
-            return request
-    raise KeyError(wanted)
 
 
 def train_and_score(

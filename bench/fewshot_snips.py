@@ -29,16 +29,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import replace
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from _protocol import RESULTS, WORK, default_data, stamp
 from tvd.config import GenerationConfig
 from tvd.data.atomic import write_json
 from tvd.data.fewshot import novel_intent_split
@@ -49,11 +48,11 @@ from tvd.evaluate.metrics import evaluate
 from tvd.formats import read_dataset
 from tvd.jobs.augment import Augmented, augment, generation_params
 from tvd.linguist.prompt import build_prompt
+from tvd.report.summary import add_gap_closed, pivot, summarise
 from tvd.report.table import format_table
 from tvd.students import make_student
 from tvd.teachers.registry import make_teacher
 
-REPO = Path(__file__).resolve().parents[1]
 METHODS = ("real10", "resample", "linguist-icl", "linguist-tuned", "linguist-tuned-0shot", "full")
 TUNED = ("linguist-tuned", "linguist-tuned-0shot")
 SNIPS_INTENTS = (
@@ -71,10 +70,6 @@ FOLDS = {
 }
 
 
-def _default_data() -> Path:
-    return Path(os.environ.get("TVD_DATA", REPO.parent / "shared" / "data"))
-
-
 def _load(data: Path) -> tuple[list[Any], list[Any]]:
     snips = data / "snips"
     if not (snips / "train" / "seq.in").is_file():
@@ -86,20 +81,7 @@ def _load(data: Path) -> tuple[list[Any], list[Any]]:
     return read_dataset(snips / "train", "bio").utterances, read_dataset(snips / "test", "bio").utterances
 
 
-def _scores(metrics: Any, intent: str) -> dict[str, float]:
-    scores = metrics.per_intent[intent]
-    return {
-        "ic_recall": scores.recall,
-        "ic_precision": scores.precision,
-        "slot_f1": metrics.slot_f1_for_intent(intent),
-        "intent_acc": metrics.intent_accuracy,
-        "overall_slot_f1": metrics.slot_f1,
-        "sentence_acc": metrics.sentence_accuracy,
-    }
-
-
 def _train_eval(train: list[Any], test: list[Any], student_params: dict[str, Any]) -> tuple[Any, float]:
-
     started = time.perf_counter()
     student = make_student("crf", **student_params).fit(train)
     seconds = time.perf_counter() - started
@@ -127,61 +109,42 @@ def _fold_of(intent: str) -> str:
     return next(name for name, intents in FOLDS.items() if intent in intents)
 
 
+def _tune_key(args: argparse.Namespace) -> str:
+    return f"s{args.tune_steps}b{args.tune_batch}r{args.tune_rank}lr{args.tune_lr}-atis{args.tune_atis_weight}"
+
+
 def _tuned_key(args: argparse.Namespace) -> str:
-    return (
-        f"tuned-s{args.tune_steps}b{args.tune_batch}r{args.tune_rank}lr{args.tune_lr}-atis{args.tune_atis_weight}"
-        f"-r{args.tuned_requests}x{args.tuned_samples}"
-    )
+    return f"tuned-{_tune_key(args)}-r{args.tuned_requests}x{args.tuned_samples}"
 
 
 def ensure_adapter(fold: str, args: argparse.Namespace) -> Path:
     """The fold's adapter folder, tuned now if missing (on SNIPS minus the fold's intents, plus ATIS)."""
-    from tvd.linguist.instruction_data import InstructionSettings, build_pairs, write_pairs
-    from tvd.tuning import ADAPTER_GGUF, TuneSettings, tune
+    from tvd.jobs.tune import tune_adapter
+    from tvd.linguist.instruction_data import InstructionSettings
+    from tvd.tuning import TuneSettings
 
-    folder = (
-        args.work_dir
-        / "adapters"
-        / f"{fold}-s{args.tune_steps}b{args.tune_batch}r{args.tune_rank}lr{args.tune_lr}-atis{args.tune_atis_weight}"
-    )
-    if (folder / ADAPTER_GGUF).is_file():
-        return folder
-    train, _ = _load(args.data)
-    datasets = {"snips": train}
-    mix = {"snips": 1.0}
+    datasets, mix = {"snips": args.data / "snips" / "train"}, {"snips": 1.0}
     if args.tune_atis_weight > 0:
-        datasets["atis"] = read_dataset(args.data / "atis" / "train", "bio").utterances
-        mix["atis"] = args.tune_atis_weight
-    settings = InstructionSettings(
-        pairs=args.tune_steps * args.tune_batch,
-        exclude=tuple(f"snips:{intent}" for intent in FOLDS[fold]),
-        mix=mix,
-        max_prompt_chars=args.tune_max_chars,
-        seed=0,
+        datasets["atis"], mix["atis"] = args.data / "atis" / "train", args.tune_atis_weight
+    exclude = tuple(f"snips:{intent}" for intent in FOLDS[fold])
+    pairs = InstructionSettings(
+        pairs=args.tune_steps * args.tune_batch, exclude=exclude, mix=mix, max_prompt_chars=args.tune_max_chars
     )
-    pairs = build_pairs(datasets, settings)
-    write_pairs(folder / "pairs.jsonl", pairs, settings)
+    tuning = TuneSettings(
+        steps=args.tune_steps,
+        batch_size=args.tune_batch,
+        rank=args.tune_rank,
+        alpha=2.0 * args.tune_rank,
+        learning_rate=args.tune_lr,
+        threads=args.teacher_threads,
+    )
     started = time.perf_counter()
 
     def show(step: int, loss: float) -> None:
-        print(
-            f"[{fold}] step {step}/{args.tune_steps} loss {loss:.3f} ({time.perf_counter() - started:.0f}s)", flush=True
-        )
+        print(f"[{fold}] step {step}/{tuning.steps} loss {loss:.3f} ({time.perf_counter() - started:.0f}s)", flush=True)
 
-    tune(
-        pairs,
-        folder,
-        TuneSettings(
-            steps=args.tune_steps,
-            batch_size=args.tune_batch,
-            rank=args.tune_rank,
-            alpha=2.0 * args.tune_rank,
-            learning_rate=args.tune_lr,
-            threads=args.teacher_threads,
-        ),
-        progress=show,
-    )
-    return folder
+    folder = args.work_dir / "adapters" / f"{fold}-{_tune_key(args)}"
+    return tune_adapter(datasets, folder, pairs, tuning, fmt="bio", progress=show)
 
 
 def _generate_tuned(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from factories import bio
 from tvd.data.utterance import Span, Utterance
-from tvd.evaluate.control import ControlSample, control_quality
+from tvd.evaluate.control import ControlCounts, ControlSample, control_counts, control_quality
 from tvd.filters.template import template_of
 from tvd.linguist.request import IncludeSlot, LinguistRequest
 
@@ -25,6 +25,7 @@ def test_control_quality_counts_each_share() -> None:
         ControlSample(REQUEST, "weather in [2 paris [1 now ]"),  # not well-formed
         ControlSample(REQUEST, "weather in [7 paris ]"),  # unknown label number
     ]
+    assert control_counts(samples) == ControlCounts(5, 3, 3, 2, 3, 2, 2)  # what the shares are made of
     quality = control_quality(samples)
     assert quality["samples"] == 5
     assert quality["well_formed"] == 3 / 5

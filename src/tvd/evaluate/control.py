@@ -51,10 +51,24 @@ def _parse(sample: ControlSample) -> Utterance | None:
         return None
 
 
-def control_quality(
+@dataclass(frozen=True)
+class ControlCounts:
+    """The counts behind :func:`control_quality`: completions, parsed ones, fixed include values (and how many
+    were honoured), filled wildcards (and how many are novel), distinct templates."""
+
+    samples: int
+    parsed: int
+    fixed_total: int
+    fixed_honoured: int
+    wildcards_filled: int
+    wildcards_novel: int
+    templates: int
+
+
+def control_counts(
     samples: Sequence[ControlSample], seed_values: Mapping[str, Sequence[str]] | None = None
-) -> dict[str, float | int | None]:
-    """The four shares (see the module docstring), as fractions in [0, 1] (``None`` where undefined).
+) -> ControlCounts:
+    """Count what :func:`control_quality` reports as shares.
 
     ``seed_values``: slot label -> values in the seed examples; by default taken from the requests' examples.
     """
@@ -90,10 +104,21 @@ def control_quality(
             else:
                 fixed_total += 1
                 fixed_ok += _norm(slot.value) in found
+    return ControlCounts(len(samples), parsed, fixed_total, fixed_ok, wild_total, wild_novel, len(templates))
+
+
+def control_quality(
+    samples: Sequence[ControlSample], seed_values: Mapping[str, Sequence[str]] | None = None
+) -> dict[str, float | int | None]:
+    """The four shares (see the module docstring), as fractions in [0, 1] (``None`` where undefined).
+
+    ``seed_values``: slot label -> values in the seed examples; by default taken from the requests' examples.
+    """
+    c = control_counts(samples, seed_values)
     return {
-        "samples": len(samples),
-        "well_formed": parsed / len(samples) if samples else None,
-        "fixed_honoured": fixed_ok / fixed_total if fixed_total else None,
-        "wildcard_novel": wild_novel / wild_total if wild_total else None,
-        "templates_per_100": 100 * len(templates) / parsed if parsed else None,
+        "samples": c.samples,
+        "well_formed": c.parsed / c.samples if c.samples else None,
+        "fixed_honoured": c.fixed_honoured / c.fixed_total if c.fixed_total else None,
+        "wildcard_novel": c.wildcards_novel / c.wildcards_filled if c.wildcards_filled else None,
+        "templates_per_100": 100 * c.templates / c.parsed if c.parsed else None,
     }

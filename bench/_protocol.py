@@ -15,19 +15,46 @@ from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import httpx
+
+from tvd.data.utterance import Utterance
+from tvd.errors import E_BENCH_DATA_NOT_FOUND, TvdError
+from tvd.formats import read_dataset
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
 WORK = REPO / "bench" / "work"
 STUDENTS = WORK / "students"  # students trained by bench/student_accuracy.py
+# progress lines reach a log file as they are printed (every script imports this module first)
+sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
+SNIPS_INTENTS = (
+    "AddToPlaylist",
+    "BookRestaurant",
+    "GetWeather",
+    "PlayMusic",
+    "RateBook",
+    "SearchCreativeWork",
+    "SearchScreeningEvent",
+)
 
 
 def default_data() -> Path:
     """``$TVD_DATA``, else ``../shared/data`` beside the repository (the folder holding snips/, atis/, ...)."""
     return Path(os.environ.get("TVD_DATA", REPO.parent / "shared" / "data"))
+
+
+def data_missing(data: Path, what: str) -> NoReturn:
+    fix = "pass --data DIR (the folder holding snips/, atis/, xsid/, pizza/) or set TVD_DATA"
+    sys.exit(f"error: {TvdError(E_BENCH_DATA_NOT_FOUND, f'{what} not found under {data}', fix=fix)}")
+
+
+def read_split(data: Path, dataset: str, split: str) -> list[Utterance]:
+    """``data/dataset/split`` in the SNIPS / ATIS layout; exits with the fix when it is not there."""
+    if not (data / dataset / split / "seq.in").is_file():
+        data_missing(data, f"{dataset}/{split}")
+    return read_dataset(data / dataset / split, "bio").utterances
 
 
 def command(script: str, argv: Sequence[str] | None) -> str:

@@ -13,68 +13,47 @@ sentence_acc) and a table.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import sys
-import time
 from pathlib import Path
 
+from _protocol import RESULTS, STUDENTS, default_data, merge_records, one_thread, read_split, written
 from tvd.data.atomic import write_json
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
-
-REPO = Path(__file__).resolve().parent.parent
-WORK = REPO / "bench" / "work" / "students"
-RESULTS = REPO / "bench" / "results" / "bio_constraints.json"
+RESULTS_FILE = RESULTS / "bio_constraints.json"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, default=Path(os.environ.get("TVD_DATA", REPO.parent / "shared" / "data")))
+    parser.add_argument("--data", type=Path, default=default_data())
     parser.add_argument("--dataset", default="snips")
     parser.add_argument("--split", default="valid", choices=["valid", "test"])
     parser.add_argument("--students", nargs="+", type=Path, default=None, help="student dirs (default: all encoders)")
     args = parser.parse_args()
 
-    import torch
-
-    torch.set_num_threads(1)
+    one_thread()
     from tvd.evaluate.metrics import evaluate
-    from tvd.formats import read_dataset
     from tvd.students.encoder import EncoderStudent
 
-    folder = args.data / args.dataset / args.split
-    if not (folder / "seq.in").is_file():
-        sys.exit(f"{folder} not found: pass --data DIR or set TVD_DATA")
-    gold = read_dataset(folder, "bio").utterances
-    directories = args.students or sorted(p.parent for p in WORK.glob(f"encoder-{args.dataset}*/student.json"))
+    gold = read_split(args.data, args.dataset, args.split)
+    directories = args.students or sorted(p.parent for p in STUDENTS.glob(f"encoder-{args.dataset}*/student.json"))
     records = []
     for directory in directories:
         student = EncoderStudent.load(directory, runtime="torch")
         for constrained in (False, True):
             student.bio_constraints = constrained
             metrics = evaluate(gold, student.predict(gold))
-            records.append(
-                {
-                    "run": directory.name,
-                    "split": args.split,
-                    "bio_constraints": constrained,
-                    "intent_acc": round(100 * metrics.intent_accuracy, 2),
-                    "slot_f1": round(100 * metrics.slot_f1, 2),
-                    "sentence_acc": round(100 * metrics.sentence_accuracy, 2),
-                }
-            )
-            print(records[-1], flush=True)
-    new = {(r["run"], r["split"]) for r in records}
-    kept = json.loads(RESULTS.read_text()).get("records", []) if RESULTS.is_file() else []
-    records = [r for r in kept if (r["run"], r["split"]) not in new] + records
+            record = {"run": directory.name, "split": args.split, "bio_constraints": constrained}
+            records.append({**record, **metrics.headline(percent=True)})
+            print(records[-1])
+    records = merge_records(RESULTS_FILE, records, key=lambda r: (r["run"], r["split"]))
     write_json(
-        RESULTS,
+        RESULTS_FILE,
         {
             "benchmark": "bio_constraints",
             "command": "python bench/bio_constraints.py [--split valid|test]",
             "metric": "seqeval default (conlleval) mode; torch fp32",
-            "written": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "written": written(),
             "records": records,
         },
     )

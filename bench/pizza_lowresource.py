@@ -18,12 +18,12 @@ import argparse
 import json
 import os
 import statistics
-import sys
 import time
 from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
+from _protocol import RESULTS, WORK, command, default_data
 from tvd.clasp.resolve import Catalogs
 from tvd.clasp.validate import NEGATION_CUES
 from tvd.config import ClaspConfig, TeacherConfig, parse_options
@@ -34,9 +34,9 @@ from tvd.evaluate.parse_metrics import score
 from tvd.formats.pizza import read_pizza
 from tvd.jobs.clasp import clasp_job
 from tvd.jobs.teacher import build_teacher
+from tvd.report.summary import group_by
 from tvd.students.parser_crf import ParserCRF
 
-ROOT = Path(__file__).resolve().parent.parent
 METHODS = ("real", "rs", "gb", "rs+gb")
 #: the parser's negation word class: ``full`` = tvd.clasp.validate.NEGATION_CUES (with food-order idioms such as
 #: "hold" and "avoid"), ``minimal`` = textbook negators only, ``none`` = no word class
@@ -49,33 +49,20 @@ WORD_CLASSES = {
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument(
-        "--data",
-        default=str(Path(os.environ.get("TVD_DATA", ROOT.parent / "shared" / "data")) / "pizza"),
-        help="PIZZA folder (default: $TVD_DATA/pizza or ../shared/data/pizza)",
-    )
+    ap.add_argument("--data", default=str(default_data() / "pizza"), help="PIZZA folder (default: $TVD_DATA/pizza)")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--rs", type=int, default=30, help="RS requests per seed")
     ap.add_argument("--gb", type=int, default=30, help="GB requests per seed")
-    ap.add_argument("--work", default=str(ROOT / "bench" / "work" / "pizza_lowresource"))
-    ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "pizza_lowresource.json"))
+    ap.add_argument("--work", default=str(WORK / "pizza_lowresource"))
+    ap.add_argument("--out", default=str(RESULTS / "pizza_lowresource.json"))
     ap.add_argument("--generate-only", action="store_true")
     ap.add_argument("--teacher", default="llamacpp", help="teacher backend (`tvd teacher list`; default: embedded)")
-    ap.add_argument(
-        "--teacher-option", action="append", default=[], metavar="KEY=VALUE", help="teacher option (repeatable)"
-    )
-    ap.add_argument(
-        "--negation-cues",
-        action="store_true",
-        help="RS: each request draws an English negation cue (grammar.NEGATION_CUES_EN) that must precede its NOTs",
-    )
+    ap.add_argument("--teacher-option", action="append", default=[], metavar="KEY=VALUE", help="teacher option")
+    cues = "RS: each request draws an English negation cue (grammar.NEGATION_CUES_EN) that must precede its NOTs"
+    ap.add_argument("--negation-cues", action="store_true", help=cues)
     ap.add_argument("--shots", type=int, nargs="+", choices=[16, 348], default=[16, 348], help="training sizes")
-    ap.add_argument(
-        "--word-classes",
-        choices=sorted(WORD_CLASSES),
-        default="full",
-        help="the parser's negation word class (default: full)",
-    )
+    negation = "the parser's negation word class (default: full)"
+    ap.add_argument("--word-classes", choices=sorted(WORD_CLASSES), default="full", help=negation)
     args = ap.parse_args(argv)
 
     data = Path(args.data)
@@ -90,26 +77,17 @@ def main(argv: list[str] | None = None) -> int:
     synthetic: dict[int, dict[str, list[Tree]]] = {}
     generation: dict[str, dict] = {}
     teacher_config = TeacherConfig(backend=args.teacher, options=parse_options(args.teacher_option, "--teacher-option"))
-    teacher = None
-    teacher_name = args.teacher
-    with CompletionCache(work / "cache.sqlite") as cache:
+    with build_teacher(teacher_config) as teacher, CompletionCache(work / "cache.sqlite") as cache:
+        teacher_name = f"{args.teacher} ({teacher.fingerprint()})"
+        tag = "" if args.teacher == "llamacpp" and not args.teacher_option else f"-{teacher.fingerprint()[:40]}"
         for seed in args.seeds:
             synthetic[seed] = {}
+            out = work / (f"seed{seed}" + ("-cues" if args.negation_cues else "") + tag.replace(":", "_"))
+            out.mkdir(exist_ok=True)
             for strategy, n in (("rs", args.rs), ("gb", args.gb)):
-                if teacher is None:
-                    teacher = build_teacher(teacher_config)
-                    teacher_name = f"{args.teacher} ({teacher.fingerprint()})"
-                job = ClaspConfig(
-                    strategy=strategy,
-                    data=data,
-                    count=n,
-                    seed=seed,
-                    negation_cues=args.negation_cues and strategy == "rs",
-                )
+                cues = args.negation_cues and strategy == "rs"
+                job = ClaspConfig(strategy=strategy, data=data, count=n, seed=seed, negation_cues=cues)
                 result = clasp_job(job, teacher, cache, progress=True).result
-                tag = "" if args.teacher == "llamacpp" and not args.teacher_option else f"-{teacher.fingerprint()[:40]}"
-                out = work / (f"seed{seed}" + ("-cues" if args.negation_cues else "") + tag.replace(":", "_"))
-                out.mkdir(exist_ok=True)
                 atomic_write_text(out / f"{strategy}.jsonl", "".join(json.dumps(a) + "\n" for a in result.accepted))
                 atomic_write_text(
                     out / f"{strategy}.rejects.jsonl", "".join(json.dumps(r) + "\n" for r in result.rejects)
@@ -118,11 +96,8 @@ def main(argv: list[str] | None = None) -> int:
                 stats = generation[f"{strategy}/seed{seed}"] = result.stats.to_dict()
                 print(
                     f"seed {seed} {strategy}: {stats['accepted']}/{stats['planned']} accepted, "
-                    f"{stats['rejected_by_reason']}, teacher {stats['teacher_seconds']} s",
-                    flush=True,
+                    f"{stats['rejected_by_reason']}, teacher {stats['teacher_seconds']} s"
                 )
-    if teacher is not None:
-        teacher.close()
     if args.generate_only:
         return 0
 
@@ -155,25 +130,20 @@ def main(argv: list[str] | None = None) -> int:
                     "seconds": round(time.perf_counter() - started, 1),
                 }
                 records.append(record)
-                print(json.dumps(record), flush=True)
+                print(json.dumps(record))
 
-    table = []
-    for shots in sizes:
-        for method in METHODS:
-            rows = [r for r in records if r["shots"] == shots and r["method"] == method]
-            table.append(
-                {
-                    "shots": shots,
-                    "method": method,
-                    "synthetic_median": statistics.median(r["synthetic"] for r in rows),
-                    "em_median": statistics.median(r["em"] for r in rows),
-                    "unordered_em_median": statistics.median(r["unordered_em"] for r in rows),
-                    "unordered_em_min": min(r["unordered_em"] for r in rows),
-                    "unordered_em_max": max(r["unordered_em"] for r in rows),
-                }
-            )
+    table = [
+        {
+            "shots": shots,
+            "method": method,
+            **{f"{key}_median": statistics.median(r[key] for r in rows) for key in ("synthetic", "em", "unordered_em")},
+            "unordered_em_min": min(r["unordered_em"] for r in rows),
+            "unordered_em_max": max(r["unordered_em"] for r in rows),
+        }
+        for (shots, method), rows in group_by(records, "shots", "method").items()
+    ]
     result = {
-        "command": "python " + " ".join(["bench/pizza_lowresource.py", *sys.argv[1:]]),
+        "command": command("pizza_lowresource.py", None),
         "settings": {
             "teacher": f"{teacher_name}, grammar-constrained, temperature 0.7",
             "pool": "PIZZA_dev.16_shots.json (16 real TOP trees) for generation, every seed and both sizes",

@@ -20,22 +20,21 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-import httpx
 
+from _protocol import RESULTS, WORK, default_data, free_port, local_server, merge_records, trained_student, written
+from _protocol import command as command_line
 from tvd.data.atomic import write_json
+from tvd.evaluate.latency import percentile
+from tvd.formats import read_dataset
 
-REPO = Path(__file__).resolve().parent.parent
-WORK = REPO / "bench" / "work" / "students"
-RESULTS = REPO / "bench" / "results" / "serve_load.json"
+RESULTS_FILE = RESULTS / "serve_load.json"
 
 # name: (student directory kind, workers, micro_batch, texts per request, prediction threads)
 SETTINGS: dict[str, tuple[str, int, int, int, int]] = {
@@ -46,17 +45,6 @@ SETTINGS: dict[str, tuple[str, int, int, int, int]] = {
     "encoder-int8": ("encoder", 1, 1, 1, 1),
     "encoder-int8-mb32": ("encoder", 1, 32, 1, 1),
 }
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))] if ordered else float("nan")
 
 
 async def _load(base: str, texts: list[str], concurrency: int, requests: int, per_request: int) -> dict[str, Any]:
@@ -94,76 +82,36 @@ async def _load(base: str, texts: list[str], concurrency: int, requests: int, pe
         "seconds": round(elapsed, 3),
         "throughput_rps": round(requests * per_request / elapsed, 1),
         "requests_per_s": round(requests / elapsed, 1),
-        "p50_ms": round(_percentile(latencies, 50), 2),
-        "p99_ms": round(_percentile(latencies, 99), 2),
+        "p50_ms": round(percentile(latencies, 50), 2),
+        "p99_ms": round(percentile(latencies, 99), 2),
         "errors": errors,
     }
 
 
-def _start(
-    model_dir: Path, port: int, workers: int, micro_batch: int, threads: int, log: Path
-) -> subprocess.Popen[bytes]:
-    command = [sys.executable, "-m", "tvd.cli.main", "serve", str(model_dir), "--port", str(port)]
-    command += ["--workers", str(workers), "--micro-batch", str(micro_batch), "--prediction-threads", str(threads)]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    process = subprocess.Popen(command, stdout=log.open("w"), stderr=subprocess.STDOUT, env=env)
-    deadline = time.monotonic() + 120
-    while True:
-        if process.poll() is not None:
-            sys.exit(f"the server exited:\n{log.read_text()[-2000:]}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
-                return process
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline:
-            process.kill()
-            sys.exit("the server did not answer within 120 s")
-        time.sleep(0.3)
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=15)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, default=Path(os.environ.get("TVD_DATA", REPO.parent / "shared" / "data")))
+    parser.add_argument("--data", type=Path, default=default_data())
     parser.add_argument("--dataset", default="snips")
-    parser.add_argument(
-        "--encoder-run",
-        default="encoder-{dataset}-epochs10",
-        help="work directory (under bench/work/students) of the encoder student, from bench/student_accuracy.py",
-    )
+    run = "folder under bench/work/students of the encoder student (from bench/student_accuracy.py)"
+    parser.add_argument("--encoder-run", default="encoder-{dataset}-epochs10", help=run)
     parser.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
     parser.add_argument("--concurrency", nargs="+", type=int, default=[1, 8, 32])
     parser.add_argument("--requests", type=int, default=2000, help="requests per (setting, concurrency) and run")
     parser.add_argument("--repeat", type=int, default=3, help="runs per (setting, concurrency); medians are reported")
     args = parser.parse_args()
 
-    from tvd.formats import read_dataset
-
     texts = [u.text for u in read_dataset(args.data / args.dataset / "test", "bio").utterances]
     records = []
-    if RESULTS.is_file():  # keep settings not re-run now
-        records = [r for r in json.loads(RESULTS.read_text()).get("records", []) if r["setting"] not in args.settings]
-    (REPO / "bench" / "work").mkdir(parents=True, exist_ok=True)
+    WORK.mkdir(parents=True, exist_ok=True)
     for name in args.settings:
         kind, workers, micro_batch, per_request, threads = SETTINGS[name]
-        model_dir = WORK / (
-            args.encoder_run.format(dataset=args.dataset) if kind == "encoder" else f"crf-{args.dataset}"
-        )
-        if not (model_dir / "student.json").is_file():
-            sys.exit(f"{model_dir} has no student: run bench/student_accuracy.py first")
-        port = _free_port()
-        server = _start(model_dir, port, workers, micro_batch, threads, REPO / "bench" / "work" / f"serve_{name}.log")
-        try:
-            base = f"http://127.0.0.1:{port}"
+        model_dir = trained_student(kind, args.dataset, args.encoder_run)
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        command = [sys.executable, "-m", "tvd.cli.main", "serve", str(model_dir), "--port", str(port)]
+        command += ["--workers", str(workers), "--micro-batch", str(micro_batch), "--prediction-threads", str(threads)]
+        env = {**os.environ, "OMP_NUM_THREADS": "1"}
+        with local_server(command, f"{base}/health", WORK / f"serve_{name}.log", env):
             asyncio.run(_load(base, texts, 4, 100, per_request))  # warm-up
             for concurrency in args.concurrency:
                 runs = [
@@ -190,16 +138,13 @@ def main() -> None:
                 records.append(record)
                 print(
                     f"{name:18s} c={concurrency:<3d} {record['throughput_rps']:8.1f} utt/s  "
-                    f"p50 {record['p50_ms']:7.2f} ms  p99 {record['p99_ms']:7.2f} ms  errors {record['errors']}",
-                    flush=True,
+                    f"p50 {record['p50_ms']:7.2f} ms  p99 {record['p99_ms']:7.2f} ms  errors {record['errors']}"
                 )
-        finally:
-            _stop(server)
     write_json(
-        RESULTS,
+        RESULTS_FILE,
         {
             "benchmark": "serve_load",
-            "command": "python bench/serve_load.py " + " ".join(sys.argv[1:]),
+            "command": command_line("serve_load.py", None),
             "settings": {
                 "host": "127.0.0.1",
                 "requests": args.requests,
@@ -208,8 +153,8 @@ def main() -> None:
                 "client": "aiohttp.ClientSession",
             },
             "load_average_1m": os.getloadavg()[0],
-            "written": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "records": records,
+            "written": written(),
+            "records": merge_records(RESULTS_FILE, records, key=lambda r: r["setting"]),
         },
     )
 

@@ -19,42 +19,27 @@ import fcntl
 import json
 import os
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from _protocol import RESULTS, STUDENTS, default_data, merge_records, one_thread, read_split, written
 from tvd.data.atomic import write_json
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
-
-REPO = Path(__file__).resolve().parent.parent
-WORK = REPO / "bench" / "work" / "students"
-RESULTS = REPO / "bench" / "results" / "student_accuracy.json"
+RESULTS_FILE = RESULTS / "student_accuracy.json"
 
 # int8 vs fp32 tolerance: intent agreement on >= 99.5% of test utterances and slot F1 within 0.5 points.
 INTENT_AGREEMENT_MIN = 0.995
 SLOT_F1_TOLERANCE = 0.5
 
 
-def _default_data() -> Path:
-    return Path(os.environ.get("TVD_DATA", REPO.parent / "shared" / "data"))
-
-
-def _scores(metrics: Any) -> dict[str, float]:
-    return {
-        "intent_acc": round(100 * metrics.intent_accuracy, 2),
-        "slot_f1": round(100 * metrics.slot_f1, 2),
-        "sentence_acc": round(100 * metrics.sentence_accuracy, 2),
-    }
-
-
 def run_directory(kind: str, dataset: str, params: dict[str, Any], select_on_valid: bool) -> Path:
     """The work directory of one training: ``encoder-snips[-valsel][-dropout0.2][-epochs10][-seed1]``, naming
     every parameter given on the command line."""
     suffix = "".join(f"-{k}{v}" for k, v in sorted(params.items()))
-    return WORK / (f"{kind}-{dataset}" + ("-valsel" if select_on_valid else "") + suffix)
+    return STUDENTS / (f"{kind}-{dataset}" + ("-valsel" if select_on_valid else "") + suffix)
 
 
 def train_if_needed(
@@ -65,7 +50,7 @@ def train_if_needed(
 
     if not (directory / METADATA_FILE).is_file():
         extra = {"checkpoint_dir": str(directory / "checkpoint")} if kind == "encoder" else {}
-        print(f"training {kind} into {directory} ({len(train)} utterances) ...", flush=True)
+        print(f"training {kind} into {directory} ({len(train)} utterances) ...")
         student = make_student(kind, **params, **extra)
         fit_options: dict[str, Any] = {}
         if kind == "encoder":
@@ -83,33 +68,20 @@ def train_if_needed(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, default=_default_data(), help="folder holding snips/ and atis/")
+    parser.add_argument("--data", type=Path, default=default_data(), help="folder holding snips/ and atis/")
     parser.add_argument("--datasets", nargs="+", default=["snips", "atis"])
     parser.add_argument("--students", nargs="+", default=["crf", "encoder"])
     parser.add_argument("--epochs", type=int, default=None, help="encoder epochs (default: the student's)")
     parser.add_argument("--lr", type=float, default=None, help="encoder learning rate (default: the student's)")
-    parser.add_argument(
-        "--seed", type=int, default=None, help="encoder seed (default: the student's); work dir *-seedN"
-    )
-    parser.add_argument(
-        "--param",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="another encoder student parameter (YAML value, e.g. dropout=0.2); work dir *-NAMEVALUE",
-    )
-    parser.add_argument(
-        "--select-on-valid",
-        action="store_true",
-        help="encoder: score the valid split after every epoch and keep the best epoch (work dir *-valsel)",
-    )
+    parser.add_argument("--seed", type=int, default=None, help="encoder seed (default: the student's); dir *-seedN")
+    param = "another encoder student parameter (YAML value, e.g. dropout=0.2); work dir *-NAMEVALUE"
+    parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help=param)
+    select = "encoder: score the valid split after every epoch and keep the best epoch (work dir *-valsel)"
+    parser.add_argument("--select-on-valid", action="store_true", help=select)
     args = parser.parse_args()
 
-    import torch
-
-    torch.set_num_threads(1)
+    one_thread()
     from tvd.evaluate.metrics import evaluate
-    from tvd.formats import read_dataset
     from tvd.students.encoder import ONNX_INT8_FILE, EncoderStudent
     from tvd.students.onnx_export import export_onnx, prediction_agreement
 
@@ -122,14 +94,10 @@ def main() -> None:
         name, _, value = item.partition("=")
         encoder_params[name] = yaml.safe_load(value)
     for dataset in args.datasets:
-        folder = args.data / dataset
-        if not (folder / "train" / "seq.in").is_file():
-            sys.exit(f"{dataset} not found under {folder}: pass --data DIR or set TVD_DATA")
-        train = read_dataset(folder / "train", "bio").utterances
-        test = read_dataset(folder / "test", "bio").utterances
+        train, test = read_split(args.data, dataset, "train"), read_split(args.data, dataset, "test")
         for kind in args.students:
             encoder = kind == "encoder"
-            validation = read_dataset(folder / "valid", "bio").utterances if encoder and args.select_on_valid else None
+            validation = read_split(args.data, dataset, "valid") if encoder and args.select_on_valid else None
             params = encoder_params if encoder else {}
             directory = run_directory(kind, dataset, params, validation is not None)
             seconds = train_if_needed(directory, kind, train, params, validation)
@@ -144,17 +112,17 @@ def main() -> None:
             if kind == "crf":
                 from tvd.students import load_student
 
-                records.append(
-                    {**base, "student": "crf", **_scores(evaluate(test, load_student(directory).predict(test)))}
-                )
-                print(records[-1], flush=True)
+                scores = evaluate(test, load_student(directory).predict(test)).headline(percent=True)
+                records.append({**base, "student": "crf", **scores})
+                print(records[-1])
                 continue
             if not (directory / ONNX_INT8_FILE).is_file():
                 export_onnx(directory)
             fp32 = EncoderStudent.load(directory, runtime="torch")
             fp32_pred = fp32.predict(test)
             int8_pred = EncoderStudent.load(directory, runtime="onnx-int8").predict(test)
-            fp32_scores, int8_scores = _scores(evaluate(test, fp32_pred)), _scores(evaluate(test, int8_pred))
+            fp32_scores = evaluate(test, fp32_pred).headline(percent=True)
+            int8_scores = evaluate(test, int8_pred).headline(percent=True)
             agreement = prediction_agreement(fp32_pred, int8_pred)
             within = (
                 agreement["intent_agreement"] >= INTENT_AGREEMENT_MIN
@@ -170,32 +138,23 @@ def main() -> None:
                 "selection": meta["training"].get("validation", "last epoch"),
             }
             records.append({**common, "student": "encoder-fp32", **fp32_scores})
-            records.append(
-                {
-                    **common,
-                    "student": "encoder-int8",
-                    **int8_scores,
-                    "agreement_with_fp32": agreement,
-                    "within_tolerance": within,
-                }
-            )
-            print(records[-2], records[-1], sep="\n", flush=True)
+            int8 = {"agreement_with_fp32": agreement, "within_tolerance": within}
+            records.append({**common, "student": "encoder-int8", **int8_scores, **int8})
+            print(records[-2], records[-1], sep="\n")
     # merge with the records on file now (another run may have written since this one started), under a lock
-    WORK.mkdir(parents=True, exist_ok=True)
-    with open(WORK.parent / "student_accuracy.lock", "w") as lock:
+    STUDENTS.mkdir(parents=True, exist_ok=True)
+    with open(STUDENTS.parent / "student_accuracy.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        new = {(r["dataset"], r["run"], r["student"]) for r in records}
-        kept = json.loads(RESULTS.read_text()).get("records", []) if RESULTS.is_file() else []
-        records = [r for r in kept if (r["dataset"], r.get("run"), r["student"]) not in new] + records
+        records = merge_records(RESULTS_FILE, records, key=lambda r: (r["dataset"], r.get("run"), r["student"]))
         write_json(
-            RESULTS,
+            RESULTS_FILE,
             {
                 "benchmark": "student_accuracy",
                 "command": "python bench/student_accuracy.py ... (each record gives the command that scored it)",
                 "tolerance": {"intent_agreement_min": INTENT_AGREEMENT_MIN, "slot_f1_points": SLOT_F1_TOLERANCE},
                 "metric": "seqeval default (conlleval) mode; test split",
                 "threads": 1,
-                "written": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "written": written(),
                 "records": records,
             },
         )

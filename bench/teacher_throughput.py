@@ -23,34 +23,30 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
-
+from _protocol import REPO, RESULTS, free_port, local_server, stamp
 from tvd.config import load_config
 from tvd.data.atomic import write_json
 from tvd.engine.cache import CompletionCache
 from tvd.engine.dispatch import EngineSettings
-from tvd.engine.generate import generate
+from tvd.engine.generate import SEED_STRIDE, generate
 from tvd.jobs.run import load_run_data, plan
-from tvd.linguist.grammar import output_grammar
-from tvd.linguist.prompt import build_prompt
 from tvd.linguist.task import LinguistTask
+from tvd.report.summary import summarise as summarise_records
 from tvd.report.table import format_table
 from tvd.teachers.base import GenerationParams
 from tvd.teachers.embedded_model import default_model_path
 from tvd.teachers.llamacpp import LlamaCppTeacher
 from tvd.teachers.openai_http import OpenAITeacher
 
-REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples" / "new-intent" / "config.yaml"
 PARAMS = GenerationParams(max_tokens=48, temperature=0.9, top_p=0.95, top_k=40, seed=0)
+TASK = LinguistTask()
 
 
 def requests_for(count: int) -> list[Any]:
@@ -59,21 +55,21 @@ def requests_for(count: int) -> list[Any]:
 
 
 def run_direct(llm: Any, requests: list[Any]) -> dict[str, float]:
-    """llama-cpp-python alone: one create_completion per prompt with its grammar."""
+    """llama-cpp-python alone: one create_completion per prompt with its grammar (the engine's seeds)."""
     import llama_cpp
 
     tokens = 0
     started = time.perf_counter()
     for index, request in enumerate(requests):
-        grammar = llama_cpp.LlamaGrammar.from_string(output_grammar(request), verbose=False)
+        grammar = llama_cpp.LlamaGrammar.from_string(TASK.grammar(request), verbose=False)
         response = llm.create_completion(
-            build_prompt(request),
+            TASK.prompt(request),
             max_tokens=PARAMS.max_tokens,
             temperature=PARAMS.temperature,
             top_p=PARAMS.top_p,
             top_k=PARAMS.top_k,
             min_p=0.0,
-            seed=PARAMS.seed + index * 1000,
+            seed=PARAMS.seed + index * SEED_STRIDE,
             stop=list(PARAMS.stop),
             grammar=grammar,
         )
@@ -87,7 +83,7 @@ def run_tvd(teacher: Any, requests: list[Any], concurrency: int = 1) -> dict[str
     with tempfile.TemporaryDirectory() as tmp, CompletionCache(Path(tmp) / "cache.sqlite") as cache:
         started = time.perf_counter()
         result = generate(
-            LinguistTask(),
+            TASK,
             requests,
             teacher,
             cache,
@@ -105,62 +101,11 @@ def run_tvd(teacher: Any, requests: list[Any], concurrency: int = 1) -> dict[str
     }
 
 
-class LlamaServer:
-    """``python -m llama_cpp.server`` on 127.0.0.1 with the embedded model; stopped on exit."""
-
-    def __init__(self, model: Path, port: int, threads: int) -> None:
-        self.url = f"http://127.0.0.1:{port}/v1"
-        command = [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host", "127.0.0.1"]
-        command += ["--port", str(port), "--n_threads", str(threads), "--n_ctx", "2048"]
-        self.log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in __exit__
-        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=self.log)
-
-    def __enter__(self) -> LlamaServer:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                self.log.seek(0)
-                sys.exit(f"llama_cpp.server exited: {self.log.read().decode(errors='replace')[-2000:]}")
-            try:
-                if httpx.get(f"{self.url}/models", timeout=2).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.25)
-        self.process.kill()
-        sys.exit("llama_cpp.server did not start within 120 s")
-
-    def __exit__(self, *exc: object) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-        self.log.close()
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def summarise(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    keys = sorted({(r["path"], r["concurrency"]) for r in records}, key=lambda k: (k[0] != "direct", k))
-    rows = []
-    for path, concurrency in keys:
-        rs = [r for r in records if r["path"] == path and r["concurrency"] == concurrency]
-        rows.append(
-            {
-                "path": path,
-                "concurrency": concurrency,
-                "rounds": len(rs),
-                "tokens_per_s": statistics.median(r["tokens_per_s"] for r in rs),
-                "utterances_per_s": statistics.median(r["utterances_per_s"] for r in rs),
-            }
-        )
+    """Medians per (path, concurrency), direct first, and each path's speed relative to direct."""
+    values = ["tokens_per_s", "utterances_per_s"]
+    rows = summarise_records(records, ["path", "concurrency"], values, statistics.median, count="rounds")
+    rows.sort(key=lambda row: (row["path"] != "direct", (row["path"], row["concurrency"])))
     direct = next((r for r in rows if r["path"] == "direct"), None)
     for row in rows:
         if direct:
@@ -174,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--prompts", type=int, default=12, help="prompts per path and round")
     parser.add_argument("--threads", type=int, default=1, help="llama.cpp threads (in process and server)")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 2, 4], help="HTTP concurrency levels")
-    parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "teacher_throughput.json")
+    parser.add_argument("--out", type=Path, default=RESULTS / "teacher_throughput.json")
     args = parser.parse_args(argv)
 
     import llama_cpp
@@ -185,8 +130,12 @@ def main(argv: list[str] | None = None) -> int:
     shortlist = LlamaCppTeacher(n_threads=args.threads)
     exact = LlamaCppTeacher(n_threads=args.threads, grammar_shortlist=False)
     records: list[dict[str, Any]] = []
-    with LlamaServer(model, _free_port(), args.threads) as server:
-        http = OpenAITeacher(server.url, "gemma-3-270m", grammar_field=True, extended_sampling=True, timeout_s=300)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/v1"
+    server = [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host", "127.0.0.1"]
+    server += ["--port", str(port), "--n_threads", str(args.threads), "--n_ctx", "2048"]
+    with local_server(server, f"{url}/models"):
+        http = OpenAITeacher(url, "gemma-3-270m", grammar_field=True, extended_sampling=True, timeout_s=300)
         paths: list[tuple[str, int, Any]] = [
             ("direct", 1, lambda: run_direct(direct, requests)),
             ("tvd-embedded", 1, lambda: run_tvd(shortlist, requests)),
@@ -208,8 +157,7 @@ def main(argv: list[str] | None = None) -> int:
                 records.append(record)
                 print(
                     f"round {round_} {path:18s} c={concurrency}: {record['utterances_per_s']:.2f} utt/s, "
-                    f"{record['tokens_per_s']:.1f} tok/s",
-                    flush=True,
+                    f"{record['tokens_per_s']:.1f} tok/s"
                 )
     summary = summarise(records)
     table = format_table(
@@ -232,25 +180,12 @@ def main(argv: list[str] | None = None) -> int:
         ],
         title=f"Teacher throughput, Gemma 3 270M, {args.threads} thread(s), medians of {args.rounds} rounds",
     )
-    command = "python bench/teacher_throughput.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    settings = {"prompts": args.prompts, "rounds": args.rounds, "threads": args.threads, "params": PARAMS.to_dict()}
     write_json(
         args.out,
-        {
-            "command": command.strip(),
-            "date": datetime.now(UTC).isoformat(timespec="seconds"),
-            "settings": {
-                "prompts": args.prompts,
-                "rounds": args.rounds,
-                "threads": args.threads,
-                "params": PARAMS.to_dict(),
-            },
-            "summary": summary,
-            "records": records,
-        },
+        {**stamp("teacher_throughput.py", argv), "settings": settings, "summary": summary, "records": records},
     )
-    print()
-    print(table)
-    print(f"wrote {args.out}")
+    print(f"\n{table}\nwrote {args.out}")
     return 0
 
 

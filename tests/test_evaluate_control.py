@@ -47,3 +47,24 @@ def test_templates_are_the_template_filters() -> None:
     text = " Will it  RAIN in\tboston tomorrow"
     spaced = Utterance(text, "GetWeather", (Span(18, 24, "city"), Span(25, 33, "timeRange")))
     assert template_of(spaced) == template_of(SEED)
+
+
+def test_free_samples_ask_the_teacher_once_per_request_without_the_grammar() -> None:
+    from tvd.evaluate.control import free_samples
+    from tvd.linguist.prompt import build_prompt
+    from tvd.teachers.base import Completion, GenerationParams
+    from tvd.teachers.scripted import ScriptedTeacher
+
+    class Recording(ScriptedTeacher):
+        def generate(self, prompt: str, n: int, params: GenerationParams) -> list[Completion]:
+            calls.append((prompt, n, params))
+            return super().generate(prompt, n, params)
+
+    calls: list[tuple[str, int, GenerationParams]] = []
+    teacher = Recording(lambda prompt, seed: f"rain in [2 paris ] [1 day {seed} ]")
+    params = GenerationParams(seed=11, grammar="root ::= [a-z]+")
+    samples = free_samples([REQUEST, REQUEST], teacher, params)
+    assert [s.text for s in samples] == ["rain in [2 paris ] [1 day 11 ]"] * 2
+    assert all(s.request is REQUEST for s in samples)
+    assert [(prompt, n, p.grammar, p.seed) for prompt, n, p in calls] == [(build_prompt(REQUEST), 1, None, 11)] * 2
+    assert control_quality(samples)["well_formed"] == 1.0

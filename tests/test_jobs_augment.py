@@ -44,3 +44,17 @@ def test_fixed_values_are_checked_in_the_seeds_language_only(tmp_path: Path, wea
         german = augment("GetWeather", weather_seeds, [], german_block, teacher, cache)
     assert english.stats.rejected.get("fixed_value_changed", 0) > 0
     assert german.stats.accepted == 4
+
+
+def test_control_samples_pair_accepted_completions_with_their_requests(tmp_path: Path, weather_seeds) -> None:
+    from tvd.evaluate.control import control_quality
+
+    generation = GenerationConfig(requests=5, samples_per_request=2, examples_per_prompt=2)
+    with CompletionCache(tmp_path / "cache.sqlite") as cache:
+        done = augment("GetWeather", weather_seeds, [], generation, ScriptedTeacher(_teacher_answer), cache)
+    samples = done.control_samples()
+    assert len(samples) == done.stats.accepted > 0
+    by_id = {r.request_id: r for r in done.requests}
+    for sample, utterance in zip(samples, done.generation.accepted, strict=True):
+        assert sample.request is by_id[utterance.meta["request_id"]] and sample.text == utterance.meta["bracketed"]
+    assert control_quality(samples)["well_formed"] == 1.0

@@ -1,11 +1,10 @@
-"""Summaries of score records: grouping, statistics per group, gap closed, pivot tables, percentiles."""
+"""Summaries of score records: grouping, statistics per group, gap closed, pivot tables."""
 
 from __future__ import annotations
 
-import math
 import statistics
 
-from tvd.report.summary import add_gap_closed, gap_closed, group_by, percentile, pivot, summarise
+from tvd.report.summary import add_gap_closed, gap_closed, group_by, pivot, summarise
 from tvd.report.table import format_table
 
 RECORDS = [
@@ -55,10 +54,3 @@ def test_pivot_lays_out_cells_and_leaves_gaps() -> None:
     assert pivot(RECORDS, "intent", "method", len, rows=["B"])[0] == {"intent": "B", "full": 1, "real10": 1}
     table = format_table(rows, ["intent", "real10", "icl", "full"])
     assert table.splitlines()[-1].split() == ["B", "1", "-", "1"]
-
-
-def test_percentile_is_the_nearest_rank() -> None:
-    values = [5.0, 1.0, 3.0, 2.0, 4.0]
-    assert percentile(values, 50) == 3.0 and percentile(values, 0) == 1.0 and percentile(values, 100) == 5.0
-    assert percentile(values, 99) == 5.0 and percentile([7.0], 99) == 7.0
-    assert math.isnan(percentile([], 50))

@@ -20,13 +20,14 @@ grammar, so the same function scores constrained and unconstrained runs:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from tvd.data.utterance import Utterance
 from tvd.filters.template import template_of
 from tvd.formats.brackets import BracketError, utterance_from_brackets
-from tvd.linguist.prompt import EXAMPLES_CLOSE
+from tvd.linguist.prompt import EXAMPLES_CLOSE, build_prompt
 from tvd.linguist.request import LinguistRequest
+from tvd.teachers.base import GenerationParams, Teacher
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,16 @@ class ControlSample:
 
     request: LinguistRequest
     text: str
+
+
+def free_samples(
+    requests: Sequence[LinguistRequest], teacher: Teacher, params: GenerationParams
+) -> list[ControlSample]:
+    """One completion per request without the output grammar (``params`` as given, ``grammar`` dropped), sent to
+    ``teacher`` directly (no cache): the samples on which ``well_formed`` says whether the teacher follows the
+    format by itself."""
+    params = replace(params, grammar=None)
+    return [ControlSample(r, teacher.generate(build_prompt(r), 1, params)[0].text) for r in requests]
 
 
 def _norm(value: str) -> str:

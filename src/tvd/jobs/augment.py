@@ -18,6 +18,7 @@ from tvd.data.utterance import Utterance
 from tvd.engine.cache import CompletionCache
 from tvd.engine.dispatch import EngineSettings
 from tvd.engine.generate import GenerationEstimate, GenerationResult, GenerationStats, estimate_generation, generate
+from tvd.evaluate.control import ControlSample
 from tvd.filters import FilterResult, apply_filters
 from tvd.linguist.planner import PlanSettings, plan_requests
 from tvd.linguist.request import LinguistRequest
@@ -44,6 +45,12 @@ class Augmented:
     @property
     def stats(self) -> GenerationStats:
         return self.generation.stats
+
+    def control_samples(self) -> list[ControlSample]:
+        """The accepted completions (their bracketed text) with their requests, in order, for the control
+        metrics of :mod:`tvd.evaluate.control`."""
+        by_id = {request.request_id: request for request in self.requests}
+        return [ControlSample(by_id[u.meta["request_id"]], u.meta["bracketed"]) for u in self.generation.accepted]
 
 
 def plan_settings(generation: GenerationConfig, requests: int | None = None) -> PlanSettings:

@@ -1,4 +1,4 @@
-"""Summaries of score records: groups, the share of a gap a method closes, pivot tables, percentiles.
+"""Summaries of score records: groups, statistics per group, the share of a gap a method closes, pivot tables.
 
 A *record* is a flat dict (one trained student, one benchmark cell, one timed run).  :func:`group_by` groups
 records by some of their keys in first-seen order; :func:`summarise` turns each group into one row of
@@ -89,12 +89,3 @@ def pivot(
                 row[column] = cell(members)
         table.append(row)
     return table
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    """The ``q``-th percentile (0-100) of ``values`` by the nearest rank (a value that occurred, no
-    interpolation); NaN for no values."""
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]

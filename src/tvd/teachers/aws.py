@@ -72,6 +72,20 @@ def import_boto3() -> Any:
 
 
 @dataclass(frozen=True)
+class Connection:
+    """Where and how an AWS backend connects (its constructor's options of the same names)."""
+
+    region: str | None
+    profile: str | None
+    endpoint_url: str | None
+    connect_timeout: float
+    read_timeout: float
+    timeout_s: float | None
+    max_attempts: int
+    max_pool_connections: int
+
+
+@dataclass(frozen=True)
 class ServiceHints:
     """Service-specific wording for error messages: what is called, and how to fix a missing one."""
 
@@ -268,34 +282,21 @@ class AwsTeacher(Teacher):
 
     concurrent = True
 
-    def _connect(
-        self,
-        service: str,
-        *,
-        region: str | None,
-        profile: str | None,
-        endpoint_url: str | None,
-        connect_timeout: float,
-        read_timeout: float,
-        timeout_s: float | None,
-        max_attempts: int,
-        max_pool_connections: int,
-        hints: Callable[[str], ServiceHints],
-    ) -> None:
+    def _connect(self, service: str, c: Connection, *, hints: Callable[[str], ServiceHints]) -> None:
         """Build the client (``timeout_s``, the config's ``teacher.timeout_s``, overrides ``read_timeout``),
         the call pool, and ``self._hints = hints(region_name)``."""
         self.client = make_client(
             service,
-            region=region,
-            profile=profile,
-            endpoint_url=endpoint_url,
-            connect_timeout=connect_timeout,
-            read_timeout=timeout_s if timeout_s is not None else read_timeout,
-            max_attempts=max_attempts,
-            max_pool_connections=max_pool_connections,
+            region=c.region,
+            profile=c.profile,
+            endpoint_url=c.endpoint_url,
+            connect_timeout=c.connect_timeout,
+            read_timeout=c.timeout_s if c.timeout_s is not None else c.read_timeout,
+            max_attempts=c.max_attempts,
+            max_pool_connections=c.max_pool_connections,
         )
         self.region = self.client.meta.region_name
-        self._pool = CallPool(max_pool_connections, f"tvd-{self.backend}")
+        self._pool = CallPool(c.max_pool_connections, f"tvd-{self.backend}")
         self._hints = hints(self.region)
 
     async def agenerate(self, prompt: str, n: int, params: GenerationParams) -> list[Completion]:

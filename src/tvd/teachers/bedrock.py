@@ -38,7 +38,7 @@ import time
 from typing import Any
 
 from tvd.errors import E_AWS_OPTIONS, TvdError
-from tvd.teachers.aws import AwsTeacher, ServiceHints, translate_error, truncate_at_stop
+from tvd.teachers.aws import AwsTeacher, Connection, ServiceHints, translate_error, truncate_at_stop
 from tvd.teachers.base import Completion, GenerationParams, TeacherError
 
 _FINISH = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length"}
@@ -80,16 +80,12 @@ class BedrockTeacher(AwsTeacher):
         self.system = system
         self.additional_fields = dict(additional_fields) if additional_fields else None
         self.send_top_p = send_top_p
+        connection = Connection(
+            region, profile, endpoint_url, connect_timeout, read_timeout, timeout_s, max_attempts, max_pool_connections
+        )
         self._connect(
             "bedrock-runtime",
-            region=region,
-            profile=profile,
-            endpoint_url=endpoint_url,
-            connect_timeout=connect_timeout,
-            read_timeout=read_timeout,
-            timeout_s=timeout_s,
-            max_attempts=max_attempts,
-            max_pool_connections=max_pool_connections,
+            connection,
             hints=lambda region_name: ServiceHints(
                 what=f"Bedrock model {model_id!r} ({region_name})",
                 not_found_fix=(

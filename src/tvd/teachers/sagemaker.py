@@ -59,7 +59,7 @@ import time
 from typing import Any
 
 from tvd.errors import E_AWS_OPTIONS, TvdError
-from tvd.teachers.aws import AwsTeacher, ServiceHints, translate_error, truncate_at_stop
+from tvd.teachers.aws import AwsTeacher, Connection, ServiceHints, translate_error, truncate_at_stop
 from tvd.teachers.base import Completion, GenerationParams, TeacherError
 
 #: Prefix that puts AlexaTM 20B into causal-language-modelling (in-context) mode.
@@ -119,16 +119,12 @@ class SageMakerTeacher(AwsTeacher):
         self.batch_samples = batch_samples
         self.extra_parameters = dict(extra_parameters or {})
         self.custom_attributes = custom_attributes
+        connection = Connection(
+            region, profile, endpoint_url, connect_timeout, read_timeout, timeout_s, max_attempts, max_pool_connections
+        )
         self._connect(
             "sagemaker-runtime",
-            region=region,
-            profile=profile,
-            endpoint_url=endpoint_url,
-            connect_timeout=connect_timeout,
-            read_timeout=read_timeout,
-            timeout_s=timeout_s,
-            max_attempts=max_attempts,
-            max_pool_connections=max_pool_connections,
+            connection,
             hints=lambda region_name: ServiceHints(
                 what=f"SageMaker endpoint {endpoint_name!r} ({region_name})",
                 not_found_fix=(

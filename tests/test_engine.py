@@ -113,3 +113,14 @@ def test_cache_round_trip(tmp_path):
         assert cache.get("k") == Completion("hi [1 x ]", 3, 4, "stop", {"a": 1})
         assert cache.get("missing") is None
         assert len(cache) == 1
+
+
+def test_existing_cache_opens_only_a_file_that_is_there(tmp_path):
+    from tvd.engine.cache import existing_cache
+
+    with existing_cache(tmp_path / "none.sqlite") as missing:
+        assert missing is None
+    assert not (tmp_path / "none.sqlite").exists()  # a dry run creates no cache file
+    CompletionCache(tmp_path / "c.sqlite").close()
+    with existing_cache(tmp_path / "c.sqlite") as cache:
+        assert cache is not None and len(cache) == 0

@@ -88,7 +88,8 @@ def clasp(
     """
     from tvd.clasp.strategies import get_strategy
     from tvd.config import ClaspConfig, load_clasp_config
-    from tvd.engine.cache import CompletionCache
+    from tvd.engine.cache import CompletionCache, existing_cache
+    from tvd.engine.generate import estimate_lines
     from tvd.jobs.clasp import clasp_job, estimate_clasp, write_clasp
     from tvd.jobs.teacher import engine_settings
 
@@ -122,15 +123,10 @@ def clasp(
     run_dir = config.output_dir
     settings = engine_settings(config.teacher)
     if dry_run:
-        cache_path = run_dir / "cache.sqlite"
-        with teacher_for(config) as teacher:
-            cache = CompletionCache(cache_path) if cache_path.is_file() else None
-            try:
-                estimate = estimate_clasp(config, teacher, cache, engine=settings)
-            finally:
-                if cache is not None:
-                    cache.close()
-        _echo_estimate(estimate, config)
+        with teacher_for(config) as teacher, existing_cache(run_dir / "cache.sqlite") as cache:
+            estimate = estimate_clasp(config, teacher, cache, engine=settings)
+        for line in estimate_lines(estimate, config.teacher.price):
+            click.echo(line)
         return
     run_dir.mkdir(parents=True, exist_ok=True)
     with (
@@ -146,21 +142,6 @@ def clasp(
         + (f", {s['unsent']} not sent (budget)" if s["unsent"] else "")
         + f" -> {run_dir / 'generated.jsonl'}"
     )
-
-
-def _echo_estimate(estimate: Any, config: Any) -> None:
-    from tvd.engine.accounting import format_cost
-
-    click.echo(
-        f"dry run: {estimate.planned} completions planned, {estimate.cached} in the cache, "
-        f"{estimate.to_send} request(s) to send"
-    )
-    click.echo(f"estimated tokens: {estimate.prompt_tokens:,} in, at most {estimate.max_completion_tokens:,} out")
-    if config.teacher.price is None:
-        click.echo("estimated cost: none set (add teacher.price: {input_per_million, output_per_million})")
-    else:
-        click.echo(f"estimated cost: at most {format_cost(estimate.cost_usd)}")
-    click.echo("nothing was sent")
 
 
 @click.group(name="parser", short_help="Train and evaluate the PIZZA semantic parser student (train, evaluate).")

@@ -118,7 +118,7 @@ def generate(config_path: Path, out: Path | None, no_progress: bool, dry_run: bo
     and prices (see examples/teachers/).
     """
     from tvd.config import load_config
-    from tvd.engine.accounting import format_cost
+    from tvd.engine.generate import estimate_lines
     from tvd.jobs.run import estimate_data, generate_data, load_run_data
 
     config = load_config(config_path)
@@ -126,21 +126,8 @@ def generate(config_path: Path, out: Path | None, no_progress: bool, dry_run: bo
         config.output_dir = out
     data = load_run_data(config, log=click.echo)
     if dry_run:
-        estimate = estimate_data(config, data)
-        price = config.teacher.price
-        click.echo(
-            f"dry run: {estimate.planned} completions planned, {estimate.cached} in the cache, "
-            f"{estimate.to_send} request(s) to send"
-        )
-        click.echo(
-            f"estimated tokens: {estimate.prompt_tokens:,} in, at most {estimate.max_completion_tokens:,} out "
-            f"(max_tokens {config.generation.max_tokens} per request)"
-        )
-        if price is None:
-            click.echo("estimated cost: none set (add teacher.price: {input_per_million, output_per_million})")
-        else:
-            click.echo(f"estimated cost: at most {format_cost(estimate.cost_usd)}")
-        click.echo("nothing was sent")
+        for line in estimate_lines(estimate_data(config, data), config.teacher.price, config.generation.max_tokens):
+            click.echo(line)
         return
     if budget is not None and config.teacher.price is None:
         click.echo("warning: --budget without teacher.price in the config: every request counts as free", err=True)
@@ -212,12 +199,12 @@ def train(
     epochs' weights], crf [true], bio_constraints [true; decode valid BIO sequences only], max_length [128],
     seed [0], threads [1], device [auto], encoder [all-minilm-l6-v2, or a local Hugging Face folder].
     """
-    from tvd.cli.student_cmd import parse_params
+    from tvd.config import parse_options
     from tvd.formats import read_dataset
     from tvd.students import make_student
 
     utterances = [u for path in train_paths for u in read_dataset(path, fmt).utterances]
-    student = make_student(kind, **parse_params(params))
+    student = make_student(kind, **parse_options(params, "--param"))
     if validation_path is not None:
         if not student.supports_validation:
             raise TvdError(

@@ -1,20 +1,12 @@
-"""Student commands: ``tvd export`` (encoder student to ONNX fp32 + int8) and ``--param`` parsing for ``tvd train``."""
+"""Student commands: ``tvd export`` (encoder student to ONNX fp32 + int8)."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import click
 
 from tvd.errors import E_NOT_EXPORTABLE, TvdError
-
-
-def parse_params(items: tuple[str, ...]) -> dict[str, Any]:
-    """``("epochs=4", "encoder=all-minilm-l6-v2")`` -> ``{"epochs": 4, "encoder": "all-minilm-l6-v2"}``."""
-    from tvd.config import parse_options
-
-    return parse_options(items, "--param")
 
 
 @click.command(short_help="Export an encoder student to ONNX (fp32 and dynamic int8).")

@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from tvd.teachers.base import Completion
@@ -81,3 +83,13 @@ class CompletionCache:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+@contextmanager
+def existing_cache(path: Path) -> Iterator[CompletionCache | None]:
+    """The cache at ``path`` if the file exists, else ``None`` (a dry run creates no file); closed afterwards."""
+    if not path.is_file():
+        yield None
+        return
+    with CompletionCache(path) as cache:
+        yield cache

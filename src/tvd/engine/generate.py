@@ -329,3 +329,20 @@ def summary_lines(stats: GenerationStats, price: Price | None = None) -> list[st
             + (f", peak concurrency {d['peak_concurrency']}" if d["peak_concurrency"] > 1 else "")
         )
     return lines
+
+
+def estimate_lines(estimate: GenerationEstimate, price: Price | None, max_tokens: int | None = None) -> list[str]:
+    """The human-readable dry run (printed by ``tvd generate --dry-run`` / ``tvd clasp --dry-run``); ``price``
+    None: the config sets none.  ``max_tokens``: the per-request limit, named when one applies to all."""
+    tokens = f"estimated tokens: {estimate.prompt_tokens:,} in, at most {estimate.max_completion_tokens:,} out"
+    if max_tokens is not None:
+        tokens += f" (max_tokens {max_tokens} per request)"
+    return [
+        f"dry run: {estimate.planned} completions planned, {estimate.cached} in the cache, "
+        f"{estimate.to_send} request(s) to send",
+        tokens,
+        "estimated cost: none set (add teacher.price: {input_per_million, output_per_million})"
+        if price is None
+        else f"estimated cost: at most {format_cost(estimate.cost_usd)}",
+        "nothing was sent",
+    ]

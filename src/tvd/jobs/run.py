@@ -18,7 +18,7 @@ from tvd.config import RunConfig
 from tvd.data.atomic import write_json, write_jsonl
 from tvd.data.utterance import Utterance, intents
 from tvd.engine.accounting import format_cost
-from tvd.engine.cache import CompletionCache
+from tvd.engine.cache import CompletionCache, existing_cache
 from tvd.engine.generate import GenerationEstimate, GenerationStats, summary_lines
 from tvd.errors import E_MIXED_SEEDS, E_NO_SEEDS, E_SEED_INTENT, TvdError
 from tvd.evaluate.metrics import Metrics, evaluate
@@ -94,22 +94,19 @@ def plan(config: RunConfig, data: RunData, requests: int | None = None) -> list[
 
 def estimate_data(config: RunConfig, data: RunData, *, teacher: Teacher | None = None) -> GenerationEstimate:
     """What :func:`generate_data` would send (for ``tvd generate --dry-run``); sends and writes nothing."""
-    cache_path = config.run_dir / "cache.sqlite"
-    with teacher or build_teacher(config.teacher) as teacher_:
-        cache = CompletionCache(cache_path) if cache_path.is_file() else None
-        try:
-            return linguist_job.estimate_augment(
-                data.intent,
-                data.seeds,
-                data.base,
-                config.generation,
-                teacher_,
-                cache,
-                engine=engine_settings(config.teacher),
-            )
-        finally:
-            if cache is not None:
-                cache.close()
+    with (
+        teacher or build_teacher(config.teacher) as teacher_,
+        existing_cache(config.run_dir / "cache.sqlite") as cache,
+    ):
+        return linguist_job.estimate_augment(
+            data.intent,
+            data.seeds,
+            data.base,
+            config.generation,
+            teacher_,
+            cache,
+            engine=engine_settings(config.teacher),
+        )
 
 
 def write_generated(run_dir: Path, augmented: Augmented) -> None:

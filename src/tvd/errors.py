@@ -15,7 +15,7 @@ E1xx   data and formats: E10x-E11x reading and writing datasets, E16x few-shot s
 E2xx   LINGUIST requests and outputs
 E3xx   teachers, one decade a backend: E30x embedded / llama.cpp, E31x the teacher registry, E32x
        OpenAI-compatible HTTP, E33x transformers, E34x AWS (Bedrock, SageMaker), E35x teacher tuning,
-       E36x instruction data for tuning
+       E36x instruction data for tuning, E37x the generation engine (completion cache, run lock)
 E4xx   students (E40x), evaluation (E41x), the encoder student and its ONNX export (E42x), serving (E45x)
 E5xx   configuration: E50x config files, E51x the run job's seeds, E56x filters
 E6xx   CLASP and the parser: E60x parse trees, PIZZA files and catalogues, E61x the CLASP job, E62x the
@@ -72,6 +72,8 @@ E_LINE_COUNT = _define("E108", "parallel files (seq.in / seq.out / label) differ
 E_BAD_RECORD = _define("E109", "another malformed record: a missing field, a bad JSON line, an empty utterance")
 E_CANNOT_WRITE = _define("E110", "an utterance the destination format cannot express")
 E_DESTINATION = _define("E111", "the destination exists and is not something tvd may replace")
+E_BAD_ENCODING = _define("E112", "a line that is not valid UTF-8, or text with a lone surrogate (not encodable)")
+E_NO_UTTERANCES = _define("E113", "a dataset that must hold utterances (a test set) holds none")
 # E16x: few-shot splits and slot resampling (tvd.data)
 E_UNKNOWN_INTENT = _define("E160", "a few-shot split names an intent the training data does not have")
 E_TOO_FEW_SHOTS = _define("E161", "few-shot k is below 1, or above the intent's number of training examples")
@@ -140,6 +142,10 @@ E_BAD_MIX = _define("E362", "bad dataset mixing weights (not NAME=WEIGHT, an unk
 E_INSTRUCTION_FILE = _define("E363", "the instruction data file is not found")
 E_BAD_INSTRUCTION_PAIR = _define("E364", "a line of the instruction data file is not an instruction pair")
 E_BAD_DATASET_ARG = _define("E365", "a dataset argument is not NAME=PATH or PATH")
+# E37x: the generation engine (tvd.engine): the completion cache and the run directory's lock
+E_CACHE_CORRUPT = _define("E370", "the completion cache is not a readable tvd SQLite file (corrupt, truncated, folder)")
+E_CACHE_EMPTY = _define("E371", "a zero-byte completion cache in a run directory that holds an earlier run's outputs")
+E_RUN_LOCKED = _define("E372", "another tvd process holds the run directory's lock")
 
 # -- E4xx students, evaluation and serving ------------------------------------------------------------------
 # E40x: students (tvd.students)
@@ -149,6 +155,9 @@ E_UNKNOWN_KIND = _define("E403", "a student kind that is not registered")
 E_NOT_FITTED = _define("E404", "predict or save before fit")
 E_BAD_TRAINING_DATA = _define("E405", "nothing to learn from (no utterances, no intents, tags off token boundaries)")
 E_BAD_PARAMS = _define("E406", "an unknown or invalid student parameter")
+E_CHECKSUM = _define("E407", "a student file whose sha256 differs from student.json's record, or that has none")
+E_PICKLE_REFUSED = _define("E408", "a student stored as a pickle (code can run on load), refused without trust")
+E_STUDENT_FILES = _define("E409", "student.json's kind or file list does not match the files in its directory")
 # E41x: evaluation (tvd.evaluate)
 E_MISALIGNED = _define("E410", "gold and predicted lists differ in length or text, or are empty")
 E_BAD_GOLD = _define("E411", "a gold utterance without an intent, or with slots off its own tokens")
@@ -170,6 +179,10 @@ E_BATCH_TOO_LARGE = _define("E456", "more than max_batch texts (422)")
 E_PREDICTION_FAILED = _define("E457", "the student raised while predicting (500)")
 E_ROUTE_NOT_FOUND = _define("E458", "an unknown path or method (404 / 405)")
 E_NO_SERVE_DEPS = _define("E459", "serving needs FastAPI and uvicorn, which are not importable")
+E_UNAUTHORIZED = _define("E460", "a request without the API key, or with a wrong one (401)")
+E_NESTED_JSON = _define("E461", "a request body nested deeper than the server accepts (400)")
+E_UNENCODABLE_TEXT = _define("E462", "a text with a lone surrogate or another character UTF-8 cannot encode (400)")
+E_NO_API_KEY = _define("E463", "serving with an API-key variable that is unset or empty")
 
 # -- E5xx configuration -------------------------------------------------------------------------------------
 # E50x: config files (tvd.config)

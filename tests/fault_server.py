@@ -93,6 +93,7 @@ class FaultServer:
         self.faulted: Counter[str] = Counter()
         self.bodies: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
+        self.targets: list[str] = []  # request targets of completion requests, query string included
         self.in_flight = 0
         self.peak_in_flight = 0
         self.total = 0
@@ -158,6 +159,7 @@ class FaultServer:
             self.faulted.clear()
             self.bodies.clear()
             self.headers.clear()
+            self.targets.clear()
             self.total = 0
             self.peak_in_flight = self.in_flight
 
@@ -252,10 +254,11 @@ class _Handler(BaseHTTPRequestHandler):
         server = self.owner
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
-        if self.path not in ("/v1/completions", "/v1/chat/completions"):
+        route = self.path.partition("?")[0]  # a query string (?api-version=...) is not part of the route
+        if route not in ("/v1/completions", "/v1/chat/completions"):
             self._send(404, {"detail": "Not Found"})
             return
-        chat = self.path.endswith("chat/completions")
+        chat = route.endswith("chat/completions")
         try:
             body = json.loads(raw)
             prompt = body["messages"][-1]["content"] if chat else body["prompt"]
@@ -266,6 +269,7 @@ class _Handler(BaseHTTPRequestHandler):
         with server._lock:
             server.bodies.append(body)
             server.headers.append({k.lower(): v for k, v in self.headers.items()})
+            server.targets.append(self.path)
         if server.api_key is not None:
             sent = (self.headers.get("Authorization") or "").removeprefix("Bearer ").strip()
             if sent != server.api_key:

@@ -167,3 +167,44 @@ def test_parser_group_and_old_spellings(tmp_path: Path, pizza_dir: Path) -> None
     for command in (["parser", "evaluate"], ["parser-evaluate"]):
         result = runner.invoke(main, [*command, str(model), shots, "--data", str(pizza_dir)])
         assert result.exit_code == 0 and "n=4" in result.output, result.output
+
+
+class _Payload:
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+def test_parser_commands_refuse_a_pickled_parser_and_a_file_as_out(tmp_path: Path, pizza_dir: Path) -> None:
+    import joblib
+
+    runner = CliRunner()
+    shots = str(pizza_dir / "PIZZA_dev.16_shots.json")
+    marker = tmp_path / "pwned"
+    crafted = tmp_path / "crafted"
+    crafted.mkdir()
+    joblib.dump({"crf": _Payload(marker), "lexicon": {}}, crafted / "model.joblib")
+    meta = {"kind": "parser-crf", "format_version": 1, "c1": 0.05, "c2": 0.01, "max_iterations": 5, "root": "ORDER"}
+    (crafted / "student.json").write_text(json.dumps(meta))
+    for command in (["parser", "evaluate"], ["parser-evaluate"]):
+        result = runner.invoke(main, [*command, str(crafted), shots, "--data", str(pizza_dir)])
+        assert result.exit_code == 1 and "[E408]" in result.output and "Traceback" not in result.output
+        assert "tvd upgrade-student" in result.output
+    upgrade = runner.invoke(main, ["upgrade-student", str(crafted)])
+    assert upgrade.exit_code == 1 and "[E408]" in upgrade.output
+    assert not marker.exists()
+
+    taken = tmp_path / "taken.txt"
+    taken.write_text("x")
+    result = runner.invoke(main, ["parser", "train", "--train", shots, "-o", str(taken), "--data", str(pizza_dir)])
+    assert result.exit_code == 1 and "[E111]" in result.output
+    model = tmp_path / "parser"
+    result = runner.invoke(main, ["parser", "train", "--train", shots, "-o", str(model), "--data", str(pizza_dir)])
+    assert result.exit_code == 0, result.output
+    assert not (model / "model.joblib").exists() and (model / "crf.crfsuite").is_file()
+    upgrade = runner.invoke(main, ["upgrade-student", str(model), "-o", str(tmp_path / "copy")])
+    assert upgrade.exit_code == 0 and "upgraded parser-crf parser" in upgrade.output, upgrade.output
+    result = runner.invoke(main, ["parser", "evaluate", str(tmp_path / "copy"), shots, "--data", str(pizza_dir)])
+    assert result.exit_code == 0 and "n=4" in result.output, result.output

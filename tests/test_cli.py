@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from factories import bio
+from test_students import dataset, write_crafted_student, write_legacy_student
 from tvd.cli.main import main
 from tvd.formats import read_dataset, write_dataset
 
@@ -130,3 +131,70 @@ def test_prompt_preview_needs_no_teacher(runner):
 def test_teachers_lists_the_embedded_backend(runner):
     result = runner.invoke(main, ["teachers"])
     assert result.exit_code == 0 and "llamacpp" in result.output
+
+
+# -- student files: pickles refused, destinations and empty test sets checked ----------------------------
+
+
+def test_evaluate_refuses_a_pickled_student_without_running_it(runner, tmp_path):
+    _, test = _data(tmp_path)
+    marker = tmp_path / "pwned"
+    crafted = write_crafted_student(tmp_path / "crafted", marker)
+    result = runner.invoke(main, ["evaluate", str(crafted), str(test)])
+    assert result.exit_code == 1, result.output
+    assert "[E408]" in result.output and "tvd upgrade-student" in result.output and "--trust-pickle" in result.output
+    assert "Traceback" not in result.output and isinstance(result.exception, SystemExit)  # one coded line
+    assert not marker.exists()
+
+
+def test_commands_that_load_a_student_offer_trust_pickle_and_say_what_it_does(runner):
+    for command in (["evaluate"], ["parser", "evaluate"], ["parser-evaluate"], ["upgrade-student"]):
+        text = " ".join(runner.invoke(main, [*command, "--help"]).output.split())
+        assert "--trust-pickle" in text and "runs code" in text, command
+
+
+def test_a_trusted_old_student_evaluates_and_upgrade_student_converts_it(runner, tmp_path):
+    train, test = dataset()
+    test_path = tmp_path / "test.jsonl"
+    write_dataset(test, test_path, "jsonl")
+    legacy = tmp_path / "legacy"
+    write_legacy_student(legacy, train)
+    trusted = runner.invoke(
+        main, ["evaluate", str(legacy), str(test_path), "--trust-pickle", "--json", str(tmp_path / "old.json")]
+    )
+    assert trusted.exit_code == 0, trusted.output
+    refused = runner.invoke(main, ["upgrade-student", str(legacy), "--out", str(tmp_path / "new")])
+    assert refused.exit_code == 1 and "[E408]" in refused.output and not (tmp_path / "new").exists()
+    result = runner.invoke(main, ["upgrade-student", str(legacy), "--out", str(tmp_path / "new"), "--trust-pickle"])
+    assert result.exit_code == 0, result.output
+    assert "upgraded crf student" in result.output and not (tmp_path / "new" / "model.joblib").exists()
+    new_json = tmp_path / "new.json"
+    upgraded = runner.invoke(main, ["evaluate", str(tmp_path / "new"), str(test_path), "--json", str(new_json)])
+    assert upgraded.exit_code == 0, upgraded.output  # no flag needed now
+    assert json.loads(new_json.read_text()) == json.loads((tmp_path / "old.json").read_text())  # the same scores
+    again = runner.invoke(main, ["upgrade-student", str(tmp_path / "new")])  # already safe: loads, saves again
+    assert again.exit_code == 0, again.output
+
+
+def test_evaluate_on_an_empty_test_file_is_e113_naming_it(runner, tmp_path):
+    train, _ = _data(tmp_path)
+    assert runner.invoke(main, ["train", "--train", str(train), "--out", str(tmp_path / "model")]).exit_code == 0
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    result = runner.invoke(main, ["evaluate", str(tmp_path / "model"), str(empty)])
+    assert result.exit_code == 1 and "[E113]" in result.output and str(empty) in result.output
+    assert "Traceback" not in result.output
+
+
+def test_train_out_must_not_be_an_existing_file(runner, tmp_path):
+    train, _ = _data(tmp_path)
+    taken = tmp_path / "notes.txt"
+    taken.write_text("keep me")
+    for out in (taken, taken / "model"):
+        result = runner.invoke(main, ["train", "--train", str(train), "--out", str(out)])
+        assert result.exit_code == 1 and "[E111]" in result.output and str(taken) in result.output, result.output
+    assert taken.read_text() == "keep me"
+    existing = tmp_path / "existing"
+    existing.mkdir()
+    result = runner.invoke(main, ["train", "--train", str(train), "--out", str(existing)])  # a directory is fine
+    assert result.exit_code == 0, result.output

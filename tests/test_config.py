@@ -62,3 +62,27 @@ def test_filters_are_any_registered_name(tmp_path) -> None:
     path = tmp_path / "c.yaml"
     path.write_text("data: {base: b, seed: s}\nfilters: [exact, language]\n", encoding="utf-8")
     assert load_config(path).filters == ["exact", "language"]
+
+
+@pytest.mark.parametrize(
+    ("block", "code", "needles"),
+    [
+        ("student: {kind: crf, params: {c3: 0.1}}", "E406", ["`student`", "c3"]),
+        ("student: {kind: crf, params: {max_iterations: many}}", "E406", ["`student`", "max_iterations"]),
+        ("student: {kind: crff}", "E403", ["`student`", "crff", "crf"]),
+        ("filters: [exact, exact]", "E560", ["`filters`", "twice"]),
+    ],
+)
+def test_student_and_filters_are_checked_when_the_config_loads(tmp_path, block, code, needles):
+    path = tmp_path / "c.yaml"
+    path.write_text(f"data: {{base: b, seed: s}}\n{block}\n")
+    with pytest.raises(TvdError) as info:
+        load_config(path)
+    assert info.value.code == code and info.value.file == str(path)
+    assert all(needle in str(info.value) for needle in needles), str(info.value)
+
+
+def test_valid_student_parameters_load(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("data: {base: b, seed: s}\nstudent: {kind: encoder, params: {epochs: 2, lr: 0.001}}\n")
+    assert load_config(path).student.params == {"epochs": 2, "lr": 0.001}

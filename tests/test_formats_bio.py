@@ -126,3 +126,32 @@ def test_replaces_existing_bio_directory_but_not_other_directories(tmp_path):
     with pytest.raises(TvdError) as info:
         write_dataset([Utterance("two", "b")], other, "bio")
     assert info.value.code == "E111" and (other / "keep.txt").read_text() == "mine"
+
+
+def test_invalid_utf8_line_is_e112_for_its_utterance_only(tmp_path):
+    directory = _write(tmp_path / "d", "fly to dallas\nfly to rome\nfly home\n", "O O B-city\nO O B-city\nO O\n",
+                       "book\nbook\nbook\n")
+    (directory / "seq.out").write_bytes(b"O O B-city\nO O B-c\xffity\nO O\n")
+    with pytest.raises(TvdError) as info:
+        read_dataset(directory)
+    assert (info.value.code, info.value.file, info.value.line) == ("E112", str(directory / "seq.out"), 2)
+    result = read_dataset(directory, skip_errors=True)
+    assert [u.text for u in result.utterances] == ["fly to dallas", "fly home"]
+    (problem,) = result.problems
+    assert (problem.code, problem.line) == ("E112", 2) and "B-c\ufffdity" in problem.raw
+
+
+@pytest.mark.parametrize(
+    ("utterance", "reason"),
+    [
+        (Utterance("fly to new york", "book", (Span(7, 15, "city name"),)), "whitespace"),
+        (Utterance("fly to rome", "book", (Span(7, 11, "city\tname"),)), "whitespace"),
+        (Utterance("\ufefffly home", "book"), "U+FEFF"),
+        (Utterance("caf\ud800", "book"), "U+D800"),
+    ],
+)
+def test_writer_refuses_what_it_could_not_read_back(tmp_path, utterance, reason):
+    with pytest.raises(TvdError) as info:
+        write_dataset([utterance], tmp_path / "out", "bio")
+    assert info.value.code == "E110" and "utterance 1" in info.value.message and reason in info.value.message
+    assert not (tmp_path / "out").exists()

@@ -85,3 +85,44 @@ def test_writer_refuses_slots_off_its_tokens(tmp_path):
         write_dataset([off], tmp_path / "ds", "hf")
     assert info.value.code == "E110" and info.value.file == str(tmp_path / "ds")
     assert not (tmp_path / "ds").exists()
+
+
+def test_cells_are_not_coerced_and_tag_ids_stay_in_range(tmp_path):
+    ds = datasets.Dataset.from_dict(
+        {"tokens": [["a", "b"], ["c"]], "tags": [["O", "O"], ["O"]], "intent": [5, 6]}
+    )
+    with pytest.raises(TvdError) as info:
+        hf.from_hf_dataset(ds)
+    assert (info.value.code, info.value.line) == ("E109", 1) and "intent" in info.value.message
+    numbers = datasets.Dataset.from_dict({"tokens": [[1, 2]], "tags": [["O", "O"]]})
+    with pytest.raises(TvdError) as info:
+        hf.from_hf_dataset(numbers)
+    assert info.value.code == "E109" and "tokens" in info.value.message
+    labelled = hf.to_hf_dataset([Utterance("fly to rome", "book", (Span(7, 11, "city"),))])
+    minus_one = labelled.map(lambda row: {"tags": [0, 0, -1]}, features=labelled.features)
+    with pytest.raises(TvdError) as info:
+        hf.from_hf_dataset(minus_one)  # -1 used to index the last tag name
+    assert info.value.code == "E104"
+
+
+def test_no_utterances_and_no_intents_round_trip(tmp_path):
+    for utterances in ([], [Utterance("hello", None)]):
+        write_dataset(utterances, tmp_path / "ds", "hf")
+        assert read_dataset(tmp_path / "ds").utterances == utterances
+
+
+def test_damaged_arrow_data_is_e103(tmp_path):
+    write_dataset(UTTERANCES, tmp_path / "ds", "hf")
+    (arrow,) = (tmp_path / "ds").glob("*.arrow")
+    arrow.write_bytes(arrow.read_bytes()[:100])
+    with pytest.raises(TvdError) as info:
+        read_dataset(tmp_path / "ds", skip_errors=True)
+    assert info.value.code == "E103" and info.value.file == str(tmp_path / "ds")
+
+
+def test_writer_refuses_tokens_it_could_not_find_in_the_text_again(tmp_path):
+    with pytest.raises(TvdError) as info:
+        write_dataset([Utterance("fly home", "go", tokens=((4, 8),))], tmp_path / "ds", "hf")
+    assert info.value.code == "E110" and "'fly '" in info.value.message
+    write_dataset([Utterance("fly home?", "go", tokens=((0, 3), (4, 8)))], tmp_path / "ds", "hf")  # tail: kept
+    assert read_dataset(tmp_path / "ds").utterances[0].tokens == ((0, 3), (4, 8))

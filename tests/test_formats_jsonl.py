@@ -80,3 +80,94 @@ def test_writer_refuses_meta_that_is_not_json_and_writes_nothing(tmp_path):
         jsonl.write([UTTERANCES[0], Utterance("x", meta={"obj": object()})], path)
     assert info.value.code == "E110" and "utterance 2" in info.value.message
     assert not path.exists() and list(tmp_path.iterdir()) == []
+
+
+# -- issue 13: bad bytes, lone surrogates, strict types, unknown fields ------------------------------------------
+
+
+def test_lone_surrogate_escape_is_e112_naming_file_and_line(tmp_path):
+    path = _lines(tmp_path, {"text": "fine", "intent": "x"}, '{"text": "caf\\ud800", "intent": "x"}')
+    with pytest.raises(TvdError) as info:
+        read_dataset(path)
+    assert (info.value.code, info.value.file, info.value.line) == ("E112", path, 2)
+    assert "U+D800" in info.value.message and "fix:" in str(info.value)
+    result = read_dataset(path, skip_errors=True)
+    assert [u.text for u in result.utterances] == ["fine"] and [p.code for p in result.problems] == ["E112"]
+
+
+def test_invalid_utf8_line_is_skipped_and_listed_not_the_whole_file(tmp_path):
+    path = tmp_path / "bad.jsonl"
+    path.write_bytes(b'{"text": "one"}\n{"text": "caf\xe9"}\n{"text": "three"}\n')
+    with pytest.raises(TvdError) as info:
+        read_dataset(path)
+    assert (info.value.code, info.value.line) == ("E112", 2) and "UTF-8" in info.value.message
+    result = read_dataset(path, skip_errors=True)
+    assert [u.text for u in result.utterances] == ["one", "three"]
+    (problem,) = result.problems
+    assert (problem.code, problem.file, problem.line) == ("E112", str(path), 2)
+    assert problem.raw == '{"text": "caf\ufffd"}'  # the bytes shown as replacement characters
+
+
+@pytest.mark.parametrize(
+    ("slot", "code"),
+    [
+        ({"start": 0, "end": 21.5, "label": "x"}, "E109"),
+        ({"start": True, "end": 3, "label": "x"}, "E109"),
+        ({"start": "0", "end": 3, "label": "x"}, "E109"),
+        ({"start": 0, "end": 3, "label": 7}, "E109"),
+        ({"start": 0, "end": 3, "label": ""}, "E109"),
+        ({"start": 0, "end": 3, "label": "x", "value": 3}, "E109"),
+        ({"start": -1, "end": 3, "label": "x"}, "E106"),
+        ({"start": 3, "end": 1, "label": "x"}, "E106"),
+    ],
+)
+def test_offsets_and_labels_are_not_coerced(tmp_path, slot, code):
+    path = _lines(tmp_path, {"text": "fly home", "intent": "go", "slots": [slot]})
+    with pytest.raises(TvdError) as info:
+        read_dataset(path)
+    assert (info.value.code, info.value.line) == (code, 1)
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        {"text": "hi", "intent": 5},
+        {"text": "hi", "language": 1},
+        {"text": 3},
+        {"text": "hi", "slots": "abc"},
+        {"text": "hi", "meta": ["ab"]},
+        {"text": "hi", "tokens": [["0", "2"]]},
+    ],
+)
+def test_fields_of_the_wrong_type_are_e109(tmp_path, record):
+    with pytest.raises(TvdError) as info:
+        read_dataset(_lines(tmp_path, record))
+    assert (info.value.code, info.value.line) == ("E109", 1)
+
+
+def test_nan_and_huge_integers_are_e109_not_a_crash(tmp_path):
+    path = _lines(tmp_path, '{"text": "hi", "meta": {"x": NaN}}', '{"text": "hi", "meta": {"x": ' + "1" * 5000 + "}}")
+    result = read_dataset(path, skip_errors=True)
+    assert [(p.code, p.line) for p in result.problems] == [("E109", 1), ("E109", 2)]
+
+
+def test_unknown_fields_are_kept_and_written_back_where_they_were(tmp_path):
+    record = {"text": "fly to rome", "intent": "book", "language": "en",
+              "slots": [{"start": 7, "end": 11, "label": "city", "value": "rome", "role": "to"}],
+              "source": "web", "score": 0.5, "meta": {"id": 3}}
+    path = _lines(tmp_path, record)
+    (utterance,) = read_dataset(path).utterances
+    assert utterance.meta == {"id": 3, "jsonl_extra": {"source": "web", "score": 0.5},
+                              "jsonl_slot_extra": [{"start": 7, "end": 11, "role": "to"}]}
+    out = tmp_path / "out.jsonl"
+    write_dataset([utterance], out, "jsonl")
+    assert json.loads(out.read_text(encoding="utf-8")) == record
+    assert read_dataset(out).utterances[0].meta == utterance.meta
+
+
+def test_writer_refuses_lone_surrogates_and_an_empty_language(tmp_path):
+    for utterance, reason in [(Utterance("caf\udce9", "x"), "U+DCE9"), (Utterance("hi", "x", language=""), "language")]:
+        with pytest.raises(TvdError) as info:
+            jsonl.write([utterance], tmp_path / "out.jsonl")
+        assert info.value.code == "E110" and reason in info.value.message and "utterance 1" in info.value.message
+    assert list(tmp_path.iterdir()) == []

@@ -105,3 +105,25 @@ def test_label_map_codec():
     assert linguist.render_label_map({"city": 1, "day of week": 2}) == "[1=city], [2=day of week]"
     with pytest.raises(linguist.LabelMapError):
         linguist.parse_label_map("[1=city], [1=town]")
+
+
+def test_invalid_utf8_header_makes_the_lines_that_need_it_e112(tmp_path):
+    path = tmp_path / "gen.txt"
+    path.write_bytes(b"# labels: [1=c\xffity]\nX\tto [1 rome ]\nX\tto oslo\n# labels: [1=city]\nX\tto [1 paris ]\n"
+                     b"caf\xe9\n")
+    with pytest.raises(TvdError) as info:
+        read_dataset(path)
+    assert (info.value.code, info.value.line) == ("E112", 1)
+    result = read_dataset(path, skip_errors=True)
+    assert [u.text for u in result.utterances] == ["to paris"]
+    assert [(p.code, p.line) for p in result.problems] == [("E112", 1), ("E112", 2), ("E112", 3), ("E112", 6)]
+    assert "line 1" in result.problems[1].message and "\ufffd" in result.problems[3].raw
+
+
+def test_writer_refuses_labels_and_languages_the_headers_cannot_hold(tmp_path):
+    for utterance in (Utterance("to rome", "go", (Span(3, 7, "ci\nty"),)), Utterance("hi", "go", language=""),
+                      Utterance("hi", "go", language="en\n")):
+        with pytest.raises(TvdError) as info:
+            linguist.write([utterance], tmp_path / "gen.txt")
+        assert info.value.code == "E110" and "utterance 1" in info.value.message
+    assert not (tmp_path / "gen.txt").exists()

@@ -98,3 +98,30 @@ def test_writer_refuses_missing_intent_and_brackets_in_text(tmp_path):
             massive.write([utterance], tmp_path / "out.jsonl")
         assert info.value.code == "E110" and reason in info.value.message
     assert not (tmp_path / "out.jsonl").exists()
+
+
+def test_lone_surrogate_and_invalid_utf8_are_e112_per_line(tmp_path):
+    path = tmp_path / "data.jsonl"
+    good = json.dumps(RECORDS[0]).encode()
+    surrogate = b'{"intent": "a_b", "utt": "x\\udc80", "annot_utt": "x\\udc80"}'
+    path.write_bytes(good + b"\n" + surrogate + b"\n" + good.replace(b"nine", b"n\xc3ne") + b"\n")
+    with pytest.raises(TvdError) as info:
+        read_dataset(path, "massive")
+    assert (info.value.code, info.value.line) == ("E112", 2) and "U+DC80" in info.value.message
+    result = read_dataset(path, "massive", skip_errors=True)
+    assert len(result.utterances) == 1 and [(p.code, p.line) for p in result.problems] == [("E112", 2), ("E112", 3)]
+
+
+@pytest.mark.parametrize("field", [{"intent": 5}, {"intent": ""}, {"utt": 3}, {"locale": 1}])
+def test_fields_are_not_coerced_to_strings(tmp_path, field):
+    path = _file(tmp_path, [{**RECORDS[2], **field}])
+    with pytest.raises(TvdError) as info:
+        read_dataset(path, "massive")
+    assert (info.value.code, info.value.line) == ("E109", 1)
+
+
+def test_writer_refuses_a_language_the_locale_would_cut(tmp_path):
+    with pytest.raises(TvdError) as info:
+        massive.write([Utterance("hi", "greet", language="pt-BR")], tmp_path / "out.jsonl")
+    assert info.value.code == "E110" and "pt-BR" in info.value.message
+    assert not (tmp_path / "out.jsonl").exists()

@@ -116,3 +116,58 @@ def test_writer_needs_an_intent(tmp_path):
     with pytest.raises(TvdError) as info:
         rasa.write([Utterance("hello", None)], tmp_path / "x.yml")
     assert info.value.code == "E110" and "no intent" in info.value.message
+
+
+def test_invalid_utf8_is_a_whole_file_e103_naming_the_line(tmp_path):
+    path = tmp_path / "nlu.yml"
+    path.write_bytes(NLU.encode().replace(b"show flights", b"show fl\xe9ghts"))
+    for skip in (False, True):
+        with pytest.raises(TvdError) as info:
+            read_dataset(path, skip_errors=skip)
+        assert (info.value.code, info.value.line) == ("E103", 9) and "UTF-8" in info.value.message
+
+
+def test_surrogate_escape_is_e112_and_duplicate_keys_are_refused(tmp_path):
+    path = _file(tmp_path, 'version: "3.1"\nnlu:\n- intent: greet\n  examples:\n  - text: "hi \\ud800"\n'
+                 "  - text: hello\n")
+    with pytest.raises(TvdError) as info:
+        read_dataset(path)
+    assert (info.value.code, info.value.line) == ("E112", 5)
+    assert [u.text for u in read_dataset(path, skip_errors=True).utterances] == ["hello"]
+    twice = _file(tmp_path, 'nlu:\n- intent: a\n  examples: |\n    - x\nnlu:\n- intent: b\n  examples: |\n    - y\n',
+                  "twice.yml")
+    with pytest.raises(TvdError) as info:
+        read_dataset(twice)
+    assert (info.value.code, info.value.line) == ("E103", 5) and "'nlu'" in info.value.message
+
+
+def test_entity_json_tvd_will_not_read_is_e105(tmp_path):
+    path = _file(tmp_path, 'nlu:\n- intent: a\n  examples: |\n    - to [x]{"entity": "c", "n": ' + "9" * 5000 + "}\n")
+    with pytest.raises(TvdError) as info:
+        read_dataset(path)
+    assert (info.value.code, info.value.line) == ("E105", 4)
+
+
+def test_other_entity_keys_are_kept_and_written_back(tmp_path):
+    path = _file(tmp_path, 'nlu:\n- intent: a\n  examples: |\n    - to [x]{"entity": "c", "confidence": 0.5}\n')
+    (utterance,) = read_dataset(path).utterances
+    assert utterance.meta["rasa_entities"] == [{"start": 3, "end": 4, "confidence": 0.5}]
+    write_dataset([utterance], tmp_path / "out.yml")
+    assert '[x]{"entity": "c", "confidence": 0.5}' in (tmp_path / "out.yml").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    "utterance",
+    [Utterance("hi", " greet"), Utterance("hi\u2028there", "greet"), Utterance("hi", "gr\u2028eet"),
+     Utterance("to rome", "go", (Span(3, 7, "ci\u2029ty"),)), Utterance("caf\ud800", "x")],
+)
+def test_writer_refuses_what_yaml_would_change(tmp_path, utterance):
+    with pytest.raises(TvdError) as info:
+        rasa.write([utterance], tmp_path / "x.yml")
+    assert info.value.code == "E110" and "utterance 1" in info.value.message
+    assert not (tmp_path / "x.yml").exists()
+
+
+def test_no_utterances_round_trip(tmp_path):
+    rasa.write([], tmp_path / "x.yml")
+    assert read_dataset(tmp_path / "x.yml").utterances == []

@@ -9,7 +9,8 @@ import pytest
 
 from tvd.data.utterance import Span, Utterance
 from tvd.errors import TvdError
-from tvd.formats import FORMATS, convert, detect_format, get_format, read_dataset, write_dataset
+from tvd.formats import FORMATS, Record, convert, detect_format, get_format, read_dataset, write_dataset
+from tvd.formats.base import collect
 
 PATHS = {
     "jsonl": "data.jsonl",
@@ -122,3 +123,38 @@ def test_failed_write_leaves_existing_file_untouched(tmp_path):
         write_dataset([*ENGLISH, Utterance("no intent here")], path, "rasa")
     assert info.value.code == "E110" and "utterance 4" in info.value.message
     assert path.read_text() == before and sorted(p.name for p in tmp_path.iterdir()) == ["nlu.yml"]
+
+
+def test_collect_refuses_any_reader_utterance_utf8_cannot_encode():
+    records = [Record("f.txt", 1, "ok", Utterance("fine")), Record("f.txt", 2, "x", Utterance("x", "i\udc80")),
+               Record("f.txt", 3, "y", Utterance("y", meta={"k": ["\ud800"]})),
+               Record("f.txt", 4, "z\udcff", error=TvdError("E109", "bad z\udcff", file="f.txt", line=4))]
+    with pytest.raises(TvdError) as info:
+        collect(records)
+    assert (info.value.code, info.value.file, info.value.line) == ("E112", "f.txt", 2)
+    assert "intent" in info.value.message and "U+DC80" in info.value.message
+    result = collect(records, skip_errors=True)
+    assert [u.text for u in result.utterances] == ["fine"]
+    assert [(p.code, p.line) for p in result.problems] == [("E112", 2), ("E112", 3), ("E109", 4)]
+    assert (result.problems[2].raw, result.problems[2].message) == ("z\\udcff", "bad z\\udcff")  # printable
+
+
+def test_detection_passes_over_lines_that_are_not_utf8_or_json(tmp_path):
+    path = tmp_path / "m.jsonl"
+    path.write_bytes(b'\xff\xfe{"annot_utt"\n{broken\n' + json.dumps({"utt": "hi", "annot_utt": "hi"}).encode() + b"\n")
+    assert detect_format(path) == "massive"
+
+
+def test_cli_convert_lists_skipped_invalid_utf8_lines(tmp_path):
+    from click.testing import CliRunner
+
+    from tvd.cli.main import main
+
+    src = tmp_path / "in.jsonl"
+    src.write_bytes(b'{"text": "one", "intent": "a"}\n{"text": "tw\xf6", "intent": "a"}\n{"text": "x", "intent": 3}\n')
+    result = CliRunner().invoke(main, ["convert", "--skip-errors", str(src), str(tmp_path / "out.jsonl")])
+    assert result.exit_code == 0, result.output
+    assert f"skipped [E112] {src}:2: line is not valid UTF-8" in result.output and "tw\ufffd" in result.output
+    assert f"skipped [E109] {src}:3:" in result.output and "(2 malformed record(s) skipped)" in result.output
+    result = CliRunner().invoke(main, ["convert", str(src), str(tmp_path / "strict.jsonl")])
+    assert result.exit_code == 1 and f"[E112] {src}:2:" in result.output and "Traceback" not in result.output

@@ -124,3 +124,29 @@ def test_writer_needs_an_intent(tmp_path):
         xsid.write([Utterance("hello", None)], tmp_path / "x.conll")
     assert info.value.code == "E110" and "utterance 1" in info.value.message
     assert not (tmp_path / "x.conll").exists()
+
+
+def test_invalid_utf8_line_is_e112_for_its_block_only(tmp_path):
+    path = tmp_path / "en.conll"
+    path.write_bytes(EN.encode().replace(b"2\tall\t", b"2\ta\xffll\t"))
+    with pytest.raises(TvdError) as info:
+        read_dataset(path)
+    assert (info.value.code, info.value.line) == ("E112", 5) and "UTF-8" in info.value.message
+    result = read_dataset(path, skip_errors=True)
+    assert [u.text for u in result.utterances] == ["Do I need a sweater?"]
+    assert [(p.code, p.line) for p in result.problems] == [("E112", 5)]
+
+
+def test_writer_refuses_labels_the_tag_column_would_change(tmp_path):
+    for label in ("city ", "ci\tty"):
+        with pytest.raises(TvdError) as info:
+            xsid.write([Utterance("fly to rome", "book", (Span(7, 11, label),))], tmp_path / "out.conll")
+        assert info.value.code == "E110" and "utterance 1" in info.value.message
+    assert not (tmp_path / "out.conll").exists()
+
+
+def test_writer_refuses_tokens_it_could_not_find_in_the_text_again(tmp_path):
+    with pytest.raises(TvdError) as info:
+        xsid.write([Utterance("ab cd", "go", tokens=((0, 1), (3, 5)))], tmp_path / "out.conll")
+    assert info.value.code == "E110" and "'b '" in info.value.message
+    assert not (tmp_path / "out.conll").exists()

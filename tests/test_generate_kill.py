@@ -1,5 +1,6 @@
 """`kill -9` in the middle of `tvd generate`, then a restart: the final outputs equal an uninterrupted run's
-and no request that had been answered and cached is sent again (counted at the server)."""
+and no request that had been answered and cached is sent again (counted at the server).  A second process on
+the run directory while the first works is refused at once, and the killed one's lock blocks nothing."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+import pytest
 
 from fault_server import FaultServer, write_project
 from tvd.config import load_config
@@ -24,9 +27,9 @@ def _quiet(*_: object) -> None:
     pass
 
 
-def _tvd(config: Path) -> subprocess.Popen[str]:
+def _tvd(config: Path, command: str = "generate") -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "tvd.cli.main", "generate", str(config), "--no-progress"],
+        [sys.executable, "-m", "tvd.cli.main", command, str(config), "--no-progress"],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -83,3 +86,37 @@ def test_killed_generation_resumes_to_the_uninterrupted_result_without_resending
     for name in OUTPUTS:
         assert (run / name).read_bytes() == (tmp_path / "reference" / "run" / name).read_bytes(), name
     assert (run / "generated.jsonl").read_text().count("\n") > 10
+
+
+@pytest.mark.slow
+def test_a_second_process_on_the_run_directory_is_refused_and_a_killed_one_blocks_nothing(tmp_path):
+    with FaultServer(delay_s=0.25, max_seconds=150) as server:  # slow: the first run lasts 15 s if not killed
+        teacher = {"backend": "openai", "options": {"base_url": server.url, "model": "test-model"}}
+        config = write_project(tmp_path, teacher, {"requests": REQUESTS, "samples_per_request": SAMPLES})
+        run = tmp_path / "run"
+        first = _tvd(config)
+        deadline = time.monotonic() + 60
+        while sum(server.answered.values()) < 3:
+            assert first.poll() is None and time.monotonic() < deadline, "the first run made no progress"
+            time.sleep(0.01)
+        started = time.monotonic()
+        second, third = _tvd(config), _tvd(config, "run")  # both while the first one works
+        refusals = [p.communicate(timeout=60)[0] for p in (second, third)]
+        assert first.poll() is None, "the first run ended before the others were refused"
+        assert time.monotonic() - started < 30
+        for process, output in zip((second, third), refusals, strict=True):
+            assert process.returncode == 1, output
+            assert "[E372]" in output and str(run) in output and f"PID {first.pid}" in output, output
+            assert "Traceback" not in output
+            assert "generation:" not in output  # refused before planning or sending anything
+        assert max(server.counts.values()) == 1  # nothing was sent twice
+        first.send_signal(signal.SIGKILL)
+        first.communicate(timeout=30)
+        time.sleep(0.2)
+        assert (run / ".tvd.lock").is_file()  # the killed process's lock file stays, but blocks nothing
+        cached = _cached_rows(run)
+        server.reset()
+        server.delay_s = 0.0
+        output = _finish(_tvd(config))
+    assert f"{cached} from cache" in output
+    assert max(server.counts.values()) == 1 and (run / "generated.jsonl").is_file()

@@ -1,4 +1,4 @@
-"""The LINGUIST job as a library call: data in, results out, nothing written but the cache."""
+"""The LINGUIST job as a library call: data in, results out, nothing written but the cache (and its lock)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ def test_augment_returns_kept_rejected_and_filtered_and_writes_nothing(tmp_path:
         before = estimate_augment("GetWeather", weather_seeds, [], generation, teacher, cache)
         done = augment("GetWeather", weather_seeds, [], generation, teacher, cache, filters=("exact", "seed"))
         after = estimate_augment("GetWeather", weather_seeds, [], generation, teacher, cache)
-    assert sorted(os.listdir(tmp_path)) == ["cache.sqlite"]
+    assert sorted(os.listdir(tmp_path)) == ["cache.sqlite", "cache.sqlite.lock"]  # the cache and its lock
     assert len(done.requests) == 6 and done.stats.planned == 12 == teacher.calls
     assert done.stats.accepted + len(done.generation.rejects) == 12
     assert len(done.kept) + len(done.filtered.removed) == done.stats.accepted

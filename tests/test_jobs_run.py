@@ -140,3 +140,60 @@ def test_generation_on_the_embedded_teacher(project):
     first = (project / "run" / "generated.jsonl").read_text()
     again = generate_data(config, data, progress=False, log=lambda *_: None)
     assert again.stats.cached == 6 and (project / "run" / "generated.jsonl").read_text() == first
+
+
+def _cli_run(config: Path):
+    from click.testing import CliRunner
+
+    from tvd.cli.main import main
+
+    return CliRunner().invoke(main, ["run", str(config), "--no-progress"])
+
+
+def test_a_bad_student_parameter_stops_tvd_run_before_the_teacher_is_called(tmp_path: Path) -> None:
+    from fault_server import FaultServer, write_project
+
+    with FaultServer(max_seconds=30) as server:
+        teacher = {"backend": "openai", "options": {"base_url": server.url, "model": "test-model"}}
+        config = write_project(tmp_path, teacher, {"requests": 2, "samples_per_request": 1})
+        raw = json.loads(config.read_text())
+        config.write_text(json.dumps({**raw, "student": {"kind": "crf", "params": {"max_iteration": 5}}}))
+        result = _cli_run(config)
+        assert server.total == 0  # nothing sent, nothing paid
+    assert result.exit_code == 1 and "[E406]" in result.stderr and str(config) in result.stderr
+    assert "max_iteration" in result.stderr and "Traceback" not in result.output + result.stderr
+    assert not (tmp_path / "run").exists()
+
+
+def test_generate_data_checks_a_config_changed_in_code_before_building_the_teacher(project: Path) -> None:
+    config = load_config(project / "config.yaml")
+    data = load_run_data(config, log=lambda *_: None)
+    config.student.params = {"no_such_parameter": 1}
+    teacher = ScriptedTeacher(_teacher_answer)
+    with pytest.raises(TvdError, match="E406"):
+        generate_data(config, data, teacher=teacher, progress=False, log=lambda *_: None)
+    assert teacher.calls == 0 and not (project / "run" / "cache.sqlite").exists()
+
+
+def test_an_empty_test_file_is_an_error_before_generation(tmp_path: Path) -> None:
+    from fault_server import FaultServer, write_project
+
+    with FaultServer(max_seconds=30) as server:
+        teacher = {"backend": "openai", "options": {"base_url": server.url, "model": "test-model"}}
+        config = write_project(tmp_path, teacher, {"requests": 2, "samples_per_request": 1})
+        (tmp_path / "test.jsonl").write_text("")
+        result = _cli_run(config)
+        assert server.total == 0
+    assert result.exit_code == 1 and "[E113]" in result.stderr and str(tmp_path / "test.jsonl") in result.stderr
+    assert not (tmp_path / "run" / "cache.sqlite").exists()
+
+
+def test_a_test_file_of_only_skipped_records_is_empty_too_and_no_test_file_is_allowed(project: Path) -> None:
+    (project / "test.jsonl").write_text('{"text": "broken", "slots": [{"start": 0, "end": 99, "label": "x"}]}\n')
+    config = load_config(project / "config.yaml")
+    config.data.skip_errors = True
+    with pytest.raises(TvdError) as info:
+        load_run_data(config, log=lambda *_: None)
+    assert info.value.code == "E113" and "skipped" in info.value.message
+    config.data.test = None  # no test set configured: allowed (the run trains but does not evaluate)
+    assert load_run_data(config, log=lambda *_: None).test == []

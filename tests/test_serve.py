@@ -1,22 +1,29 @@
-"""`tvd serve`: the ASGI app (parse, health, metrics, every rejected request, student failures) and the real
-server started by the command line on a free 127.0.0.1 port."""
+"""`tvd serve`: the ASGI app (parse, health, metrics, every rejected request, student failures, the API key,
+hostile bodies), the connection limits of its uvicorn protocols, and the real server started by the command line
+on a free 127.0.0.1 port."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import os
 import re
+import socket
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, Self
 
 import httpx
 import pytest
+import uvicorn
 from click.testing import CliRunner
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from factories import THREE_INTENTS
@@ -25,7 +32,8 @@ from tvd.cli.main import main
 from tvd.data.utterance import Utterance
 from tvd.errors import TvdError
 from tvd.serve import ServeSettings, create_app
-from tvd.serve.app import ThreadPoolPredictor, model_info
+from tvd.serve.app import MODEL_DIR_ENV, ThreadPoolPredictor, create_app_from_environ, json_too_deep, model_info
+from tvd.serve.server import ConnectionLimits, ReadTimeoutH11Protocol, ReadTimeoutHttpToolsProtocol, ServerConfig
 from tvd.serve.settings import kind_defaults
 from tvd.students import CrfStudent
 from tvd.students.base import Student
@@ -395,7 +403,9 @@ def test_an_encoder_student_is_served_through_load_student(tmp_path):
 # -- settings ----------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("field", ["max_chars", "max_batch", "max_body_bytes", "prediction_threads", "micro_batch"])
+@pytest.mark.parametrize(
+    "field", ["max_chars", "max_batch", "max_body_bytes", "prediction_threads", "micro_batch", "inline_max_texts"]
+)
 @pytest.mark.parametrize("value", [0, -1, True, 2.5])
 def test_limits_must_be_positive_integers(field, value):
     if field == "prediction_threads" and value == 0:
@@ -420,6 +430,28 @@ def test_settings_round_trip_through_the_environment():
     assert ServeSettings.from_environ({}) == ServeSettings()
     with pytest.raises(TvdError, match="E450"):
         ServeSettings.from_environ({"TVD_SERVE_MAX_CHARS": "many"})
+
+
+def test_switches_and_the_key_variable_travel_to_workers_but_never_the_key():
+    settings = ServeSettings(inline_max_texts=3, api_key_env="MY_KEY", docs=True, trust_pickle=True)
+    environ = settings.to_environ()
+    assert environ["TVD_SERVE_TRUST_PICKLE"] == "1" and environ["TVD_SERVE_DOCS"] == "1"
+    assert environ["TVD_SERVE_API_KEY_ENV"] == "MY_KEY"
+    assert ServeSettings.from_environ(environ) == settings
+    assert ServeSettings.from_environ(ServeSettings().to_environ()).trust_pickle is False
+    with pytest.raises(TvdError, match="E450"):
+        ServeSettings.from_environ({"TVD_SERVE_TRUST_PICKLE": "perhaps"})
+    with pytest.raises(TvdError, match="E450"):
+        ServeSettings(docs=1)  # type: ignore[arg-type]
+    assert "api_key_env" not in settings.limits() and "trust_pickle" not in settings.limits()
+    assert settings.limits()["inline_max_texts"] == 3
+
+
+def test_connection_limits_must_be_positive():
+    for bad in ({"read_timeout": 0}, {"limit_concurrency": 2.5}, {"backlog": True}, {"keep_alive_timeout": -1}):
+        with pytest.raises(TvdError) as caught:
+            ConnectionLimits(**bad)  # type: ignore[arg-type]
+        assert caught.value.code == "E450"
 
 
 # -- the command line --------------------------------------------------------------------------------
@@ -482,3 +514,409 @@ def test_tvd_serve_answers_over_http(tmp_path, student):
         stop(server)
         log.close()
     assert server.returncode is not None
+
+
+# -- the API key -------------------------------------------------------------------------------------
+
+KEY = "k3y-0f-the-t3st-n0t-a-secret"
+
+
+@pytest.fixture
+def guarded(student: CrfStudent, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
+    monkeypatch.setenv("TVD_TEST_API_KEY", f"{KEY}\n")  # a trailing newline (a key read from a file) is dropped
+    with TestClient(create_app(student, ServeSettings(api_key_env="TVD_TEST_API_KEY"))) as test_client:
+        yield test_client
+
+
+def test_api_key_guards_parse_and_metrics_but_not_health(guarded):
+    body = {"text": "play some jazz"}
+    missing = guarded.post("/parse", json=body)
+    assert missing.status_code == 401
+    assert missing.headers["www-authenticate"] == "Bearer"
+    assert missing.json()["error"]["code"] == "E460" and "Authorization: Bearer" in missing.json()["error"]["fix"]
+    wrong = guarded.post("/parse", json=body, headers={"Authorization": f"Bearer {KEY}x"})
+    assert wrong.status_code == 401 and wrong.headers["www-authenticate"].startswith("Bearer error=")
+    assert wrong.json()["error"]["message"] == "the API key is not valid"
+    assert guarded.post("/parse", json=body, headers={"Authorization": KEY}).status_code == 401  # no scheme
+    assert guarded.post("/parse", json=body, headers={"Authorization": f"Basic {KEY}"}).status_code == 401
+    assert guarded.post("/parse", json=body, headers={"Authorization": f"Bearer {KEY}"}).status_code == 200
+    assert guarded.post("/parse", json=body, headers={"authorization": f"bearer {KEY}"}).status_code == 200
+    assert guarded.post("/parse", json=body, headers={"X-API-Key": KEY}).status_code == 200
+    assert guarded.get("/health").status_code == 200  # a load balancer probes it without a key
+    assert "TVD_TEST_API_KEY" not in guarded.get("/health").text
+    assert guarded.get("/metrics").status_code == 401
+    assert guarded.get("/nope").status_code == 401  # unknown paths too: nothing is told without the key
+    metrics = guarded.get("/metrics", headers={"X-API-Key": KEY})
+    assert metrics.status_code == 200
+    assert _metric(metrics.text, "tvd_requests_total", endpoint="/parse", method="POST", status="401") == 4
+    assert _metric(metrics.text, "tvd_requests_total", endpoint="/metrics", method="GET", status="401") == 1
+
+
+def test_api_keys_are_compared_in_constant_time(guarded, monkeypatch):
+    import hmac
+
+    compared: list[tuple[bytes, bytes]] = []
+    real = hmac.compare_digest
+
+    def recording(a: bytes, b: bytes) -> bool:
+        compared.append((a, b))
+        return real(a, b)
+
+    monkeypatch.setattr("tvd.serve.app.hmac.compare_digest", recording)
+    assert guarded.post("/parse", json={"text": "hi"}, headers={"X-API-Key": "guess"}).status_code == 401
+    assert compared == [(b"guess", KEY.encode())]
+
+
+@pytest.mark.parametrize("value", [None, "", "   "])
+def test_a_named_but_unset_or_empty_key_variable_stops_the_server(student, monkeypatch, tmp_path, value):
+    if value is None:
+        monkeypatch.delenv("TVD_TEST_API_KEY", raising=False)
+    else:
+        monkeypatch.setenv("TVD_TEST_API_KEY", value)
+    with pytest.raises(TvdError) as caught:
+        create_app(student, ServeSettings(api_key_env="TVD_TEST_API_KEY"))
+    assert caught.value.code == "E463" and "TVD_TEST_API_KEY" in caught.value.message
+    model_dir = student.save(tmp_path / "model")
+    result = CliRunner().invoke(main, ["serve", str(model_dir), "--api-key-env", "TVD_TEST_API_KEY"])
+    assert result.exit_code == 1
+    assert "[E463]" in result.output and "Traceback" not in result.output
+
+
+# -- docs, hostile bodies, unexpected errors -----------------------------------------------------------
+
+
+def test_docs_are_off_unless_asked_for(student, monkeypatch):
+    with TestClient(create_app(student)) as test_client:
+        for path in ("/docs", "/redoc", "/openapi.json"):
+            response = test_client.get(path)
+            assert response.status_code == 404 and response.json()["error"]["code"] == "E458"
+    monkeypatch.setenv("TVD_TEST_API_KEY", KEY)
+    with TestClient(create_app(student, ServeSettings(docs=True, api_key_env="TVD_TEST_API_KEY"))) as test_client:
+        assert "swagger" in test_client.get("/docs").text.lower()  # docs pages need no key
+        assert test_client.get("/redoc").status_code == 200
+        assert "/parse" in test_client.get("/openapi.json").json()["paths"]
+        assert test_client.post("/parse", json={"text": "play jazz"}).status_code == 401
+
+
+def test_deeply_nested_json_is_a_400_without_a_traceback(student, caplog):
+    caplog.set_level(logging.DEBUG)
+    with TestClient(create_app(student)) as test_client:  # the default 1 MiB body limit
+        for body in (b"[" * 100_000, b'{"a":' * 50_000, b'{"texts": [[[[[[[[["deep"]]]]]]]]]}'):
+            response = test_client.post("/parse", content=body, headers=JSON)
+            assert response.status_code == 400
+            assert response.json()["error"]["code"] == "E461"
+        in_a_string = {"text": "[[[[[[[[[[[[ play jazz {{{{{{{{{{"}
+        assert test_client.post("/parse", json=in_a_string).status_code == 200
+        shallow = test_client.post("/parse", content=b'{"texts": [["a"]]}', headers=JSON)
+        assert shallow.json()["error"]["code"] == "E454"
+    assert not [record for record in caplog.records if record.levelno >= logging.ERROR]
+
+
+def test_json_depth_is_measured_outside_strings():
+    assert not json_too_deep(b"[" * 8 + b"]" * 8, limit=8)
+    assert json_too_deep(b"[" * 9 + b"]" * 9, limit=8)
+    assert not json_too_deep(b'["[[[[[[[[[[[[", "\\"[[[[[[[[[[[[[[["]', limit=8)  # escaped quote inside a string
+    assert not json_too_deep(b"[[]]" * 10_000, limit=3)
+    assert json_too_deep(b'{"a": {"b": {"c": [1]}}}', limit=3)
+
+
+def test_lone_surrogates_are_a_400(client):
+    response = client.post("/parse", content=b'{"text": "play \\ud800 jazz"}', headers=JSON)
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "E462" and "U+D800" in response.json()["error"]["message"]
+    response = client.post("/parse", content=b'{"texts": ["play jazz", "\\udfff"]}', headers=JSON)
+    assert response.status_code == 400 and '"texts"[1]' in response.json()["error"]["message"]
+    paired = client.post("/parse", content=b'{"text": "play jazz \\ud83c\\udfb7"}', headers=JSON)
+    assert paired.status_code == 200 and paired.json()["text"] == "play jazz \U0001f3b7"  # a pair is one character
+
+
+def test_huge_numbers_and_utf16_bodies_get_their_codes(student):
+    with TestClient(create_app(student)) as test_client:
+        huge = test_client.post("/parse", content=b'{"text": 1' + b"0" * 5000 + b"}", headers=JSON)  # > int()'s 4,300
+        assert huge.status_code == 422 and "a number" in huge.json()["error"]["message"]
+        assert test_client.post("/parse", content=b'{"texts": [1e999999]}', headers=JSON).status_code == 422
+        utf16 = test_client.post("/parse", content='{"text": "play jazz"}'.encode("utf-16"), headers=JSON)
+        assert utf16.status_code == 400 and "not UTF-8" in utf16.json()["error"]["message"]
+
+
+def test_an_unexpected_error_is_one_json_500_and_one_log_record(student, caplog):
+    app = create_app(student)
+
+    def broken() -> str:
+        raise RuntimeError("metrics broke")
+
+    app.state.metrics.render = broken
+    with caplog.at_level(logging.ERROR), TestClient(app) as test_client:  # raises if the error escaped the app
+        response = test_client.get("/metrics")
+        assert response.status_code == 500
+        assert response.json()["error"] == {"code": "E457", "message": "internal error (RuntimeError)"}
+        assert test_client.get("/health").status_code == 200
+    assert len([record for record in caplog.records if record.exc_info]) == 1
+
+
+# -- large batches off the event loop ----------------------------------------------------------------
+
+
+class GatedStudent(FakeStudent):
+    """A student whose predict of more than one text waits for ``release``; records overlaps and threads."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release, self.entered = threading.Event(), threading.Event()
+        self.running = 0
+        self.overlapped = False
+        self.sizes: list[int] = []
+
+    def predict(self, items: Sequence[str | Utterance]) -> list[Utterance]:
+        self.running += 1
+        self.overlapped |= self.running > 1
+        try:
+            self.sizes.append(len(items))
+            if len(items) > 1:
+                self.entered.set()
+                self.release.wait(3)
+            return super().predict(items)
+        finally:
+            self.running -= 1
+
+
+def test_a_max_batch_is_predicted_off_the_loop_even_with_prediction_threads_0():
+    student = GatedStudent()
+    app = create_app(student, ServeSettings(prediction_threads=0, max_batch=64, inline_max_texts=8))
+
+    async def scenario() -> dict[str, Any]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+            alone = await http.post("/parse", json={"text": "hello"})  # small and alone: on the loop
+            batch = asyncio.create_task(http.post("/parse", json={"texts": [f"t{i}" for i in range(64)]}))
+            for _ in range(300):
+                if student.entered.is_set():
+                    break
+                await asyncio.sleep(0.01)
+            health = await http.get("/health")
+            predicting_during_health = student.running == 1 and not student.release.is_set()
+            small = asyncio.create_task(http.post("/parse", json={"text": "while the batch runs"}))
+            await asyncio.sleep(0.1)
+            small_waited = not small.done()  # queued behind the batch, not predicted beside it
+            student.release.set()
+            return {
+                "health": health.status_code,
+                "during": predicting_during_health,
+                "small_waited": small_waited,
+                "statuses": [alone.status_code, (await batch).status_code, (await small).status_code],
+            }
+
+    outcome = asyncio.run(scenario())
+    assert outcome == {"health": 200, "during": True, "small_waited": True, "statuses": [200, 200, 200]}
+    assert student.sizes == [1, 64, 1] and not student.overlapped
+    assert not student.threads[0].startswith("tvd-predict")  # the lone small request ran on the loop
+    assert student.threads[1:] == ["tvd-predict-large_0"] * 2
+
+
+# -- connection limits (uvicorn protocols), in-process --------------------------------------------------
+
+
+@contextmanager
+def serving(app: FastAPI, limits: ConnectionLimits, http: type[asyncio.Protocol]) -> Iterator[int]:
+    """A uvicorn server for ``app`` on a free 127.0.0.1 port in a thread; yields the port."""
+    port = free_port()
+    config = ServerConfig(app, limits=limits, http=http, host="127.0.0.1", port=port, log_level="warning")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline and thread.is_alive(), "the server did not start"
+        time.sleep(0.02)
+    try:
+        yield port
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+def _is_closed(sock: socket.socket) -> bool:
+    """Whether the server closed ``sock`` (reads what it sent first)."""
+    try:
+        while data := sock.recv(65536, socket.MSG_DONTWAIT):
+            del data
+        return True
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
+
+
+def _wait_closed(socks: Sequence[socket.socket], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if all(_is_closed(sock) for sock in socks):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.mark.parametrize(
+    ("protocol", "head_status"), [(ReadTimeoutHttpToolsProtocol, b" 431 "), (ReadTimeoutH11Protocol, b" 400 ")]
+)
+def test_protocols_close_silent_and_dripping_connections_and_cap_the_head(protocol, head_status):
+    limits = ConnectionLimits(read_timeout=1.0, keep_alive_timeout=0.3, max_header_bytes=4096)
+    with serving(create_app(FakeStudent()), limits, protocol) as port:
+        silent = socket.create_connection(("127.0.0.1", port))
+        drip = socket.create_connection(("127.0.0.1", port))
+        drip.sendall(b"GET /health HTTP/1.1\r\n")
+        answered = socket.create_connection(("127.0.0.1", port))
+        answered.sendall(b"GET /health HTTP/1.1\r\nHost: t\r\n\r\n")
+        answered.settimeout(2)
+        assert answered.recv(100).startswith(b"HTTP/1.1 200")
+        time.sleep(0.35)
+        drip.sendall(b"X-A: 1\r\n")
+        assert not _is_closed(silent) and not _is_closed(drip)
+        assert _wait_closed([silent, drip, answered], 3.0)  # timeouts: 1 s to send a request, 0.3 s idle after
+        big = socket.create_connection(("127.0.0.1", port))
+        big.sendall(b"GET /health HTTP/1.1\r\nHost: t\r\n")
+        with pytest.raises(OSError):  # the server closes it mid-head
+            for _ in range(100):
+                big.sendall(b"X-Filler: " + b"f" * 1000 + b"\r\n")
+                time.sleep(0.001)
+        big.settimeout(2)
+        assert head_status in big.recv(200)
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5) as http:
+            body = json.dumps({"text": "x" * 200_000})  # a large body in the first read does not count as head
+            assert http.post("/parse", content=body, headers=JSON).status_code == 422
+            assert http.get("/health").status_code == 200
+
+
+# -- the command line: options reach the app and the workers --------------------------------------------
+
+
+def test_serve_options_reach_load_student_the_app_and_the_workers(monkeypatch, tmp_path, student):
+    loads: list[tuple[Path, bool]] = []
+    configs: list[ServerConfig] = []
+
+    def fake_load(directory: str | Path, *, trust_pickle: bool = False) -> Student:
+        loads.append((Path(directory), trust_pickle))
+        return student
+
+    monkeypatch.setattr("tvd.students.load_student", fake_load)
+    monkeypatch.setattr("tvd.serve.server.run_server", configs.append)
+    for name in [*ServeSettings().to_environ(), MODEL_DIR_ENV]:  # the command writes them; restored afterwards
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
+    model_dir = tmp_path / "model"
+    options = ["--read-timeout", "3", "--keep-alive-timeout", "2", "--limit-concurrency", "50", "--backlog", "64"]
+    result = CliRunner().invoke(main, ["serve", str(model_dir), "--trust-pickle", "--docs", *options])
+    assert result.exit_code == 0, result.output
+    assert loads == [(model_dir, True)]
+    config = configs[0]
+    assert config.connection_limits == ConnectionLimits(
+        limit_concurrency=50, keep_alive_timeout=2, read_timeout=3, backlog=64
+    )
+    assert (config.limit_concurrency, config.timeout_keep_alive, config.backlog) == (50, 2, 64)
+    assert isinstance(config.app, FastAPI) and config.app.state.settings.docs
+    assert config.http is ReadTimeoutHttpToolsProtocol
+
+    result = CliRunner().invoke(main, ["serve", str(model_dir), "--workers", "2", "--trust-pickle", *options])
+    assert result.exit_code == 0, result.output
+    assert configs[1].app == "tvd.serve.app:create_app_from_environ" and configs[1].workers == 2
+    assert configs[1].connection_limits.read_timeout == 3  # pickled with the Config to each worker
+    assert os.environ["TVD_SERVE_TRUST_PICKLE"] == "1" and os.environ[MODEL_DIR_ENV] == str(model_dir.resolve())
+    worker_app = create_app_from_environ()  # what each worker runs
+    assert loads[-1] == (model_dir.resolve(), True)
+    assert worker_app.state.settings.prediction_threads == 0  # the CRF's default, decided by the parent
+
+    CliRunner().invoke(main, ["serve", str(model_dir)])
+    assert loads[-1] == (model_dir, False)  # off unless asked for
+
+
+def test_serve_help_names_the_hardening_options():
+    output = CliRunner().invoke(main, ["serve", "--help"]).output
+    for word in ["--api-key-env", "--read-timeout", "--limit-concurrency", "--max-header-bytes", "--docs"]:
+        assert word in output
+    assert "runs code" in output  # --trust-pickle says what it risks
+
+
+# -- the real server: connection limits and the API key over real sockets -------------------------------
+
+
+@contextmanager
+def tvd_serve(tmp_path: Path, model_dir: Path, *options: str, env: dict[str, str] | None = None) -> Iterator[str]:
+    """`tvd serve MODEL_DIR OPTIONS` on a free 127.0.0.1 port until the block ends; yields its base URL.
+    Asserts afterwards that the server logged no traceback."""
+    port = free_port()
+    log_path = tmp_path / f"server-{port}.log"
+    command = [sys.executable, "-m", "tvd.cli.main", "serve", str(model_dir), "--port", str(port), *options]
+    with log_path.open("w") as log:
+        server = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
+        try:
+            wait_until_ok(f"http://127.0.0.1:{port}/health", server, log_path, timeout_s=60)
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            stop(server)
+    assert "Traceback" not in log_path.read_text()
+
+
+@pytest.mark.slow
+def test_idle_and_slow_drip_connections_neither_starve_clients_nor_stay_open(tmp_path, student):
+    model_dir = student.save(tmp_path / "model")
+    read_timeout = 1.5
+    options = ("--read-timeout", str(read_timeout), "--keep-alive-timeout", "1")
+    with tvd_serve(tmp_path, model_dir, *options) as base:
+        port = int(base.rsplit(":", 1)[1])
+        opened = time.monotonic()
+        idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(200)]
+        drips = [socket.create_connection(("127.0.0.1", port)) for _ in range(5)]
+        partial = socket.create_connection(("127.0.0.1", port))  # a body that never ends
+        partial.sendall(
+            b"POST /parse HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"
+        )
+        stop_dripping = threading.Event()
+
+        def drip() -> None:  # one header byte per connection every 0.3 s: never a whole request
+            for byte in b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: " + b"s" * 100:
+                if stop_dripping.wait(0.3):
+                    return
+                for sock in drips:
+                    with suppress(OSError):
+                        sock.send(bytes([byte]))
+
+        dripper = threading.Thread(target=drip, daemon=True)
+        dripper.start()
+        try:
+            with httpx.Client(base_url=base, timeout=5) as http:
+                started = time.monotonic()
+                assert http.get("/health").status_code == 200
+                answer = http.post("/parse", json={"text": "play the beatles in the kitchen"})
+                assert answer.status_code == 200 and answer.json()["intent"] == "PlayMusic"
+                answered_in = time.monotonic() - started
+            assert answered_in < 3.0
+            if time.monotonic() - opened < read_timeout - 0.3:  # still inside the timeout: all open
+                assert not any(_is_closed(sock) for sock in [*idle, *drips, partial])
+            assert _wait_closed([*idle, *drips, partial], read_timeout + 3.0)
+            closed_after = time.monotonic() - opened
+            assert closed_after >= read_timeout - 0.1
+            assert httpx.get(f"{base}/health", timeout=5).status_code == 200  # and it serves on
+        finally:
+            stop_dripping.set()
+            for sock in [*idle, *drips, partial]:
+                sock.close()
+
+
+@pytest.mark.slow
+def test_api_key_and_limits_reach_every_worker_of_a_real_server(tmp_path, student):
+    model_dir = student.save(tmp_path / "model")
+    env = {**os.environ, "TVD_TEST_API_KEY": KEY}
+    options = ("--workers", "2", "--api-key-env", "TVD_TEST_API_KEY", "--read-timeout", "1")
+    with tvd_serve(tmp_path, model_dir, *options, env=env) as base:
+        body = {"text": "weather for austin on friday"}
+        for _ in range(6):  # a new connection each time, so that both workers answer some
+            assert httpx.post(f"{base}/parse", json=body, timeout=5).status_code == 401
+            good = httpx.post(f"{base}/parse", json=body, headers={"Authorization": f"Bearer {KEY}"}, timeout=5)
+            assert good.status_code == 200 and good.json()["intent"] == "GetWeather"
+            assert httpx.get(f"{base}/health", timeout=5).status_code == 200
+            assert httpx.get(f"{base}/docs", headers={"X-API-Key": KEY}, timeout=5).status_code == 404
+        port = int(base.rsplit(":", 1)[1])
+        silent = [socket.create_connection(("127.0.0.1", port)) for _ in range(4)]
+        assert _wait_closed(silent, 4.0)  # every worker's protocol got the read timeout
+        for sock in silent:
+            sock.close()

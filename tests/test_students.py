@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
+import pathlib
 import random
 import re
+from pathlib import Path
 
+import joblib
+import numpy as np
 import pytest
 
 from tvd.data.utterance import Span, Utterance, spans_from_tags
 from tvd.errors import TvdError
 from tvd.evaluate import evaluate
+from tvd.formats import read_dataset
 from tvd.students import CrfStudent, Student, load_student, make_student, student_kinds
+from tvd.students.base import input_utterance
+from tvd.students.crf import _intent_text
 from tvd.students.features import sentence_features, word_shape
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "new-intent"
 
 _SLOT = re.compile(r"\[(\w+):([^\]]+)\]")
 
@@ -146,15 +156,14 @@ def test_save_load_round_trip(tmp_path, trained: tuple[CrfStudent, list[Utteranc
     student, test = trained
     student.save(tmp_path / "model")
     metadata = json.loads((tmp_path / "model" / "student.json").read_text())
-    assert metadata["kind"] == "crf" and metadata["format_version"] == 1
+    assert metadata["kind"] == "crf" and metadata["format_version"] == 2
     assert metadata["intents"] == ["GetWeather", "PlayMusic"]
     assert metadata["slot_labels"] == ["artist", "city", "date", "service"]
     assert metadata["params"]["max_iterations"] == 50
     loaded = load_student(tmp_path / "model")
     assert isinstance(loaded, CrfStudent) and loaded.max_iterations == 50
     before, after = student.predict(test), loaded.predict(test)
-    assert [(p.intent, p.spans) for p in before] == [(p.intent, p.spans) for p in after]
-    assert [p.meta["intent_confidence"] for p in before] == pytest.approx([p.meta["intent_confidence"] for p in after])
+    assert [(p.intent, p.spans, p.meta) for p in before] == [(p.intent, p.spans, p.meta) for p in after]
 
 
 def test_unfitted_student_refuses_to_predict_or_save(tmp_path) -> None:
@@ -184,21 +193,252 @@ def test_loading_missing_or_damaged_directories(tmp_path) -> None:
     with pytest.raises(TvdError) as info:
         load_student(bad)
     assert info.value.code == "E403"
-    (bad / "student.json").write_text('{"kind": "crf", "format_version": 1}')
+    (bad / "student.json").write_text('{"kind": "crf", "format_version": 2}')
     with pytest.raises(TvdError) as info:
         load_student(bad)
-    assert info.value.code == "E401" and "model.joblib" in info.value.message
-    (bad / "model.joblib").write_bytes(b"not a pickle")
+    assert info.value.code == "E409" and "crf.crfsuite" in info.value.message
+    (bad / "student.json").write_text('{"kind": "crf", "format_version": 7}')
     with pytest.raises(TvdError) as info:
         load_student(bad)
     assert info.value.code == "E402"
+    # format version 1 was a pickle: refused without trust; with it, read (and checked) as before
+    (bad / "student.json").write_text('{"kind": "crf", "format_version": 1}')
+    with pytest.raises(TvdError) as info:
+        load_student(bad)
+    assert info.value.code == "E408" and "upgrade-student" in (info.value.fix or "")
+    with pytest.raises(TvdError) as info:
+        load_student(bad, trust_pickle=True)
+    assert info.value.code == "E401" and "model.joblib" in info.value.message
+    (bad / "model.joblib").write_bytes(b"not a pickle")
+    with pytest.raises(TvdError) as info:
+        load_student(bad, trust_pickle=True)
+    assert info.value.code == "E402"
+
+
+# -- files: no pickle, each checked against its sha256 before it is read -----------------------------
+
+
+@pytest.fixture(scope="module")
+def snips_like() -> tuple[list[Utterance], list[Utterance]]:
+    """Real SNIPS utterances (the shipped example: six intents, 100 each) and their test set."""
+    return (
+        read_dataset(EXAMPLE / "base.jsonl", "jsonl").utterances,
+        read_dataset(EXAMPLE / "test.jsonl", "jsonl").utterances,
+    )
+
+
+def _predictions(student: Student, items: list) -> list[tuple]:
+    return [(p.text, p.intent, p.spans, p.meta.get("intent_confidence")) for p in student.predict(items)]
+
+
+@pytest.mark.parametrize("intent_model", ["svm", "logreg"])
+@pytest.mark.parametrize("data", ["snips", "templates"])
+def test_a_loaded_student_predicts_exactly_what_it_predicted(tmp_path, snips_like, intent_model, data) -> None:
+    if data == "snips":
+        train, test = snips_like
+    else:
+        train, test = dataset()
+    student = make_student("crf", intent_model=intent_model, balance=True, max_iterations=30).fit(train)
+    items = [*test, "", "zzzz qqqq", "Play THE Song by Adele!"]  # unseen n-grams only, empty, upper case
+    loaded = load_student(student.save(tmp_path / "model"))
+    before, after = _predictions(student, items), _predictions(loaded, items)
+    assert [b[:3] for b in before] == [a[:3] for a in after]  # texts, intents, spans
+    confidences = np.array([b[3] for b in before]), np.array([a[3] for a in after])
+    np.testing.assert_allclose(confidences[1], confidences[0], rtol=0, atol=1e-12)
+    # and what the scikit-learn pipeline itself predicts
+    intent_texts = [_intent_text(input_utterance(i)) for i in items]
+    assert [a[1] for a in after] == list(student._pipeline.predict(intent_texts))
+
+
+def test_one_intent_and_no_intent_round_trip(tmp_path) -> None:
+    train, _ = dataset()
+    weather = [u for u in train if u.intent == "GetWeather"]
+    texts = ["forecast for rome today", "play queen on deezer", ""]
+    for name, data, intent, confidence in [
+        ("one", weather, "GetWeather", 1.0),
+        ("none", [u.replace(intent=None) for u in weather], None, None),
+    ]:
+        student = make_student("crf", max_iterations=20).fit(data)
+        directory = student.save(tmp_path / name)
+        assert not (directory / "intent.npz").exists()
+        loaded = load_student(directory)
+        assert _predictions(loaded, texts) == _predictions(student, texts)
+        assert {(p.intent, p.meta.get("intent_confidence")) for p in loaded.predict(texts)} == {(intent, confidence)}
+
+
+def test_saved_files_are_data_with_their_sha256_in_student_json(tmp_path, trained) -> None:
+    student, _ = trained
+    directory = student.save(tmp_path / "model")
+    assert sorted(p.name for p in directory.iterdir()) == ["crf.crfsuite", "intent.json", "intent.npz", "student.json"]
+    record = json.loads((directory / "student.json").read_text())["files"]
+    assert record == {
+        name: hashlib.sha256((directory / name).read_bytes()).hexdigest()
+        for name in ("crf.crfsuite", "intent.json", "intent.npz")
+    }
+    assert (directory / "crf.crfsuite").read_bytes()[:4] == b"lCRF"  # crfsuite's own model file
+    import pycrfsuite
+
+    tagger = pycrfsuite.Tagger()
+    tagger.open(str(directory / "crf.crfsuite"))
+    assert sorted(tagger.labels()) == sorted(student._crf.labels)
+    description = json.loads((directory / "intent.json").read_text())
+    assert description["kind"] == "linear" and description["classifier"] == "svm"
+    assert description["classes"] == ["GetWeather", "PlayMusic"]
+    assert [v["analyzer"] for v in description["vectorisers"]] == ["word", "char_wb"]
+    with np.load(directory / "intent.npz", allow_pickle=False) as arrays:
+        assert arrays["coef"].dtype == np.float64 and arrays["coef"].shape[0] == 1  # two classes: one row
+
+
+def _tampered(tmp_path: Path, trained, name: str) -> Path:
+    student, _ = trained
+    directory = student.save(tmp_path / name.replace(".", "-"))
+    data = bytearray((directory / name).read_bytes())
+    data[len(data) // 2] ^= 0x01
+    (directory / name).write_bytes(bytes(data))
+    return directory
+
+
+@pytest.mark.parametrize("name", ["crf.crfsuite", "intent.json", "intent.npz"])
+def test_a_changed_file_is_refused_before_it_is_read(tmp_path, trained, name) -> None:
+    directory = _tampered(tmp_path, trained, name)
+    with pytest.raises(TvdError) as info:
+        load_student(directory)
+    assert info.value.code == "E407" and name in info.value.message and info.value.fix
+    assert info.value.file == str(directory / name)
+
+
+def test_unrecorded_missing_and_mismatched_files(tmp_path, trained) -> None:
+    student, _ = trained
+    directory = student.save(tmp_path / "model")
+    metadata = json.loads((directory / "student.json").read_text())
+
+    def load_with(files: dict) -> TvdError:
+        (directory / "student.json").write_text(json.dumps({**metadata, "files": files}))
+        with pytest.raises(TvdError) as info:
+            load_student(directory)
+        return info.value
+
+    record = metadata["files"]
+    error = load_with({k: v for k, v in record.items() if k != "intent.npz"})  # loaded, but not recorded
+    assert error.code == "E407" and "intent.npz" in error.message and "no sha256" in error.message
+    error = load_with({**record, "intent.npz": "0" * 64})
+    assert error.code == "E407" and "intent.npz" in error.message
+    (directory / "intent.npz").unlink()  # recorded, but missing
+    error = load_with(record)
+    assert error.code == "E409" and "intent.npz" in error.message and "missing" in error.message
+    # student.json of one kind beside the files of another: a crf student.json over an encoder's record
+    encoder = tmp_path / "encoder"
+    (encoder / "tokenizer").mkdir(parents=True)
+    for name in ("model.safetensors", "encoder_config.json", "tokenizer/vocab.txt"):
+        (encoder / name).write_bytes(b"x")
+    files = {name: hashlib.sha256(b"x").hexdigest() for name in ("model.safetensors", "encoder_config.json")}
+    (encoder / "student.json").write_text(json.dumps({**metadata, "files": files}))
+    with pytest.raises(TvdError) as info:
+        load_student(encoder)
+    assert info.value.code == "E409" and "crf.crfsuite" in info.value.message
+    assert "model.safetensors" in info.value.message
+    # and the other way round: an encoder student.json over a crf student's files
+    (directory / "student.json").write_text(json.dumps({**metadata, "kind": "encoder", "params": {}, "tags": ["O"]}))
+    with pytest.raises(TvdError) as info:
+        load_student(directory)
+    assert info.value.code == "E409" and "tokenizer/" in info.value.message
+
+
+def test_saving_over_an_older_student_leaves_no_stale_files(tmp_path, trained) -> None:
+    student, _ = trained
+    directory = tmp_path / "model"
+    directory.mkdir()
+    (directory / "model.joblib").write_bytes(b"an old pickle")
+    (directory / "intent.npz").write_bytes(b"old arrays")
+    weather = [u for u in dataset()[0] if u.intent == "GetWeather"]
+    make_student("crf", max_iterations=5).fit(weather).save(directory)
+    assert not (directory / "model.joblib").exists() and not (directory / "intent.npz").exists()
+    assert load_student(directory).predict_one("forecast for rome").intent == "GetWeather"
+    student.save(directory)
+    assert (directory / "intent.npz").is_file() and load_student(directory).intents_ == student.intents_
+
+
+# -- format version 1 (model.joblib, a pickle): refused unless trusted -------------------------------
+
+
+class _Payload:
+    """Unpickling this creates ``marker``: what a crafted model.joblib could do instead."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (pathlib.Path.touch, (self.marker,))
+
+
+def write_crafted_student(directory: Path, marker: Path) -> Path:
+    """A crf student folder of format version 1 whose model.joblib runs code when unpickled."""
+    directory.mkdir(parents=True)
+    joblib.dump({"crf": _Payload(marker), "intent": None}, directory / "model.joblib")
+    (directory / "student.json").write_text(json.dumps({"kind": "crf", "format_version": 1, "files": ["model.joblib"]}))
+    return directory
+
+
+def write_legacy_student(directory: Path, train: list[Utterance], intent_model: str = "svm") -> CrfStudent:
+    """A genuine format-1 folder, as the tvd before the safe format saved it (the fitted CRF and pipeline pickled);
+    returns an unsaved student of the same parameters (to read the pipeline it would fit)."""
+    import sklearn_crfsuite
+
+    student = CrfStudent(intent_model=intent_model, max_iterations=30)
+    crf = sklearn_crfsuite.CRF(algorithm="lbfgs", c1=0.1, c2=0.1, max_iterations=30, all_possible_transitions=True)
+    sequences = [u.to_bio() for u in train]
+    crf.fit([sentence_features(tokens) for tokens, _ in sequences], [tags for _, tags in sequences])
+    pipeline = student._make_intent_pipeline().fit([u.text for u in train], [u.intent for u in train])
+    directory.mkdir(parents=True)
+    joblib.dump({"crf": crf, "intent": pipeline}, directory / "model.joblib", compress=3)
+    metadata = {"kind": "crf", "format_version": 1, "params": student.params, "files": ["model.joblib"]}
+    (directory / "student.json").write_text(json.dumps(metadata))
+    student._pipeline, student._crf_reference = pipeline, crf  # type: ignore[attr-defined]
+    return student
+
+
+def test_a_crafted_pickle_is_not_unpickled_without_trust(tmp_path) -> None:
+    marker = tmp_path / "pwned"
+    directory = write_crafted_student(tmp_path / "crafted", marker)
+    for load in (load_student, CrfStudent.load):
+        with pytest.raises(TvdError) as info:
+            load(directory)
+        assert info.value.code == "E408" and "pickle" in info.value.message
+        assert "--trust-pickle" in (info.value.fix or "")
+    assert not marker.exists()
+    # the payload is real: with trust it runs (which is why trust is the caller's explicit choice)
+    with pytest.raises(TvdError):
+        load_student(directory, trust_pickle=True)
+    assert marker.exists()
+
+
+def test_a_trusted_format_1_folder_loads_as_before_and_upgrades(tmp_path) -> None:
+    train, test = dataset()
+    legacy = tmp_path / "legacy"
+    reference = write_legacy_student(legacy, train, "logreg")
+    old = load_student(legacy, trust_pickle=True)
+    texts = [u.text for u in test]
+    predicted = old.predict(texts)
+    crf = reference._crf_reference  # type: ignore[attr-defined]
+    assert [p.intent for p in predicted] == list(reference._pipeline.predict(texts))
+    expected_tags = crf.predict([sentence_features(t.split()) for t in texts])
+    assert [p.spans for p in predicted] == [
+        tuple(spans_from_tags(Utterance(t).token_offsets(), list(tags), strict=False))
+        for t, tags in zip(texts, expected_tags, strict=True)
+    ]
+    upgraded = CrfStudent.upgrade(legacy, tmp_path / "new", trust_pickle=True)
+    assert not (upgraded / "model.joblib").exists() and (legacy / "model.joblib").exists()
+    assert _predictions(load_student(upgraded), texts) == _predictions(old, texts)
+    CrfStudent.upgrade(legacy, trust_pickle=True)  # in place: the pickle goes
+    assert not (legacy / "model.joblib").exists()
+    assert _predictions(load_student(legacy), texts) == _predictions(old, texts)
 
 
 def test_fit_rejects_empty_data_and_slots_off_token_boundaries() -> None:
     with pytest.raises(TvdError) as info:
         make_student("crf").fit([])
     assert info.value.code == "E405"
-    off = Utterance("play adele", "PlayMusic", (Span(5, 10, "artist"),), tokens=((0, 7), (8, 10)))
+    off = Utterance("play adele", "PlayMusic", (Span(6, 10, "artist"),), tokens=((0, 4), (5, 10)))
     with pytest.raises(TvdError) as info:
         make_student("crf").fit([off])
     assert info.value.code == "E405" and "utterance 0" in info.value.message

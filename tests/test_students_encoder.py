@@ -477,3 +477,150 @@ def test_tvd_train_help_lists_every_encoder_parameter():
             assert float(shown.group(1)) == value, name  # the default shown is the real one
         else:
             assert shown.group(1) == value, name
+
+
+# -- files: sha256 records, checked before each file is read; checkpoints without pickled code --------
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_student_json_records_the_sha256_of_every_file_and_the_exports(trained, exported, tmp_path):
+    directory = trained.save(tmp_path / "student")
+    record = json.loads((directory / "student.json").read_text())["files"]
+    tokenizer_files = sorted(p.relative_to(directory).as_posix() for p in (directory / "tokenizer").rglob("*"))
+    assert tokenizer_files and set(tokenizer_files) <= set(record)
+    assert set(record) == {"model.safetensors", "encoder_config.json", "crf.npz", *tokenizer_files}
+    assert all(record[name] == _sha256(directory / name) for name in record)
+    exported_record = json.loads((exported / "student.json").read_text())["files"]
+    for name in ("model.onnx", "model.int8.onnx"):
+        assert exported_record[name] == _sha256(exported / name)
+    with np.load(directory / "crf.npz", allow_pickle=False) as crf:
+        assert set(crf.files) == {"start", "end", "transitions"}
+
+
+def test_changed_extra_or_missing_files_are_refused(trained, exported, tmp_path):
+    import shutil
+
+    def fresh(name: str) -> Path:
+        return Path(shutil.copytree(exported, tmp_path / name))
+
+    cases = []
+    d = fresh("changed")
+    (d / "tokenizer" / "tokenizer.json").write_text((d / "tokenizer" / "tokenizer.json").read_text() + "\n")
+    cases.append((d, "torch", "E407", "tokenizer/tokenizer.json"))
+    d = fresh("extra")
+    (d / "tokenizer" / "added.json").write_text("{}")  # a file the tokenizer would read, with no record
+    cases.append((d, "torch", "E407", "tokenizer/added.json"))
+    d = fresh("weights")
+    (d / "model.safetensors").write_bytes((d / "model.safetensors").read_bytes()[:-1] + b"\0")
+    cases.append((d, "torch", "E407", "model.safetensors"))
+    d = fresh("int8")
+    (d / "model.int8.onnx").write_bytes((d / "model.int8.onnx").read_bytes() + b"\0")
+    cases.append((d, "auto", "E407", "model.int8.onnx"))
+    d = fresh("crf")
+    (d / "crf.npz").unlink()
+    cases.append((d, "onnx", "E409", "crf.npz"))
+    d = fresh("gone")
+    (d / "model.int8.onnx").unlink()  # recorded but missing: not a silent fall-back to torch
+    cases.append((d, "auto", "E409", "model.int8.onnx"))
+    for directory, runtime, code, name in cases:
+        with pytest.raises(TvdError) as caught:
+            EncoderStudent.load(directory, runtime=runtime)
+        assert caught.value.code == code and name in caught.value.message, (directory.name, caught.value)
+    unrecorded = trained.save(tmp_path / "unrecorded")
+    shutil.copy(exported / "model.onnx", unrecorded / "model.onnx")  # an export student.json does not know of
+    with pytest.raises(TvdError) as caught:
+        EncoderStudent.load(unrecorded, runtime="onnx")
+    assert caught.value.code == "E407" and "tvd export" in (caught.value.fix or "")
+
+
+def test_a_format_1_folder_is_refused_until_upgrade_student_records_its_files(trained, exported, tmp_path):
+    import shutil
+
+    old = Path(shutil.copytree(exported, tmp_path / "old"))
+    metadata = json.loads((old / "student.json").read_text())
+    v1 = {
+        **metadata,
+        "format_version": 1,
+        "files": ["model.safetensors", "encoder_config.json", "tokenizer", "crf.npz"],
+    }
+    (old / "student.json").write_text(json.dumps(v1))
+    with pytest.raises(TvdError) as caught:
+        load_student(old)
+    assert caught.value.code == "E402" and "tvd upgrade-student" in (caught.value.fix or "")
+    result = CliRunner().invoke(main, ["upgrade-student", str(old), "--out", str(tmp_path / "new")])
+    assert result.exit_code == 0, result.output
+    upgraded = json.loads((tmp_path / "new" / "student.json").read_text())
+    assert upgraded["format_version"] == 2 and upgraded["files"] == metadata["files"]  # the same record as saving
+    texts = [u.text for u in TRAIN]
+    assert [(p.intent, p.spans) for p in load_student(tmp_path / "new").predict(texts)] == [
+        (p.intent, p.spans) for p in load_student(exported).predict(texts)
+    ]
+    CliRunner().invoke(main, ["upgrade-student", str(old)])  # in place
+    assert json.loads((old / "student.json").read_text())["files"] == metadata["files"]
+
+
+def test_a_softmax_student_saves_no_crf_and_loads_in_every_runtime(tiny_encoder, tmp_path):
+    from tvd.students.onnx_export import export_onnx
+
+    student = EncoderStudent(encoder=tiny_encoder, crf=False, **{**FAST, "epochs": 2}).fit(TRAIN)
+    directory = student.save(tmp_path / "student")
+    assert "crf.npz" not in json.loads((directory / "student.json").read_text())["files"]
+    export_onnx(directory, quantize=False)
+    texts = [u.text for u in TRAIN]
+    for runtime in ("torch", "onnx"):
+        loaded = EncoderStudent.load(directory, runtime=runtime)
+        assert [p.intent for p in loaded.predict(texts)] == [p.intent for p in student.predict(texts)]
+
+
+def test_an_interrupted_run_resumes_from_a_weights_only_checkpoint(tiny_encoder, tmp_path):
+    from tvd.students.encoder_train import CHECKPOINT_FILE
+
+    validation = TRAIN[::2]
+    params = {**FAST, "epochs": 3, "average_epochs": 2}
+    whole = EncoderStudent(encoder=tiny_encoder, **params).fit(TRAIN, validation=validation)
+
+    class Interrupted(Exception):
+        pass
+
+    def stop_in_epoch_2(report):
+        if report.validation_accuracy is not None and report.epoch == 2:
+            raise Interrupted  # after epoch 2's score, before its checkpoint: the checkpoint holds epoch 1
+
+    checkpoint = str(tmp_path / "ckpt")
+    with pytest.raises(Interrupted):
+        EncoderStudent(encoder=tiny_encoder, checkpoint_dir=checkpoint, **params).fit(
+            TRAIN, validation=validation, progress=stop_in_epoch_2
+        )
+    state = torch.load(Path(checkpoint) / CHECKPOINT_FILE, weights_only=True)  # tensors and plain data only
+    assert state["epoch"] == 1 and len(state["validation_scores"]) == 1
+    resumed = EncoderStudent(encoder=tiny_encoder, checkpoint_dir=checkpoint, **params).fit(
+        TRAIN, validation=validation
+    )
+    assert len(resumed.training_info_["epoch_seconds"]) == 3
+    assert (
+        resumed.training_info_["validation"]["sentence_accuracy_by_epoch"]
+        == (whole.training_info_["validation"]["sentence_accuracy_by_epoch"])
+    )
+    for name, value in whole._model.state_dict().items():
+        torch.testing.assert_close(resumed._model.state_dict()[name], value, rtol=1e-5, atol=1e-6)
+
+
+def test_a_loaded_student_saves_back_into_its_own_folder(trained, tmp_path):
+    directory = trained.save(tmp_path / "student")
+    (directory / "tokenizer" / "stale.txt").write_text("left by an older save")
+    with pytest.raises(TvdError) as caught:
+        EncoderStudent.load(directory, runtime="torch")
+    assert caught.value.code == "E407" and "tokenizer/stale.txt" in caught.value.message
+    (directory / "tokenizer" / "stale.txt").unlink()
+    loaded = EncoderStudent.load(directory, runtime="torch")
+    (directory / "tokenizer" / "stale.txt").write_text("left by an older save")
+    loaded.save(directory)  # the tokenizer it was loaded from is replaced, leftovers and all
+    assert not (directory / "tokenizer" / "stale.txt").exists()
+    texts = [u.text for u in TRAIN]
+    again = EncoderStudent.load(directory, runtime="torch")
+    assert [(p.intent, p.spans) for p in again.predict(texts)] == [(p.intent, p.spans) for p in trained.predict(texts)]

@@ -24,8 +24,8 @@ def utterances():
 
 
 def _pipeline(student: CrfStudent) -> Pipeline:
-    assert isinstance(student._intent, Pipeline)
-    return student._intent
+    assert isinstance(student._pipeline, Pipeline) and isinstance(student._intent, LinearIntentScorer)
+    return student._pipeline
 
 
 @pytest.mark.parametrize("intent_model", ["svm", "logreg"])
@@ -62,3 +62,63 @@ def _fitted_svm():
     from sklearn.svm import LinearSVC
 
     return LinearSVC().fit(np.eye(3), [0, 1, 1])
+
+
+@pytest.mark.parametrize("intent_model", ["svm", "logreg"])
+@pytest.mark.parametrize("n_intents", [2, 6])
+def test_to_and_from_arrays_give_the_same_scores_as_data(utterances, intent_model, n_intents, tmp_path) -> None:
+    import json
+
+    base, test = utterances
+    intents = sorted({u.intent for u in base})[:n_intents]
+    student = CrfStudent(intent_model=intent_model, max_iterations=5).fit([u for u in base if u.intent in intents])
+    scorer = LinearIntentScorer(_pipeline(student))
+    description, arrays = scorer.to_arrays()
+    # through JSON text and an .npz read without pickle, as the crf student saves them
+    np.savez(tmp_path / "a.npz", **arrays)
+    with np.load(tmp_path / "a.npz", allow_pickle=False) as npz:
+        rebuilt = LinearIntentScorer.from_arrays(json.loads(json.dumps(description)), {k: npz[k] for k in npz.files})
+    assert description["classifier"] == intent_model and description["classes"] == intents
+    texts = [u.text for u in test] + ["", "zzzz qqqq", "Play THE Song!"]
+    assert np.array_equal(rebuilt.scores(texts), scorer.scores(texts))  # bit-identical
+    assert np.array_equal(rebuilt.decision_function(texts), scorer.decision_function(texts))
+    assert list(rebuilt.classes_) == list(scorer.classes_)
+
+
+def test_malformed_descriptions_are_refused(utterances) -> None:
+    base, _ = utterances
+    intents = sorted({u.intent for u in base})[:3]
+    student = CrfStudent(max_iterations=5).fit([u for u in base if u.intent in intents])
+    description, arrays = LinearIntentScorer(_pipeline(student)).to_arrays()
+    word = description["vectorisers"][0]
+    bad_descriptions = [
+        {**description, "format": 99},
+        {**description, "classifier": "forest"},
+        {**description, "classes": intents[:2]},  # fewer classes than coefficient rows
+        {**description, "vectorisers": [{**word, "analyzer": "callable"}, *description["vectorisers"][1:]]},
+        {**description, "vectorisers": [{**word, "ngram_range": [3, 1]}, *description["vectorisers"][1:]]},
+        {
+            **description,
+            "vectorisers": [{**word, "vocabulary": word["vocabulary"][:-1]}, *description["vectorisers"][1:]],
+        },
+        {**description, "vectorisers": [{**word, "preprocessor": "os.system"}, *description["vectorisers"][1:]]},
+    ]
+    for bad in bad_descriptions:
+        with pytest.raises(ValueError):
+            LinearIntentScorer.from_arrays(bad, arrays)
+    for bad_arrays in ({k: v for k, v in arrays.items() if k != "coef"}, {**arrays, "coef": arrays["coef"][:, :-1]}):
+        with pytest.raises(ValueError):
+            LinearIntentScorer.from_arrays(description, bad_arrays)
+    with pytest.raises(ValueError):
+        LinearIntentScorer.from_arrays(description, {**arrays, "intercept": arrays["intercept"].astype(np.float32)})
+
+
+def test_a_pipeline_with_a_custom_analyzer_is_not_turned_into_data() -> None:
+    custom = Pipeline(
+        [
+            ("tfidf", FeatureUnion([("w", TfidfVectorizer(analyzer=str.split).fit(["a b", "b c"]))])),
+            ("clf", _fitted_svm()),
+        ]
+    )
+    with pytest.raises(ValueError, match="custom"):
+        LinearIntentScorer(custom)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import pathlib
+
+import joblib
 import pytest
 
 from pizza_cases import MISS, NEGATED, ORDERED, SHARED_PIZZA, SWAP, write_catalogs
@@ -99,3 +103,75 @@ def test_word_classes_generalise_from_one_member_to_the_others(tmp_path) -> None
     again = ParserCRF.load(classed.save(tmp_path / "parser"))
     assert again.word_classes == {"negation": ["avoid", "no", "without"]}
     assert again.predict(texts) == classed.predict(texts)
+
+
+class _Payload:
+    def __init__(self, marker: pathlib.Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (pathlib.Path.touch, (self.marker,))
+
+
+def _parser(tmp_path) -> tuple[ParserCRF, list[str]]:
+    catalogs = Catalogs.load(write_catalogs(tmp_path / "catalogs"))
+    lexicon = {label: catalogs.values(label) for label in catalogs.entries}
+    trees = [Tree.from_top(c["dev.TOP"]) for c in CASES] * 3
+    return ParserCRF(lexicon, max_iterations=30, word_classes={"negation": ["without", "no"]}).fit(trees), [
+        c["dev.SRC"] for c in CASES
+    ]
+
+
+def test_saved_as_crfsuite_and_json_with_sha256_and_checked(tmp_path) -> None:
+    parser, texts = _parser(tmp_path)
+    directory = parser.save(tmp_path / "model")
+    assert sorted(p.name for p in directory.iterdir()) == ["crf.crfsuite", "lexicon.json", "student.json"]
+    meta = json.loads((directory / "student.json").read_text())
+    assert meta["kind"] == "parser-crf" and meta["format_version"] == 2
+    assert set(meta["files"]) == {"crf.crfsuite", "lexicon.json"}
+    assert json.loads((directory / "lexicon.json").read_text())["word_classes"] == {"negation": ["no", "without"]}
+    again = ParserCRF.load(directory)
+    assert again.predict(texts) == parser.predict(texts) and again.lexicon == parser.lexicon
+    (directory / "lexicon.json").write_text((directory / "lexicon.json").read_text().replace("no", "yes"))
+    with pytest.raises(TvdError) as info:
+        ParserCRF.load(directory)
+    assert info.value.code == "E407" and "lexicon.json" in info.value.message
+    (directory / "lexicon.json").unlink()
+    with pytest.raises(TvdError) as info:
+        ParserCRF.load(directory)
+    assert info.value.code == "E409"
+
+
+def test_a_format_1_pickle_is_refused_unless_trusted_and_upgrades(tmp_path) -> None:
+    marker = tmp_path / "pwned"
+    crafted = tmp_path / "crafted"
+    crafted.mkdir()
+    joblib.dump({"crf": _Payload(marker), "lexicon": {}}, crafted / "model.joblib")
+    meta = {"kind": "parser-crf", "format_version": 1, "c1": 0.05, "c2": 0.01, "max_iterations": 5, "root": "ORDER"}
+    (crafted / "student.json").write_text(json.dumps(meta))
+    with pytest.raises(TvdError) as info:
+        ParserCRF.load(crafted)
+    assert info.value.code == "E408" and "--trust-pickle" in (info.value.fix or "")
+    assert not marker.exists()
+
+    # a genuine format-1 folder (the fitted sklearn-crfsuite CRF pickled, as before) loads with trust
+    import sklearn_crfsuite
+
+    parser, texts = _parser(tmp_path)
+    trees = [Tree.from_top(c["dev.TOP"]) for c in CASES] * 3
+    crf = sklearn_crfsuite.CRF(algorithm="lbfgs", c1=0.05, c2=0.01, max_iterations=30, all_possible_transitions=True)
+    crf.fit([parser.features(encode(t)[0]) for t in trees], [encode(t)[1] for t in trees])
+    legacy = tmp_path / "legacy"
+    legacy.mkdir()
+    joblib.dump({"crf": crf, "lexicon": parser.lexicon, "word_classes": parser.word_classes}, legacy / "model.joblib")
+    meta = {**parser.metadata(), "format_version": 1}
+    (legacy / "student.json").write_text(json.dumps(meta))
+    old = ParserCRF.load(legacy, trust_pickle=True)
+    expected = [
+        decode(text.split(), tags)
+        for text, tags in zip(texts, crf.predict([parser.features(t.split()) for t in texts]), strict=True)
+    ]
+    assert old.predict(texts) == expected
+    upgraded = ParserCRF.upgrade(legacy, tmp_path / "upgraded", trust_pickle=True)
+    assert not (upgraded / "model.joblib").exists()
+    assert ParserCRF.load(upgraded).predict(texts) == expected

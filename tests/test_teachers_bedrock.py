@@ -228,3 +228,21 @@ def test_bad_client_settings_are_e345() -> None:
     with pytest.raises(TvdError) as info:
         BedrockTeacher(model_id=MODEL, region="us-east-1", read_timeout=0)
     assert info.value.code == "E345"
+
+
+def test_credentials_in_the_endpoint_url_are_masked_in_messages() -> None:
+    proxy = "https://proxyuser:proxy-secret-123@bedrock.example.test/?token=tok-abc12345"
+    teacher = BedrockTeacher(model_id=MODEL, region="us-east-1", endpoint_url=proxy)
+
+    def fail(**_: Any) -> None:
+        raise EndpointConnectionError(endpoint_url=proxy)
+
+    teacher.client.meta.events.register("before-send.bedrock-runtime.Converse", fail)
+    with pytest.raises(TeacherError) as info:
+        teacher.generate(PROMPT, 1, GenerationParams())
+    assert info.value.reason == "connection" and "bedrock.example.test" in str(info.value)
+    assert not any(s in str(info.value) for s in ("proxyuser", "proxy-secret-123", "tok-abc12345"))
+    assert "proxy" not in teacher.model_id and "proxy" not in teacher.fingerprint()
+    with pytest.raises(TvdError) as bad:
+        BedrockTeacher(model_id=MODEL, region="us-east-1", endpoint_url="ftp//user:proxy-secret-123@host")
+    assert bad.value.code == "E345" and "proxy-secret-123" not in str(bad.value)

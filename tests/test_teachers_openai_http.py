@@ -4,15 +4,20 @@ fault mapped to a retryable reason, user errors as one clear TvdError, and the k
 from __future__ import annotations
 
 import asyncio
+import base64
 import email.utils
+import json
+import sqlite3
 import subprocess
 import sys
 import time
 
 import pytest
+from click.testing import CliRunner
 
-from fault_server import FaultServer
+from fault_server import FaultServer, write_project
 from local_processes import free_port, stop, wait_until_ok
+from tvd.cli.main import main
 from tvd.data.resample import build_catalogue
 from tvd.engine.cache import CompletionCache
 from tvd.engine.dispatch import EngineSettings
@@ -198,6 +203,89 @@ def test_fingerprint_is_base_url_model_and_mode():
     assert a.fingerprint() == "openai:http://127.0.0.1:9/v1|m|completions"
     assert OpenAITeacher("http://127.0.0.1:9/v1", "m", timeout_s=5).fingerprint() == a.fingerprint()
     assert OpenAITeacher("http://127.0.0.1:9/v1", "m", mode="chat").fingerprint() != a.fingerprint()
+
+
+# -- credentials in base_url: sent to the server, never stored or shown ------------------------------------
+
+USER, PASSWORD, QUERY_KEY = "tvduser-7Qx2", "pw-9f8e7d6c5b4a3921", "qk-3a2b1c0d9e8f7766"
+SECRETS = (USER, PASSWORD, QUERY_KEY, base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode())
+
+
+def _secret_url(server_root: str, path: str = "/v1") -> str:
+    host = server_root.removeprefix("http://")
+    return f"http://{USER}:{PASSWORD}@{host}{path}?api-version=2&api_key={QUERY_KEY}"
+
+
+def test_credentials_in_base_url_are_sent_but_redacted_everywhere_else(server):
+    teacher = OpenAITeacher(_secret_url(server.root), "test-model")
+    [completion] = teacher.generate(PROMPT, 1, GenerationParams(seed=3))
+    assert completion.text == server.answer(PROMPT, 3)
+    assert server.headers[-1]["authorization"] == "Basic " + SECRETS[3]  # httpx sends the userinfo as Basic auth
+    assert server.targets[-1] == f"/v1/completions?api-version=2&api_key={QUERY_KEY}"  # and the query as given
+    shown = f"http://***@127.0.0.1:{server.port}/v1?api-version=2&api_key=***"
+    assert teacher.fingerprint() == f"openai:{shown}|test-model|completions"
+    assert teacher.base_url == shown and shown in repr(teacher) and teacher.model_id == f"test-model@{shown}"
+    # rotating the password keeps the cache: the fingerprint does not change
+    rotated = _secret_url(server.root).replace(PASSWORD, "another-password")
+    assert OpenAITeacher(rotated, "test-model").fingerprint() == teacher.fingerprint()
+    teacher.timeout_s = 0.3
+    for prompt in ("close", "hang"):
+        with pytest.raises(TeacherError) as info:
+            teacher.generate(prompt, 1, GenerationParams())
+        assert shown.replace("/v1?", "/v1/completions?") in str(info.value)
+        assert not any(secret in str(info.value) for secret in SECRETS)
+    with pytest.raises(TvdError) as setup:
+        OpenAITeacher(_secret_url(server.root, "/v2"), "test-model").generate(PROMPT, 1, GenerationParams())
+    assert setup.value.code == "E322" and not any(secret in str(setup.value) for secret in SECRETS)
+    with pytest.raises(TvdError) as bad:
+        OpenAITeacher(f"ftp://{USER}:{PASSWORD}@host/v1", "m")
+    assert bad.value.code == "E320" and not any(secret in str(bad.value) for secret in SECRETS)
+
+
+def test_a_whole_generation_stores_and_prints_no_credential_of_the_base_url(tmp_path):
+    """`tvd generate` against a real local server with a user, a password and an ?api_key= in base_url, one
+    request failing for good (its message names the endpoint) and a setup error (a wrong path, then a refused
+    connection): no file of the run directory (cache included) and no output holds a secret."""
+    failing_seed = 1001  # request 1, sample 1: the connection is always closed, so it fails after its retry
+    faults = lambda prompt, seed, attempt: "close" if seed == failing_seed else None  # noqa: E731
+    run = tmp_path / "run"
+    outputs = []
+    with FaultServer(faults=faults, max_seconds=60) as srv:
+        blocks = [
+            _secret_url(srv.root),  # the real thing
+            _secret_url(srv.root, "/nope"),  # E322: no API there
+            _secret_url(f"http://127.0.0.1:{free_port()}"),  # E321: nothing listens
+        ]
+        for base_url in blocks:
+            teacher = {
+                "backend": "openai",
+                "options": {"base_url": base_url, "model": "test-model"},
+                "max_retries": 1,
+                "backoff_s": 0.0,
+            }
+            config = write_project(tmp_path, teacher, {"requests": 4, "samples_per_request": 2}, output_dir=run)
+            outputs.append(CliRunner().invoke(main, ["generate", str(config), "--no-progress"]))
+        assert srv.headers and all(h.get("authorization") == "Basic " + SECRETS[3] for h in srv.headers)
+        assert all(f"api_key={QUERY_KEY}" in target for target in srv.targets)
+    done, no_api, refused = outputs
+    assert done.exit_code == 0, done.output
+    assert (no_api.exit_code, refused.exit_code) == (1, 1)
+    assert "[E322]" in no_api.stderr and "[E321]" in refused.stderr
+    [failure] = [json.loads(line) for line in (run / "failures.jsonl").read_text().splitlines()]
+    assert failure["reason"] == "connection" and "http://***@127.0.0.1:" in failure["message"]
+    generated = [json.loads(line) for line in (run / "generated.jsonl").read_text().splitlines()]
+    shown = f"openai:http://***@127.0.0.1:{srv.port}/v1?api-version=2&api_key=***|test-model|completions"
+    assert generated and all(u["meta"]["teacher"] == shown for u in generated)
+    with sqlite3.connect(run / "cache.sqlite") as db:
+        assert {row[0] for row in db.execute("SELECT teacher FROM completions")} == {shown}
+    files = [path for path in run.rglob("*") if path.is_file()]
+    assert {"cache.sqlite", "generated.jsonl", "failures.jsonl"} <= {path.name for path in files}
+    for path in files:
+        data = path.read_bytes()
+        assert not [secret for secret in SECRETS if secret.encode() in data], path
+    for result in outputs:
+        printed = result.stdout + result.stderr
+        assert not [secret for secret in SECRETS if secret in printed], printed
 
 
 def test_retry_after_header_forms():

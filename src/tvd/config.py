@@ -3,7 +3,10 @@
 
 Relative data paths are resolved against the config file's folder, so an example directory carries its
 own data; ``output_dir`` is resolved against the working directory (default ``runs/<name>``).
-A config error names the file, the field and what is expected.
+A config error names the file, the field and what is expected.  :func:`load_config` checks the whole run
+config before anything runs: besides the fields, the student block is built once (an unknown kind is E403, a
+parameter it does not take or a bad value E406) and the filter list is built once (E560), so a typo there
+stops the run before the teacher is paid.
 """
 
 from __future__ import annotations
@@ -102,8 +105,17 @@ FilterName = Annotated[str, AfterValidator(_known_filter)]
 
 
 class StudentConfig(_Block):
+    """The student to train: a registered kind (``tvd.students.STUDENTS``) and its constructor parameters."""
+
     kind: str = "crf"
     params: dict[str, Any] = Field(default_factory=dict)
+
+    def check(self) -> None:
+        """Build (and drop) the untrained student this block names: raises E403 for an unknown kind, E406 for a
+        parameter the kind does not take or a bad value.  Cheap: nothing is loaded or trained."""
+        from tvd.students import make_student
+
+        make_student(self.kind, **self.params)
 
 
 class RunConfig(_Block):
@@ -121,6 +133,17 @@ class RunConfig(_Block):
     @property
     def run_dir(self) -> Path:
         return self.output_dir or Path("runs") / self.name
+
+    def check(self, path: str | Path | None = None) -> None:
+        """What pydantic cannot see: the student block builds (E403 / E406) and the filter list builds (E560,
+        e.g. a filter named twice).  ``path``: the config file, named in the error."""
+        from tvd.filters import build_filters
+
+        for field, check in (("student", self.student.check), ("filters", lambda: build_filters(self.filters))):
+            try:
+                check()
+            except TvdError as exc:
+                raise TvdError(exc.code, f"`{field}`: {exc.message}", file=path, fix=exc.fix) from exc
 
 
 class ClaspConfig(_Block):
@@ -205,7 +228,8 @@ def _resolve(value: Path | None, base_dir: Path) -> Path | None:
 
 
 def load_config(path: str | Path) -> RunConfig:
-    """Read and validate a YAML run config."""
+    """Read and validate a YAML run config (every block, the student's parameters included: see
+    :meth:`RunConfig.check`)."""
     path = Path(path)
     example = "examples/new-intent/config.yaml"
     config = _validate(RunConfig, _read_yaml(path, example), path, example)
@@ -214,6 +238,7 @@ def load_config(path: str | Path) -> RunConfig:
     data.base = _resolve(data.base, base_dir)  # type: ignore[assignment]
     data.seed = _resolve(data.seed, base_dir)  # type: ignore[assignment]
     data.test = _resolve(data.test, base_dir)
+    config.check(path)
     return config
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from tvd.data.parse_tree import Tree
 from tvd.errors import E_CATALOGUE, TvdError
+from tvd.formats.base import read_lines
 
 UNKNOWN_ENTITY = "<UNKNOWN_ENTITY>"
 
@@ -51,7 +52,10 @@ class Catalogs:
             if not path.is_file():
                 raise TvdError(E_CATALOGUE, f"catalogue file missing: {path}", fix=f"add {name} to {directory}")
             table: dict[str, Tree] = {}
-            for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            for entry in read_lines(path):
+                if entry.error is not None:
+                    raise entry.error
+                number, line = entry.number, entry.text
                 if not line.strip():
                     continue
                 surface, sep, value = line.partition("\t")

@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from tvd.cli.student_cmd import TRUST_PICKLE_HELP, check_directory_destination
 from tvd.errors import E_NEEDS_CLASP_CONFIG, E_NO_RUN_DIR, TvdError
 
 
@@ -90,6 +91,7 @@ def clasp(
     from tvd.config import ClaspConfig, load_clasp_config
     from tvd.engine.cache import CompletionCache, existing_cache
     from tvd.engine.generate import estimate_lines
+    from tvd.engine.lock import run_lock
     from tvd.jobs.clasp import clasp_job, estimate_clasp, write_clasp
     from tvd.jobs.teacher import engine_settings
 
@@ -128,13 +130,10 @@ def clasp(
         for line in estimate_lines(estimate, config.teacher.price):
             click.echo(line)
         return
-    run_dir.mkdir(parents=True, exist_ok=True)
-    with (
-        teacher_for(config) as teacher,
-        CompletionCache(run_dir / "cache.sqlite") as cache,
-    ):
-        run = clasp_job(config, teacher, cache, engine=settings, budget_usd=budget, progress=not no_progress)
-    write_clasp(run_dir, run)
+    with run_lock(run_dir):  # one process per run directory, outputs included (E372)
+        with teacher_for(config) as teacher, CompletionCache(run_dir / "cache.sqlite") as cache:
+            run = clasp_job(config, teacher, cache, engine=settings, budget_usd=budget, progress=not no_progress)
+        write_clasp(run_dir, run)
     s = run.result.stats.to_dict()
     click.echo(
         f"{run.strategy}: {s['planned']} completions ({s['cached']} cached, {s['sent']} sent): {s['accepted']} valid, "
@@ -168,12 +167,13 @@ def parser() -> None:
     help="Give the parser the English negation words (no, not, without, avoid, hold, ...) as one word class.",
 )
 def parser_train(train_paths: tuple[Path, ...], out: Path, data: Path, negation_words: bool) -> None:
-    """Train the parser on TOP trees and save it (student.json + model.joblib)."""
+    """Train the parser on TOP trees and save it (student.json, crf.crfsuite, lexicon.json)."""
     from tvd.clasp.resolve import Catalogs
     from tvd.clasp.validate import NEGATION_CUES
     from tvd.formats.pizza import read_pizza
     from tvd.students.parser_crf import ParserCRF
 
+    check_directory_destination(out, "parser")
     catalogs = Catalogs.load(data / "catalogs")
     trees = [e.top for path in train_paths for e in read_pizza(path) if e.top is not None]
     word_classes = {"negation": sorted(NEGATION_CUES)} if negation_words else None
@@ -188,7 +188,8 @@ def parser_train(train_paths: tuple[Path, ...], out: Path, data: Path, negation_
 @click.argument("test_path", type=click.Path(path_type=Path))
 @click.option("--data", required=True, type=click.Path(path_type=Path), help="PIZZA folder (its catalogs/).")
 @click.option("--json", "json_path", type=click.Path(path_type=Path), help="Write the scores to this JSON file.")
-def parser_evaluate(model_dir: Path, test_path: Path, data: Path, json_path: Path | None) -> None:
+@click.option("--trust-pickle", is_flag=True, help=TRUST_PICKLE_HELP)
+def parser_evaluate(model_dir: Path, test_path: Path, data: Path, json_path: Path | None, trust_pickle: bool) -> None:
     """Score MODEL_DIR on TEST_PATH (PIZZA JSON lines with EXR) as the PIZZA authors do."""
     from tvd.clasp.resolve import Catalogs
     from tvd.evaluate.parse_metrics import score
@@ -197,7 +198,7 @@ def parser_evaluate(model_dir: Path, test_path: Path, data: Path, json_path: Pat
 
     catalogs = Catalogs.load(data / "catalogs")
     test = [e for e in read_pizza(test_path) if e.exr is not None]
-    model = ParserCRF.load(model_dir)
+    model = ParserCRF.load(model_dir, trust_pickle=trust_pickle)
     scores = score(model.predict([e.text for e in test]), [e.exr for e in test], catalogs)
     click.echo(f"n={scores.n}  EM {100 * scores.em:.2f}  unordered EM {100 * scores.unordered_em:.2f}")
     if json_path is not None:

@@ -10,10 +10,10 @@ import click
 
 from tvd import __version__
 from tvd.cli.clasp_cmd import clasp, parser, parser_evaluate_alias, parser_train_alias
-from tvd.cli.student_cmd import export
+from tvd.cli.student_cmd import TRUST_PICKLE_HELP, check_directory_destination, export, upgrade_student
 from tvd.cli.teacher_cmd import echo_teacher_backends
 from tvd.cli.teacher_cmd import teacher as teacher_group
-from tvd.errors import E_BAD_PARAMS, E_NO_SERVE_DEPS, TvdError
+from tvd.errors import E_BAD_PARAMS, E_NO_SERVE_DEPS, E_NO_UTTERANCES, TvdError
 
 
 class _TvdGroup(click.Group):
@@ -73,6 +73,7 @@ def run(config_path: Path, out: Path | None, no_progress: bool) -> None:
       5. evaluates both on the test set and prints the comparison; metrics.json holds all figures.
     """
     from tvd.config import load_config
+    from tvd.engine.lock import run_lock
     from tvd.jobs.run import generate_data, load_run_data, train_and_compare
     from tvd.report.table import comparison_table
 
@@ -84,8 +85,9 @@ def run(config_path: Path, out: Path | None, no_progress: bool) -> None:
     click.echo(
         f"new intent {data.intent!r}: {len(data.seeds)} seed utterances; base {len(data.base)}; test {len(data.test)}"
     )
-    generated = generate_data(config, data, progress=not no_progress, log=click.echo)
-    metrics = train_and_compare(config, data, generated, log=click.echo)
+    with run_lock(config.run_dir):  # one process per run directory, from generation to metrics.json (E372)
+        generated = generate_data(config, data, progress=not no_progress, log=click.echo)
+        metrics = train_and_compare(config, data, generated, log=click.echo)
     if metrics:
         click.echo("")
         click.echo(comparison_table(metrics, focus_intent=data.intent))
@@ -203,6 +205,7 @@ def train(
     from tvd.formats import read_dataset
     from tvd.students import make_student
 
+    check_directory_destination(out, "student")
     utterances = [u for path in train_paths for u in read_dataset(path, fmt).utterances]
     student = make_student(kind, **parse_options(params, "--param"))
     if validation_path is not None:
@@ -223,8 +226,9 @@ def train(
 @click.option("--format", "fmt", default=None, help="Test data format (detected from the path when omitted).")
 @click.option("--json", "json_path", type=click.Path(path_type=Path), help="Write all metrics to this JSON file.")
 @click.option("--intent", "focus", default=None, help="Also report this intent's recall, precision and slot F1.")
+@click.option("--trust-pickle", is_flag=True, help=TRUST_PICKLE_HELP)
 def evaluate_command(
-    model_dir: Path, test_path: Path, fmt: str | None, json_path: Path | None, focus: str | None
+    model_dir: Path, test_path: Path, fmt: str | None, json_path: Path | None, focus: str | None, trust_pickle: bool
 ) -> None:
     """Evaluate a saved student on test data: intent accuracy, per-intent recall and precision, slot F1
     (seqeval, conlleval-compatible), sentence accuracy, each with its standard error."""
@@ -234,8 +238,15 @@ def evaluate_command(
     from tvd.report.table import comparison_table, per_intent_table
     from tvd.students import load_student
 
-    student = load_student(model_dir)
+    student = load_student(model_dir, trust_pickle=trust_pickle)
     test = read_dataset(test_path, fmt).utterances
+    if not test:
+        raise TvdError(
+            E_NO_UTTERANCES,
+            "the test data holds no utterances: nothing to evaluate",
+            file=test_path,
+            fix="pass the test file itself (check the path and --format); it must hold labelled utterances",
+        )
     metrics = evaluate(test, student.predict(test))
     click.echo(comparison_table({model_dir.name or str(model_dir): metrics}, focus_intent=focus))
     click.echo("")
@@ -250,7 +261,11 @@ def evaluate_command(
 @click.argument("dst", type=click.Path(path_type=Path))
 @click.option("--from", "src_fmt", default=None, help="Input format (detected from SRC when omitted).")
 @click.option("--to", "dst_fmt", default=None, help="Output format (detected from DST when omitted).")
-@click.option("--skip-errors", is_flag=True, help="Skip malformed records and list them instead of stopping.")
+@click.option(
+    "--skip-errors",
+    is_flag=True,
+    help="Skip malformed records (a line that is not valid UTF-8 too) and list them instead of stopping.",
+)
 def convert(src: Path, dst: Path, src_fmt: str | None, dst_fmt: str | None, skip_errors: bool) -> None:
     """Convert a dataset between formats: jsonl, bio (SNIPS/ATIS seq.in/seq.out/label), xsid (CoNLL),
     massive (annot_utt JSONL), rasa (Rasa 3 YAML), hf (Hugging Face datasets folder), linguist (numbered
@@ -304,6 +319,55 @@ def teachers() -> None:
     help="Threads that run predictions off the event loop; 0 predicts on the loop itself, which is fastest for "
     "a sub-millisecond student.  [default: 0 for the CRF student, 1 for others]",
 )
+@click.option(
+    "--inline-max-texts",
+    default=8,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="With --prediction-threads 0, a request with more texts is predicted in a worker thread, so that a large "
+    "batch does not hold up /health and small requests.",
+)
+@click.option(
+    "--api-key-env",
+    metavar="VAR",
+    default=None,
+    help="Require the API key held in environment variable VAR (Authorization: Bearer <key> or X-API-Key: <key>) "
+    "on every path but /health; the key is never given on the command line.  [default: no key]",
+)
+@click.option(
+    "--limit-concurrency",
+    default=1000,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Open connections or running requests per worker at which new requests get 503.",
+)
+@click.option(
+    "--read-timeout",
+    default=10.0,
+    show_default=True,
+    type=click.FloatRange(min=0, min_open=True),
+    help="Seconds a client has to send a whole request (from connecting, or from the request's first byte); "
+    "slower connections are closed.",
+)
+@click.option(
+    "--keep-alive-timeout",
+    default=5.0,
+    show_default=True,
+    type=click.FloatRange(min=0, min_open=True),
+    help="Seconds an idle connection stays open after a response.",
+)
+@click.option(
+    "--max-header-bytes",
+    default=16_384,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Largest request head (request line and headers), in bytes; larger gets 431.",
+)
+@click.option(
+    "--backlog", default=2048, show_default=True, type=click.IntRange(min=1), help="Connections queued before accept."
+)
+@click.option("--docs", is_flag=True, help="Serve /docs, /redoc and /openapi.json (the pages load assets from a CDN).")
+@click.option("--trust-pickle", is_flag=True, help=TRUST_PICKLE_HELP)
 @click.option("--access-log", is_flag=True, help="Log every request (costs throughput).")
 def serve(
     model_dir: Path,
@@ -315,6 +379,15 @@ def serve(
     max_body_bytes: int,
     micro_batch: int | None,
     prediction_threads: int | None,
+    inline_max_texts: int,
+    api_key_env: str | None,
+    limit_concurrency: int,
+    read_timeout: float,
+    keep_alive_timeout: float,
+    max_header_bytes: int,
+    backlog: int,
+    docs: bool,
+    trust_pickle: bool,
     access_log: bool,
 ) -> None:
     """Serve the student saved in MODEL_DIR (by `tvd train`, `tvd run`) over HTTP until Ctrl-C.
@@ -327,10 +400,11 @@ def serve(
       GET  /metrics  Prometheus text: requests by endpoint and status, latency histogram,
                      utterances parsed
 
-    Bad requests get a 4xx JSON error {"error": {"code", "message", "fix"}}: malformed JSON (400),
-    wrong content type (415), body over --max-body-bytes (413), no or empty text, a text over
-    --max-chars or a batch over --max-batch (422).  A failing prediction gets a 500 and the server
-    keeps serving.  Each of --workers processes loads the student and keeps its own metrics.
+    Bad requests get a 4xx JSON error {"error": {"code", "message", "fix"}}: malformed or
+    too deeply nested JSON, or a text with a lone surrogate (400), a missing or wrong API key
+    (401), wrong content type (415), body over --max-body-bytes (413), no or empty text, a text
+    over --max-chars or a batch over --max-batch (422).  A failing prediction gets a 500 and the
+    server keeps serving.  Each of --workers processes loads the student and keeps its own metrics.
 
     Any student kind is served: an encoder student exported with `tvd export` runs its int8 ONNX
     model (one thread); --micro-batch N predicts requests that queue up during a prediction together
@@ -340,17 +414,17 @@ def serve(
     import os
 
     try:
-        import uvicorn
-
-        from tvd.serve import ServeSettings, create_app
+        from tvd.serve import ServeSettings
+        from tvd.serve.app import MODEL_DIR_ENV, create_app
+        from tvd.serve.server import ConnectionLimits, ServerConfig, run_server
     except ImportError as exc:
         raise TvdError(
             E_NO_SERVE_DEPS, f"serving needs FastAPI and uvicorn ({exc})", fix="pip install 'teaching-via-data[server]'"
         ) from exc
-    from tvd.serve.app import MODEL_DIR_ENV
     from tvd.students import load_student
 
-    student = load_student(model_dir)  # a missing or damaged model stops here, with its error
+    ServeSettings(api_key_env=api_key_env or "").api_key()  # a named but unset key variable stops here (E463)
+    student = load_student(model_dir, trust_pickle=trust_pickle)  # a missing or damaged model stops here
     defaults = student.serve_defaults  # declared by the student's class
     if prediction_threads is None:
         prediction_threads = defaults["prediction_threads"]
@@ -362,27 +436,40 @@ def serve(
         max_body_bytes=max_body_bytes,
         micro_batch=micro_batch,
         prediction_threads=prediction_threads,
+        inline_max_texts=inline_max_texts,
+        api_key_env=api_key_env or "",
+        docs=docs,
+        trust_pickle=trust_pickle,
     )
-    click.echo(f"serving {student.kind} student from {model_dir} on http://{host}:{port} ({workers} worker(s))")
+    limits = ConnectionLimits(
+        limit_concurrency=limit_concurrency,
+        keep_alive_timeout=keep_alive_timeout,
+        read_timeout=read_timeout,
+        max_header_bytes=max_header_bytes,
+        backlog=backlog,
+    )
+    guarded = f", API key from ${api_key_env}" if api_key_env else ""
+    click.echo(
+        f"serving {student.kind} student from {model_dir} on http://{host}:{port} ({workers} worker(s){guarded})"
+    )
     options: dict[str, object] = {
         "host": host,
         "port": port,
         "access_log": access_log,
         "log_level": "info",
         "timeout_graceful_shutdown": 5,
+        "workers": workers,
     }
     if workers == 1:
-        uvicorn.run(create_app(student, settings), **options)  # type: ignore[arg-type]
+        run_server(ServerConfig(create_app(student, settings), limits=limits, **options))
     else:
-        os.environ.update(settings.to_environ())
+        os.environ.update(settings.to_environ())  # each worker builds its app from these (the key: from its VAR)
         os.environ[MODEL_DIR_ENV] = str(model_dir.resolve())
-        uvicorn.run(  # type: ignore[arg-type]
-            "tvd.serve.app:create_app_from_environ", factory=True, workers=workers, **options
-        )
+        run_server(ServerConfig("tvd.serve.app:create_app_from_environ", factory=True, limits=limits, **options))
 
 
 # Commands that live in their own modules.
-for _command in (export, clasp, parser, parser_train_alias, parser_evaluate_alias, teacher_group):
+for _command in (export, upgrade_student, clasp, parser, parser_train_alias, parser_evaluate_alias, teacher_group):
     main.add_command(_command)
 
 if __name__ == "__main__":

@@ -110,14 +110,21 @@ class Tree:
         return len(used) == len(self.children)
 
 
+MAX_DEPTH = 100
+"""The deepest nesting a parse may have (PIZZA's are under 10): :class:`Tree`'s methods recurse, and a line of
+thousands of ``(`` must be refused when read, not overflow the stack later."""
+
+
 def _build(tokens: list[str], source: str) -> Tree:
-    """Build a tree from tokens ``(LABEL``, ``)`` and words, checking balance and non-empty nodes."""
+    """Build a tree from tokens ``(LABEL``, ``)`` and words, checking balance, depth and non-empty nodes."""
     stack: list[tuple[str, list[Tree | str]]] = [("", [])]
     for position, token in enumerate(tokens):
         if token.startswith("("):
             label = token[1:]
             if not label:
                 raise _malformed(source, f"'(' without a label at token {position + 1}")
+            if len(stack) > MAX_DEPTH:
+                raise _malformed(source, f"nested deeper than {MAX_DEPTH} levels at token {position + 1}")
             stack.append((label, []))
         elif token == ")":
             if len(stack) == 1:

@@ -20,6 +20,10 @@ class SpanError(ValueError):
     """A span or tag sequence that cannot belong to the utterance (outside the text, overlapping...)."""
 
 
+class RecordError(TypeError):
+    """A serialised utterance (:meth:`Utterance.from_dict`) with a field of the wrong type or shape."""
+
+
 @dataclass(frozen=True, order=True)
 class Span:
     """A labelled slot: ``text[start:end]`` is its value."""
@@ -34,7 +38,8 @@ class Utterance:
     """An annotated utterance.
 
     ``tokens`` holds token character offsets only when the source imposed a tokenisation that
-    whitespace splitting would not reproduce (e.g. xSID Japanese); otherwise it is ``None``.
+    whitespace splitting would not reproduce (e.g. xSID Japanese); otherwise it is ``None``.  Tokens are
+    non-empty, inside the text and in order.
     ``meta`` carries free-form provenance (id, source file, teacher request) and is ignored by ``==``.
     """
 
@@ -62,7 +67,16 @@ class Utterance:
                 raise SpanError(f"span {span.start}:{span.end} ({span.label}) overlaps the previous span")
             previous_end = span.end
         if self.tokens is not None:
-            object.__setattr__(self, "tokens", tuple((int(s), int(e)) for s, e in self.tokens))
+            tokens = tuple((int(s), int(e)) for s, e in self.tokens)
+            previous_end = 0
+            for start, end in tokens:
+                if not previous_end <= start < end <= len(self.text):
+                    raise SpanError(
+                        f"token {start}:{end} is empty, lies outside the text of length {len(self.text)}"
+                        " or overlaps the previous token"
+                    )
+                previous_end = end
+            object.__setattr__(self, "tokens", tokens)
 
     # -- slot access -------------------------------------------------------------------------------
 
@@ -171,31 +185,106 @@ class Utterance:
 
     @classmethod
     def from_dict(cls, record: Mapping[str, Any]) -> Utterance:
-        """Inverse of :meth:`to_dict`.  A slot's ``value``, when given, must match the text at its offsets."""
-        if not isinstance(record.get("text"), str):
-            raise SpanError("record has no string field 'text'")
-        text = record["text"]
+        """Inverse of :meth:`to_dict`, taking each field's JSON type as it is, never coercing it.
+
+        Raises :class:`RecordError` for a field of the wrong type (``"start": "3"``, ``"end": 21.5``,
+        ``"start": true``, a number as label or intent, ``slots`` or ``meta`` of the wrong shape) and
+        :class:`SpanError` for a slot or token outside the text, reversed, overlapping, or whose ``value``
+        differs from the text at its offsets.  Keys other than those :meth:`to_dict` writes are ignored.
+        """
+        if not isinstance(record, Mapping):
+            raise RecordError(f"expected an object, got {type(record).__name__}")
+        text = record.get("text")
+        if not isinstance(text, str):
+            raise RecordError("record has no string field 'text'")
+        intent = _optional_str(record, "intent")
+        language = _optional_str(record, "language")
+        slots = record.get("slots")
+        if slots is None:
+            slots = []
+        if not isinstance(slots, list):
+            raise RecordError(f"'slots' must be a list of objects, got {type(slots).__name__}")
         spans = []
-        for slot in record.get("slots") or []:
-            try:
-                span = Span(int(slot["start"]), int(slot["end"]), str(slot["label"]))
-            except (KeyError, TypeError, ValueError) as exc:
-                raise SpanError(f"slot {slot!r} needs integer 'start', 'end' and a 'label'") from exc
-            if "value" in slot and text[span.start : span.end] != slot["value"]:
+        for slot in slots:
+            if not isinstance(slot, Mapping):
+                raise RecordError(f"slot {slot!r} is not an object with 'start', 'end' and 'label'")
+            start, end, label = slot.get("start"), slot.get("end"), slot.get("label")
+            if not (_is_int(start) and _is_int(end)) or not isinstance(label, str) or not label:
+                raise RecordError(f"slot {slot!r} needs integer 'start' and 'end' and a non-empty string 'label'")
+            if "value" in slot and not isinstance(slot["value"], str):
+                raise RecordError(f"slot {slot!r}: 'value' must be a string")
+            span = Span(start, end, label)
+            if not 0 <= start < end <= len(text):
                 raise SpanError(
-                    f"slot value {slot['value']!r} does not match text[{span.start}:{span.end}]"
-                    f" = {text[span.start : span.end]!r}"
+                    f"slot {start}:{end} ({label}) is reversed or lies outside the text of length {len(text)}"
+                )
+            if "value" in slot and text[start:end] != slot["value"]:
+                raise SpanError(
+                    f"slot value {slot['value']!r} does not match text[{start}:{end}] = {text[start:end]!r}"
                 )
             spans.append(span)
         tokens = record.get("tokens")
+        if tokens is not None and not (
+            isinstance(tokens, list)
+            and all(isinstance(t, list) and len(t) == 2 and _is_int(t[0]) and _is_int(t[1]) for t in tokens)
+        ):
+            raise RecordError("'tokens' must be a list of [start, end] integer pairs")
+        meta = record.get("meta")
+        if meta is not None and not isinstance(meta, Mapping):
+            raise RecordError(f"'meta' must be an object, got {type(meta).__name__}")
         return cls(
             text=text,
-            intent=record.get("intent"),
+            intent=intent,
             spans=tuple(spans),
-            language=record.get("language") or "en",
-            tokens=tuple(tuple(t) for t in tokens) if tokens is not None else None,
-            meta=dict(record.get("meta") or {}),
+            language=language or "en",
+            tokens=tuple((t[0], t[1]) for t in tokens) if tokens is not None else None,
+            meta=dict(meta or {}),
         )
+
+
+def _is_int(value: object) -> bool:
+    """Whether ``value`` is an integer and not a bool (JSON ``true`` reads as ``True``, an ``int``)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _optional_str(record: Mapping[str, Any], key: str) -> str | None:
+    value = record.get(key)
+    if value is not None and not isinstance(value, str):
+        raise RecordError(f"{key!r} must be a string or null, got {type(value).__name__} {value!r}")
+    return value
+
+
+def encoding_problem(utterance: Utterance) -> str | None:
+    """What in ``utterance`` UTF-8 cannot encode (a lone surrogate, e.g. from a JSON ``"\\ud800"`` escape or
+    ``surrogateescape``-decoded bytes), or ``None`` when every string in it, ``meta`` included, is encodable."""
+    fields: list[tuple[str, object]] = [("text", utterance.text), ("intent", utterance.intent),
+                                        ("language", utterance.language)]
+    fields += [(f"slot label {i + 1}", span.label) for i, span in enumerate(utterance.spans)]
+    fields.append(("meta", dict(utterance.meta)))
+    for name, value in fields:
+        problem = unencodable(value)
+        if problem is not None:
+            return f"{name}: {problem}"
+    return None
+
+
+def unencodable(value: object) -> str | None:
+    """Where a string inside ``value`` (a string, or lists, tuples and dicts of them, keys included, at any
+    depth) holds a character UTF-8 cannot encode, as ``"U+D800 (a lone surrogate) at character 4"``; ``None``
+    when there is none."""
+    stack, seen = [value], set()
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                return f"U+{ord(item[exc.start]):04X} (a lone surrogate) at character {exc.start + 1}"
+        elif isinstance(item, Mapping | list | tuple) and id(item) not in seen:
+            seen.add(id(item))
+            children = [x for pair in item.items() for x in pair] if isinstance(item, Mapping) else list(item)
+            stack.extend(reversed(children))
+    return None
 
 
 def spans_from_tags(

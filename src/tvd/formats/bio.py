@@ -10,7 +10,9 @@ The text of an utterance is its tokens joined by single spaces.  The writer ther
 utterance whose text is not exactly its tokens joined by single spaces (for example Japanese without
 spaces, where a slot boundary inside a word would become a space) or whose slots do not fall on token
 boundaries: such utterances need ``jsonl`` or ``xsid``, which keep the text (or ``respace=True``, which
-accepts the changed spacing).
+accepts the changed spacing).  It also refuses what would not read back: a slot label holding whitespace
+(its tag would split in two), an intent that is not one line.  Each line of the three files is decoded on its
+own: a line that is not valid UTF-8 makes its utterance a malformed record (E112).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from tvd.formats.base import (
     cannot_write,
     read_lines,
     record_error,
+    require_encodable,
     require_exists,
 )
 
@@ -35,6 +38,7 @@ TOKENS_FILE = "seq.in"
 TAGS_FILE = "seq.out"
 INTENT_FILE = "label"
 FILES = (TOKENS_FILE, TAGS_FILE, INTENT_FILE)
+BOM = "\ufeff"
 
 
 def is_bio_directory(path: str | Path) -> bool:
@@ -61,8 +65,13 @@ def iter_records(path: str | Path, *, language: str | None = None) -> Iterator[R
     common = min(len(token_lines), len(tag_lines), len(intent_lines))
     for index in range(common):
         number = index + 1
-        tokens, tags, intent = token_lines[index].split(), tag_lines[index].split(), intent_lines[index].strip()
-        raw = f"{token_lines[index]}\t{tag_lines[index]}\t{intent_lines[index]}"
+        lines = (token_lines[index], tag_lines[index], intent_lines[index])
+        raw = "\t".join(line.text for line in lines)
+        bad = next((line.error for line in lines if line.error is not None), None)
+        if bad is not None:
+            yield Record(bad.file or str(directory), number, raw, error=bad)
+            continue
+        tokens, tags, intent = lines[0].text.split(), lines[1].text.split(), lines[2].text.strip()
         if not tokens and not tags and not intent:
             yield record_error(E_BAD_RECORD, "empty line in seq.in, seq.out and label", file=directory / TOKENS_FILE,
                                line=number, raw=raw, fix="remove the empty line from all three files")
@@ -117,9 +126,17 @@ def render(
     token_lines, tag_lines, intent_lines = [], [], []
     fix = "write jsonl or xsid instead, which keep the text and its tokenisation (or allow respacing)"
     for index, utterance in enumerate(utterances):
+        require_encodable(NAME, index, utterance, path)
         if not utterance.intent or utterance.intent != utterance.intent.strip() or "\n" in utterance.intent:
             reason = f"the label file needs a one-line intent, got {utterance.intent!r}"
             raise cannot_write(NAME, index, utterance, reason, "give every utterance an intent", path)
+        bad_label = next((s.label for s in utterance.spans if any(ch.isspace() for ch in s.label)), None)
+        if bad_label is not None:
+            raise cannot_write(NAME, index, utterance, f"slot label {bad_label!r} holds whitespace, which would split "
+                               "its B-/I- tag in seq.out", "rename the slot label (e.g. spaces to '_')", path)
+        if index == 0 and (utterance.text.startswith(BOM) or utterance.intent.startswith(BOM)):
+            raise cannot_write(NAME, index, utterance, "the first line would start with U+FEFF, which reads as a "
+                               "byte-order mark and is dropped", "remove the leading U+FEFF", path)
         try:
             tokens, tags = utterance.to_bio()
         except SpanError as exc:

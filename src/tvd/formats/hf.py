@@ -7,7 +7,10 @@ strings), ``tags`` (list of :class:`~datasets.ClassLabel` over ``O`` and ``B-``/
 columns may be ClassLabel or plain strings, and column names default to the first present of
 ``tokens``/``words``, ``tags``/``ner_tags``/``slot_tags``, ``intent``/``label``, ``text``/``utt`` and
 ``language``/``lang``.  With a text column the tokens are located in it (the tokenisation is kept as the
-utterance's own where needed); without one the text is the tokens joined by spaces.
+utterance's own where needed); without one the text is the tokens joined by spaces.  Cells keep their types:
+tokens, tags, intents, texts and languages must be strings (or, for tags and intent, ClassLabel ids in range;
+``-1`` is "no intent"), never converted with ``str()``; a row that breaks this is E109 / E104.  A directory whose
+Arrow data cannot be loaded or read is E103 as a whole.
 
 On disk the format is a ``save_to_disk`` directory (``dataset_info.json`` + ``state.json``); a
 ``DatasetDict`` directory (``dataset_dict.json``) is read by choosing ``split``.  ``datasets`` is imported
@@ -23,7 +26,17 @@ from typing import TYPE_CHECKING, Any
 
 from tvd.data.utterance import SpanError, Utterance, slot_labels
 from tvd.errors import E_BAD_RECORD, E_BAD_TAGS, E_BAD_TEXT, E_UNREADABLE, TvdError
-from tvd.formats.base import FormatSpec, Record, atomic_directory, cannot_write, collect, record_error, require_exists
+from tvd.formats.base import (
+    FormatSpec,
+    Record,
+    atomic_directory,
+    cannot_write,
+    collect,
+    record_error,
+    require_encodable,
+    require_exists,
+    require_locatable_tokens,
+)
 
 if TYPE_CHECKING:
     from datasets import Dataset
@@ -76,6 +89,11 @@ def to_hf_dataset(
     tag_ids = {name: i for i, name in enumerate(tags_vocab)}
     columns: dict[str, list[Any]] = {"text": [], "tokens": [], "tags": [], "intent": [], "language": []}
     for index, utterance in enumerate(utterances):
+        require_encodable(NAME, index, utterance, "<dataset>")
+        require_locatable_tokens(NAME, index, utterance, "<dataset>")
+        if not utterance.language:
+            raise cannot_write(NAME, index, utterance, "its language is empty (it would read back as the default)",
+                               "give every utterance a language", "<dataset>")
         try:
             tokens, tags = utterance.to_bio()
         except SpanError as exc:
@@ -145,7 +163,7 @@ def iter_dataset_records(
     lang_col = _pick(names, language_column, LANGUAGE_COLUMNS, "language", False)
     tag_vocab = _names_of(ds.features[tags_col])
     intent_vocab = _names_of(ds.features[intent_col]) if intent_col else None
-    for row_index, row in enumerate(ds):
+    for row_index, row in enumerate(_rows(ds, source)):
         number = row_index + 1
         raw = json.dumps({k: v for k, v in row.items() if k in {tokens_col, tags_col, intent_col, text_col}},
                          ensure_ascii=False, default=str)
@@ -154,36 +172,65 @@ def iter_dataset_records(
             yield record_error(E_BAD_RECORD, "tokens and tags must be lists", file=source, line=number, raw=raw,
                                fix="give list columns")
             continue
+        if not all(isinstance(t, str) for t in tokens):
+            yield record_error(E_BAD_RECORD, "tokens must be strings", file=source, line=number, raw=raw,
+                               fix="give a list-of-strings tokens column")
+            continue
         if tag_vocab is not None:
-            try:
-                tags = [tag_vocab[t] for t in tags]
-            except (IndexError, TypeError):
+            if not all(_is_index(t, len(tag_vocab)) for t in tags):
                 yield record_error(E_BAD_TAGS, "tag id outside the ClassLabel names", file=source, line=number,
                                    raw=raw, fix="fix the tag ids")
                 continue
+            tags = [tag_vocab[t] for t in tags]
+        elif not all(isinstance(t, str) for t in tags):
+            yield record_error(E_BAD_TAGS, "tags must be strings (or ClassLabel ids)", file=source, line=number,
+                               raw=raw, fix="give a list-of-strings or ClassLabel tags column")
+            continue
         intent = row[intent_col] if intent_col else None
         if intent_vocab is not None and intent is not None:
-            if not -1 <= intent < len(intent_vocab):
+            if not (intent == -1 or _is_index(intent, len(intent_vocab))):
                 yield record_error(E_BAD_RECORD, f"intent id {intent} outside the ClassLabel names", file=source,
                                    line=number, raw=raw, fix="fix the intent id")
                 continue
             intent = intent_vocab[intent] if intent >= 0 else None
+        text = row[text_col] if text_col else None
+        lang = row[lang_col] if lang_col else None
+        wrong = next((name for name, value in (("intent", intent), ("text", text), ("language", lang))
+                      if value is not None and not isinstance(value, str)), None)
+        if wrong is not None:
+            yield record_error(E_BAD_RECORD, f"the {wrong} column must hold strings (or, for intent, ClassLabel ids)",
+                               file=source, line=number, raw=raw, fix=f"give a string {wrong} column")
+            continue
         if len(tokens) != len(tags):
             yield record_error(E_BAD_TAGS, f"{len(tokens)} tokens but {len(tags)} tags", file=source, line=number,
                                raw=raw, fix="give exactly one tag per token")
             continue
-        text = row[text_col] if text_col else None
-        lang = (row[lang_col] if lang_col else None) or language or "en"
         try:
-            utterance = Utterance.from_bio(
-                [str(t) for t in tokens], [str(t) for t in tags], intent=str(intent) if intent is not None else None,
-                language=str(lang), text=text,
-            )
+            utterance = Utterance.from_bio(tokens, tags, intent=intent, language=lang or language or "en", text=text)
         except SpanError as exc:
             code = E_BAD_TEXT if "not found" in str(exc) or "whitespace" in str(exc) else E_BAD_TAGS
             yield record_error(code, str(exc), file=source, line=number, raw=raw, fix="fix the row")
             continue
         yield Record(source, number, raw, utterance)
+
+
+def _is_index(value: object, size: int) -> bool:
+    """Whether ``value`` is an integer (not a bool) in ``range(size)``."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < size
+
+
+def _rows(ds: Dataset, source: str) -> Iterator[dict[str, Any]]:
+    """The rows of ``ds``; a damaged Arrow file that fails while being read is E103 for the whole dataset."""
+    rows = iter(ds)
+    while True:
+        try:
+            row = next(rows)
+        except StopIteration:
+            return
+        except Exception as exc:  # pyarrow raises many kinds for damaged data
+            raise TvdError(E_UNREADABLE, f"cannot read the dataset's rows: {type(exc).__name__}: {exc}",
+                           file=source, fix="write it again with save_to_disk") from exc
+        yield row
 
 
 def from_hf_dataset(ds: Dataset, **options: Any) -> list[Utterance]:
@@ -241,7 +288,7 @@ def write(utterances: Iterable[Utterance], path: str | Path) -> None:
     disable_progress_bars()  # a progress bar for writing a file is noise on the command line
     try:
         with atomic_directory(path, is_dataset_directory) as tmp:
-            ds.save_to_disk(str(tmp))
+            ds.save_to_disk(str(tmp), num_shards=1)  # one shard even for no rows: datasets cannot load zero shards
     finally:
         if not was_disabled:
             enable_progress_bars()

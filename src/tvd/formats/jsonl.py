@@ -3,61 +3,167 @@
 Each line holds ``text``, ``intent``, ``language``, ``slots`` (``start``, ``end``, ``label``, ``value``),
 and, when set, ``tokens`` and ``meta``.  It is the one format that keeps everything an utterance holds.
 Blank lines are skipped.
+
+Fields keep their JSON types: an offset must be an integer (``21.5``, ``"3"`` and ``true`` are errors, E109),
+a label, intent or language a string; a slot outside the text or reversed is E106.  Fields tvd does not know
+are kept, not dropped: unknown top-level keys go to ``meta["jsonl_extra"]`` (a dict), unknown keys of a slot to
+``meta["jsonl_slot_extra"]`` (a list of ``{"start", "end", <key>: <value>}``), and the writer puts both back
+where they were, so ``read -> write`` gives the same lines.  A line that is not valid UTF-8, or a string
+with a lone surrogate (``"\\ud800"``), is E112.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
-from tvd.data.utterance import SpanError, Utterance
+from tvd.data.utterance import RecordError, SpanError, Utterance, unencodable
 from tvd.errors import E_BAD_RECORD, E_BAD_TEXT
-from tvd.formats.base import FormatSpec, Record, atomic_write_text, cannot_write, read_lines, record_error
+from tvd.formats.base import (
+    FormatSpec,
+    JsonLineError,
+    Record,
+    atomic_write_text,
+    cannot_write,
+    line_record,
+    load_json,
+    read_lines,
+    record_error,
+    require_encodable,
+    unencodable_error,
+)
 
 NAME = "jsonl"
+FIELDS = frozenset({"text", "intent", "language", "slots", "tokens", "meta"})
+"""The top-level keys :meth:`Utterance.to_dict` writes."""
+SLOT_FIELDS = frozenset({"start", "end", "label", "value"})
+"""The keys of a slot :meth:`Utterance.to_dict` writes."""
+EXTRA = "jsonl_extra"
+SLOT_EXTRA = "jsonl_slot_extra"
+
+
+def _extras(record: dict[str, Any]) -> dict[str, Any]:
+    """``meta`` additions for the unknown keys of ``record`` and of its slots; raises :class:`RecordError`."""
+    meta = record.get("meta")
+    extra = {key: value for key, value in record.items() if key not in FIELDS}
+    slot_extra = []
+    slots = record.get("slots")
+    if isinstance(slots, list):
+        for slot in slots:
+            if isinstance(slot, dict) and set(slot) - SLOT_FIELDS:
+                unknown = {key: value for key, value in slot.items() if key not in SLOT_FIELDS}
+                slot_extra.append({"start": slot.get("start"), "end": slot.get("end"), **unknown})
+    added: dict[str, Any] = {}
+    for key, value in ((EXTRA, extra), (SLOT_EXTRA, slot_extra)):
+        if value:
+            if isinstance(meta, dict) and key in meta:
+                raise RecordError(f"meta[{key!r}] is given and the record also has fields it would hold")
+            added[key] = value
+    if SLOT_EXTRA in added:
+        added[SLOT_EXTRA].sort(key=lambda e: (repr(e["start"]), repr(e["end"])))
+    return added
 
 
 def iter_records(path: str | Path, *, language: str | None = None) -> Iterator[Record]:
-    """Records of a native JSONL file; ``language`` fills records that have no ``language`` key."""
-    for number, line in enumerate(read_lines(path), start=1):
-        if not line.strip():
+    """Records of a native JSONL file; ``language`` fills records whose ``language`` is missing, null or empty."""
+    for line in read_lines(path):
+        bad = line_record(line, path)
+        number, text = line.number, line.text
+        if bad is not None:
+            yield bad
+            continue
+        if not text.strip():
             continue
         try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            yield record_error(E_BAD_RECORD, f"not valid JSON: {exc.msg} at column {exc.colno}",
-                               file=path, line=number, raw=line, fix="write one JSON object per line")
+            record = load_json(text)
+        except JsonLineError as exc:
+            yield record_error(E_BAD_RECORD, str(exc), file=path, line=number, raw=text,
+                               fix="write one JSON object per line")
             continue
         if not isinstance(record, dict):
             yield record_error(E_BAD_RECORD, f"expected a JSON object, got {type(record).__name__}",
-                               file=path, line=number, raw=line, fix="write one JSON object per line")
+                               file=path, line=number, raw=text, fix="write one JSON object per line")
             continue
-        if language and not record.get("language"):
+        problem = unencodable(record)
+        if problem is not None:
+            yield Record(str(path), number, text, error=unencodable_error(problem, file=path, line=number))
+            continue
+        if language and record.get("language") in (None, ""):
             record["language"] = language
         try:
+            added = _extras(record)
+            if added and isinstance(record.get("meta"), dict | None):
+                record = {**record, "meta": {**(record.get("meta") or {}), **added}}
             utterance = Utterance.from_dict(record)
         except SpanError as exc:
-            yield record_error(E_BAD_TEXT, str(exc), file=path, line=number, raw=line,
-                               fix="make every slot lie inside 'text' and match its 'value'")
+            yield record_error(E_BAD_TEXT, str(exc), file=path, line=number, raw=text,
+                               fix="make every slot lie inside 'text' (0 <= start < end <= its length) and match "
+                               "its 'value'")
             continue
         except (TypeError, ValueError) as exc:
-            yield record_error(E_BAD_RECORD, f"bad record: {exc}", file=path, line=number, raw=line,
-                               fix="see Utterance.to_dict for the expected keys")
+            yield record_error(E_BAD_RECORD, f"bad record: {exc}", file=path, line=number, raw=text,
+                               fix="see Utterance.to_dict for the expected keys and types (offsets are integers, "
+                               "labels and intents strings)")
             continue
-        yield Record(str(path), number, line, utterance)
+        yield Record(str(path), number, text, utterance)
 
+
+def to_record(utterance: Utterance) -> dict[str, Any]:
+    """The JSON object for ``utterance``: :meth:`Utterance.to_dict` with kept unknown fields put back in place."""
+    record = utterance.to_dict()
+    meta = dict(record.get("meta") or {})
+    extra = meta.get(EXTRA)
+    if isinstance(extra, Mapping) and extra and all(isinstance(k, str) and k not in FIELDS for k in extra):
+        del meta[EXTRA]
+        record.update(extra)
+    slot_extra = meta.get(SLOT_EXTRA)
+    merged = _merge_slot_extras(record["slots"], slot_extra)
+    if merged is not None:
+        del meta[SLOT_EXTRA]
+        record["slots"] = merged
+    if meta:
+        record["meta"] = meta
+    else:
+        record.pop("meta", None)
+    return record
+
+
+def _merge_slot_extras(slots: list[dict[str, Any]], extras: object) -> list[dict[str, Any]] | None:
+    """``slots`` with each ``jsonl_slot_extra`` entry's keys added to its slot, or ``None`` when they do not fit
+    (then they stay in ``meta``)."""
+    if not isinstance(extras, list) or not extras:
+        return None
+    by_offsets = {(slot["start"], slot["end"]): dict(slot) for slot in slots}
+    used = set()
+    for entry in extras:
+        if not isinstance(entry, Mapping):
+            return None
+        key = (entry.get("start"), entry.get("end"))
+        unknown = {k: v for k, v in entry.items() if k not in ("start", "end")}
+        if key not in by_offsets or key in used or not unknown:
+            return None
+        if not all(isinstance(k, str) and k not in SLOT_FIELDS for k in unknown):
+            return None
+        used.add(key)
+        by_offsets[key].update(unknown)
+    return [by_offsets[(slot["start"], slot["end"])] for slot in slots]
 
 
 def dumps(utterances: Iterable[Utterance], path: str | Path = "<memory>") -> str:
     """The JSONL text for ``utterances``; raises E110 if a ``meta`` value is not JSON-serialisable."""
     lines = []
     for index, utterance in enumerate(utterances):
+        require_encodable(NAME, index, utterance, path)
+        if not utterance.language:
+            raise cannot_write(NAME, index, utterance, "its language is empty (it would read back as the default)",
+                               "give every utterance a language", path)
         try:
-            lines.append(json.dumps(utterance.to_dict(), ensure_ascii=False) + "\n")
-        except (TypeError, ValueError) as exc:
+            lines.append(json.dumps(to_record(utterance), ensure_ascii=False, allow_nan=False) + "\n")
+        except (TypeError, ValueError, RecursionError) as exc:
             raise cannot_write(NAME, index, utterance, f"meta is not JSON-serialisable ({exc})",
-                               "keep only JSON values (str, number, bool, list, dict) in meta", path) from exc
+                               "keep only JSON values (str, finite number, bool, list, dict) in meta", path) from exc
     return "".join(lines)
 
 

@@ -27,13 +27,23 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from tvd.data.utterance import SpanError, Utterance, slot_labels
-from tvd.errors import E_BAD_MARKUP, E_BAD_RECORD, E_BAD_TEXT, E_UNKNOWN_LABEL
-from tvd.formats.base import FormatSpec, Record, atomic_write_text, cannot_write, read_lines, record_error
+from tvd.errors import E_BAD_ENCODING, E_BAD_MARKUP, E_BAD_RECORD, E_BAD_TEXT, E_UNKNOWN_LABEL
+from tvd.formats.base import (
+    FormatSpec,
+    Record,
+    atomic_write_text,
+    cannot_write,
+    line_record,
+    read_lines,
+    record_error,
+    require_encodable,
+)
 from tvd.formats.brackets import BracketError, render_brackets, utterance_from_brackets
 
 NAME = "linguist"
 _HEADER = re.compile(r"^#\s*(?P<key>labels|language|intent)\s*:\s*(?P<value>.*?)\s*$")
 _LABEL_ITEM = re.compile(r"\[\s*(\d+)\s*=\s*([^\[\]=,]*?)\s*\]")
+_LINE_BREAK = re.compile("[\r\n]")
 _LABEL_OK = re.compile(r"[^\[\]=,\s](?:[^\[\]=,]*[^\[\]=,\s])?")
 
 
@@ -68,18 +78,34 @@ def render_label_map(numbers: dict[str, int]) -> str:
 
 
 def iter_records(path: str | Path, *, language: str | None = None) -> Iterator[Record]:
-    """One record per utterance line of a LINGUIST file (header errors are records too)."""
+    """One record per utterance line of a LINGUIST file (header errors are records too).
+
+    A line that is not valid UTF-8 is a malformed record (E112).  When it is a header, the state it would set
+    is unknown: the lines that depend on it (every utterance for ``# labels:`` and ``# language:``, those
+    without a tab for ``# intent:``) are malformed too (E112, naming the header's line), until a readable
+    header of the same key.
+    """
     labels: dict[int, str] | None = None
     lang = language or "en"
     default_intent: str | None = None
-    for number, line in enumerate(read_lines(path), start=1):
+    unreadable: dict[str, int] = {}  # header key -> the line of the header that was not valid UTF-8
+    for entry in read_lines(path):
+        number, line = entry.number, entry.text
         if not line.strip():
+            continue
+        bad = line_record(entry, path)
+        if bad is not None:
+            header = _HEADER.match(line)
+            if header is not None:
+                unreadable[header["key"]] = number
+            yield bad
             continue
         if line.startswith("#"):
             header = _HEADER.match(line)
             if header is None:
                 continue
             key, value = header["key"], header["value"]
+            unreadable.pop(key, None)
             if key == "labels":
                 try:
                     labels = parse_label_map(value)
@@ -91,6 +117,14 @@ def iter_records(path: str | Path, *, language: str | None = None) -> Iterator[R
                 lang = value or language or "en"
             else:
                 default_intent = value or None
+            continue
+        needed = [key for key in ("labels", "language") if key in unreadable]
+        if "\t" not in line and "intent" in unreadable:
+            needed.append("intent")
+        if needed:
+            headers = ", ".join(f"'# {key}:' on line {unreadable[key]}" for key in needed)
+            yield record_error(E_BAD_ENCODING, f"depends on the header {headers}, which is not valid UTF-8",
+                               file=path, line=number, raw=line, fix="re-encode the header line as UTF-8")
             continue
         if "\t" in line:
             intent, source = line.split("\t", 1)
@@ -134,15 +168,20 @@ def dumps(utterances: Iterable[Utterance], path: str | Path = "<memory>") -> str
     utterances = list(utterances)
     all_labels = slot_labels(utterances)
     for label in all_labels:
-        if not _LABEL_OK.fullmatch(label):
+        if not _LABEL_OK.fullmatch(label) or _LINE_BREAK.search(label):
             index, utterance = next((i, u) for i, u in enumerate(utterances) if label in {s.label for s in u.spans})
             raise cannot_write(NAME, index, utterance, f"slot label {label!r} holds '[', ']', '=', ',' or "
-                               "surrounding whitespace", "rename the slot label", path)
+                               "surrounding whitespace or a line break", "rename the slot label", path)
     numbers = {label: n for n, label in enumerate(all_labels, start=1)}
     by_number = {n: label for label, n in numbers.items()}
     lines = [f"# labels: {render_label_map(numbers)}"]
     current_language: str | None = None
     for index, utterance in enumerate(utterances):
+        require_encodable(NAME, index, utterance, path)
+        language = utterance.language
+        if not language or language != language.strip() or _LINE_BREAK.search(language):
+            raise cannot_write(NAME, index, utterance, f"needs a one-line language without surrounding whitespace for "
+                               f"its '# language:' header, got {language!r}", "give the utterance a language", path)
         intent = utterance.intent
         if not intent or intent != intent.strip() or intent.startswith("#") or any(c in intent for c in "\t\n\r"):
             raise cannot_write(NAME, index, utterance, f"needs a one-line intent not starting with '#', got {intent!r}",

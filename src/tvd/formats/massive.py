@@ -11,7 +11,9 @@ stripped; the label ends at the first colon, so values may hold colons), and mus
 that is given.  The language is the locale's language part (``en-US`` -> ``en``).  ``id``, ``locale``,
 ``partition`` and ``scenario`` go to ``meta`` under those names, any other key under
 ``meta["massive_extra"]``; the writer puts them all back.  Written without a known scenario, an intent
-``scenario_action`` (MASSIVE's convention) gives ``scenario``; ``id`` defaults to the position.
+``scenario_action`` (MASSIVE's convention) gives ``scenario``; ``id`` defaults to the position.  Fields keep
+their JSON types: an ``intent``, ``utt`` or ``locale`` that is not a string is E109, not converted; a line that
+is not valid UTF-8, or a string with a lone surrogate (``"\\ud800"``), is E112.
 """
 
 from __future__ import annotations
@@ -21,9 +23,21 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from tvd.data.utterance import Span, SpanError, Utterance
+from tvd.data.utterance import Span, SpanError, Utterance, unencodable
 from tvd.errors import E_BAD_MARKUP, E_BAD_RECORD, E_BAD_TEXT
-from tvd.formats.base import FormatSpec, Record, atomic_write_text, cannot_write, read_lines, record_error
+from tvd.formats.base import (
+    FormatSpec,
+    JsonLineError,
+    Record,
+    atomic_write_text,
+    cannot_write,
+    line_record,
+    load_json,
+    read_lines,
+    record_error,
+    require_encodable,
+    unencodable_error,
+)
 
 NAME = "massive"
 META_KEYS = ("id", "locale", "partition", "scenario")
@@ -89,7 +103,7 @@ def from_record(record: Mapping[str, Any], *, language: str | None = None) -> Ut
     if utt is not None and utt != text:
         raise SpanError(f"annot_utt without markup is {text!r} but utt is {utt!r}")
     locale = record.get("locale")
-    lang = str(locale).replace("_", "-").split("-")[0] if locale else (language or "en")
+    lang = (str(locale).replace("_", "-").split("-")[0].strip() if locale else "") or language or "en"
     meta: dict[str, Any] = {key: record[key] for key in META_KEYS if key in record}
     extra = {key: value for key, value in record.items() if key not in _OWN_KEYS}
     if extra:
@@ -98,37 +112,59 @@ def from_record(record: Mapping[str, Any], *, language: str | None = None) -> Ut
     return Utterance(text, str(intent) if intent is not None else None, tuple(spans), lang, None, meta)
 
 
+def _field_error(record: dict[str, Any]) -> str | None:
+    """Why ``record``'s MASSIVE fields have the wrong JSON type, or ``None`` (no field is coerced to a string)."""
+    if not isinstance(record.get("annot_utt"), str):
+        return "expected a JSON object with a string 'annot_utt'"
+    intent = record.get("intent")
+    if not isinstance(intent, str) or not intent:
+        return f"'intent' must be a non-empty string, got {intent!r}"
+    for key in ("utt", "locale"):
+        if record.get(key) is not None and not isinstance(record[key], str):
+            return f"{key!r} must be a string, got {record[key]!r}"
+    return None
+
+
 def iter_records(path: str | Path, *, language: str | None = None) -> Iterator[Record]:
     """Records of a MASSIVE JSONL file; ``language`` is used for records without ``locale``."""
-    for number, line in enumerate(read_lines(path), start=1):
-        if not line.strip():
+    fix = "give every record a string 'utt', 'annot_utt' and 'intent'"
+    for line in read_lines(path):
+        bad = line_record(line, path)
+        number, text = line.number, line.text
+        if bad is not None:
+            yield bad
+            continue
+        if not text.strip():
             continue
         try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            yield record_error(E_BAD_RECORD, f"not valid JSON: {exc.msg} at column {exc.colno}", file=path,
-                               line=number, raw=line, fix="write one JSON object per line")
+            record = load_json(text)
+        except JsonLineError as exc:
+            yield record_error(E_BAD_RECORD, str(exc), file=path, line=number, raw=text,
+                               fix="write one JSON object per line")
             continue
-        if not isinstance(record, dict) or not isinstance(record.get("annot_utt"), str):
+        if not isinstance(record, dict):
             yield record_error(E_BAD_RECORD, "expected a JSON object with a string 'annot_utt'", file=path,
-                               line=number, raw=line, fix="give every record 'utt', 'annot_utt' and 'intent'")
+                               line=number, raw=text, fix=fix)
             continue
-        if not record.get("intent"):
-            yield record_error(E_BAD_RECORD, "record has no 'intent'", file=path, line=number, raw=line,
-                               fix="give every record 'utt', 'annot_utt' and 'intent'")
+        problem = unencodable(record)
+        if problem is not None:
+            yield Record(str(path), number, text, error=unencodable_error(problem, file=path, line=number))
+            continue
+        wrong = _field_error(record)
+        if wrong is not None:
+            yield record_error(E_BAD_RECORD, wrong, file=path, line=number, raw=text, fix=fix)
             continue
         try:
             utterance = from_record(record, language=language)
         except MarkupError as exc:
-            yield record_error(E_BAD_MARKUP, f"annot_utt: {exc}", file=path, line=number, raw=line,
+            yield record_error(E_BAD_MARKUP, f"annot_utt: {exc}", file=path, line=number, raw=text,
                                fix="mark slots as [label : value]")
             continue
         except SpanError as exc:
-            yield record_error(E_BAD_TEXT, str(exc), file=path, line=number, raw=line,
+            yield record_error(E_BAD_TEXT, str(exc), file=path, line=number, raw=text,
                                fix="make annot_utt, without its markup, equal utt")
             continue
-        yield Record(str(path), number, line, utterance)
-
+        yield Record(str(path), number, text, utterance)
 
 
 def to_record(utterance: Utterance, index: int) -> dict[str, Any]:
@@ -140,7 +176,7 @@ def to_record(utterance: Utterance, index: int) -> dict[str, Any]:
     scenario = meta.get("scenario")
     if scenario is None and utterance.intent and "_" in utterance.intent:
         scenario = utterance.intent.split("_", 1)[0]
-    record: dict[str, Any] = {"id": str(meta.get("id", index + 1)), "locale": locale}
+    record: dict[str, Any] = {"id": meta["id"] if "id" in meta else str(index + 1), "locale": locale}
     if "partition" in meta:
         record["partition"] = meta["partition"]
     if scenario is not None:
@@ -158,8 +194,15 @@ def dumps(utterances: Iterable[Utterance], path: str | Path = "<memory>") -> str
     """The MASSIVE JSONL text; raises E110 for an utterance without intent or that the markup cannot express."""
     lines = []
     for index, utterance in enumerate(utterances):
+        require_encodable(NAME, index, utterance, path)
         if not utterance.intent:
             raise cannot_write(NAME, index, utterance, "it has no intent", "give every utterance an intent", path)
+        language = utterance.language
+        if not language or any(ch in language for ch in "-_") or language != language.strip():
+            raise cannot_write(NAME, index, utterance, f"language {language!r} is not a bare language code: the "
+                               "reader keeps only the part of a locale before '-' or '_'",
+                               "give the utterance a language code such as 'en' (its meta 'locale' may hold "
+                               "'en-US')", path)
         record = to_record(utterance, index)
         try:
             expressible = parse_annotation(record["annot_utt"]) == (utterance.text, list(utterance.spans))
@@ -170,8 +213,8 @@ def dumps(utterances: Iterable[Utterance], path: str | Path = "<memory>") -> str
                                "its text or a slot holds '[', ']' or a slot label holds ':' or surrounding spaces",
                                "write jsonl instead, or remove brackets from the text", path)
         try:
-            lines.append(json.dumps(record, ensure_ascii=False) + "\n")
-        except (TypeError, ValueError) as exc:
+            lines.append(json.dumps(record, ensure_ascii=False, allow_nan=False) + "\n")
+        except (TypeError, ValueError, RecursionError) as exc:
             raise cannot_write(NAME, index, utterance, f"meta is not JSON-serialisable ({exc})",
                                "keep only JSON values in meta", path) from exc
     return "".join(lines)

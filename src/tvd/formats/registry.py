@@ -19,14 +19,13 @@ the entry-point group ``tvd.formats``.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from tvd.data.utterance import Utterance
 from tvd.errors import E_UNKNOWN_FORMAT, TvdError
-from tvd.formats.base import FormatSpec, ReadResult, collect, read_lines, require_exists
+from tvd.formats.base import FormatSpec, JsonLineError, ReadResult, collect, load_json, read_lines, require_exists
 from tvd.registry import Registry
 
 FORMATS: tuple[str, ...] = ("jsonl", "bio", "xsid", "massive", "rasa", "hf", "linguist")
@@ -49,12 +48,13 @@ def get_format(name: str) -> FormatSpec:
 
 
 def _first_json_record(path: Path) -> Any:
+    """The first JSON line of ``path`` that parses (lines that are not valid UTF-8 or not JSON are passed over)."""
     for line in read_lines(path):
-        if line.strip():
+        if line.error is None and line.text.strip():
             try:
-                return json.loads(line)
-            except json.JSONDecodeError:
-                return None
+                return load_json(line.text)
+            except JsonLineError:
+                continue
     return None
 
 

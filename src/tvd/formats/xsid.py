@@ -20,6 +20,9 @@ whose tokens cannot be found in its text is malformed (no fallback: guessing wou
 ``# text`` comment the text is the tokens joined by single spaces.  Other ``# key = value`` comments
 (``id``, ``text-en``) go to ``meta`` and are written back before ``# text``.
 
+Each line is decoded on its own: a block holding a line that is not valid UTF-8 is a malformed record
+(E112) naming that line, and the blocks around it are read.
+
 The language is not in the file: it is the ``language`` argument, else the file name's first part when
 that is a language code (``ja.test.conll`` -> ``ja``), else ``en``.
 """
@@ -33,7 +36,17 @@ from typing import Any
 
 from tvd.data.utterance import SpanError, Utterance
 from tvd.errors import E_BAD_RECORD, E_BAD_TAGS, E_BAD_TEXT
-from tvd.formats.base import FormatSpec, Record, atomic_write_text, cannot_write, read_lines, record_error
+from tvd.formats.base import (
+    FormatSpec,
+    Line,
+    Record,
+    atomic_write_text,
+    cannot_write,
+    read_lines,
+    record_error,
+    require_encodable,
+    require_locatable_tokens,
+)
 
 NAME = "xsid"
 _COMMENT = re.compile(r"^#\s*(?P<key>[\w.-]+)\s*(?P<sep>[=:])\s?(?P<value>.*)$")
@@ -47,11 +60,11 @@ def language_from_name(path: str | Path) -> str | None:
     return first if re.fullmatch(r"[a-z]{2,3}", first) else None
 
 
-def _blocks(lines: list[str]) -> Iterator[list[tuple[int, str]]]:
-    block: list[tuple[int, str]] = []
-    for number, line in enumerate(lines, start=1):
-        if line.strip():
-            block.append((number, line))
+def _blocks(lines: list[Line]) -> Iterator[list[Line]]:
+    block: list[Line] = []
+    for line in lines:
+        if line.text.strip():
+            block.append(line)
         elif block:
             yield block
             block = []
@@ -63,9 +76,13 @@ def _bad_tag(tag: str) -> bool:
     return not (tag == "O" or (len(tag) > 2 and tag[0] in "BI" and tag[1] == "-"))
 
 
-def _parse_block(path: str | Path, block: list[tuple[int, str]], language: str) -> Record:
-    first = block[0][0]
-    raw = "\n".join(line for _, line in block)
+def _parse_block(path: str | Path, lines: list[Line], language: str) -> Record:
+    first = lines[0].number
+    raw = "\n".join(line.text for line in lines)
+    bad = next((line.error for line in lines if line.error is not None), None)
+    if bad is not None:
+        return Record(str(path), bad.line or first, raw, error=bad)
+    block = [(line.number, line.text) for line in lines]
     text: str | None = None
     text_line = first
     intent: str | None = None
@@ -141,6 +158,8 @@ def dumps(utterances: Iterable[Utterance], path: str | Path = "<memory>") -> str
     """The xSID CoNLL text for ``utterances``; raises E110 for an utterance the format cannot express."""
     blocks = []
     for index, utterance in enumerate(utterances):
+        require_encodable(NAME, index, utterance, path)
+        require_locatable_tokens(NAME, index, utterance, path)
         intent = utterance.intent
         if not intent or intent != intent.strip() or "\t" in intent or not _one_line(intent):
             raise cannot_write(NAME, index, utterance, f"xSID needs a one-line intent without tabs, got {intent!r}",
@@ -152,6 +171,10 @@ def dumps(utterances: Iterable[Utterance], path: str | Path = "<memory>") -> str
             tokens, tags = utterance.to_bio()
         except SpanError as exc:
             raise cannot_write(NAME, index, utterance, str(exc), "write jsonl instead", path) from exc
+        bad_label = next((s.label for s in utterance.spans if s.label != s.label.strip() or "\t" in s.label), None)
+        if bad_label is not None:
+            raise cannot_write(NAME, index, utterance, f"slot label {bad_label!r} holds a tab or surrounding "
+                               "whitespace, which the tag column loses", "rename the slot label", path)
         lines = []
         for key, value in utterance.meta.items():
             if key not in _RESERVED and _META_KEY.match(key) and isinstance(value, str | int | float):

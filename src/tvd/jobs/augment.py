@@ -19,7 +19,7 @@ from tvd.engine.cache import CompletionCache
 from tvd.engine.dispatch import EngineSettings
 from tvd.engine.generate import GenerationEstimate, GenerationResult, GenerationStats, estimate_generation, generate
 from tvd.evaluate.control import ControlSample
-from tvd.filters import FilterResult, apply_filters
+from tvd.filters import FilterChain, FilterResult, build_filters
 from tvd.linguist.planner import PlanSettings, plan_requests
 from tvd.linguist.request import LinguistRequest
 from tvd.linguist.task import LinguistTask
@@ -137,7 +137,11 @@ def augment(
     in order, against the seeds).  ``engine``: concurrency, rate limits, retries, price; ``budget_usd``: stop
     sending (resumably) before the estimated spend of this call would exceed it.  ``source_language``: the
     language the fixed include values are written in (default: the seeds'); when the requested language differs,
-    the teacher may translate them (see :class:`~tvd.linguist.task.LinguistTask`)."""
+    the teacher may translate them (see :class:`~tvd.linguist.task.LinguistTask`).
+
+    The filters are built before anything is sent (an unknown or repeated name is E560 then, not after the
+    teacher was paid); the cache is locked while it is open (E372 if another process holds it)."""
+    chain = FilterChain(build_filters(tuple(filters), seeds))
     requests = plan(intent, seeds, base, generation)
     result = generate(
         _task(seeds, source_language),
@@ -151,4 +155,4 @@ def augment(
         settings=engine,
         budget_usd=budget_usd,
     )
-    return Augmented(requests, result, apply_filters(result.accepted, seeds, filters=tuple(filters)))
+    return Augmented(requests, result, chain.apply(result.accepted))

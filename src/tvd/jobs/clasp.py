@@ -134,7 +134,20 @@ def clasp_job(
 ) -> ClaspRun:
     """Generate and validate the pairs of ``config``'s strategy (through ``cache``: a re-run sends only what is
     missing).  ``engine``: concurrency, retries, price; ``budget_usd``: stop sending (resumably) before the
-    estimated spend of this call would exceed it."""
+    estimated spend of this call would exceed it.  The cache is locked while it is open (a second process on it
+    is refused, E372); ``tvd clasp`` also locks the run directory while it writes the outputs."""
+    return _clasp_job(config, teacher, cache, engine=engine, budget_usd=budget_usd, progress=progress)
+
+
+def _clasp_job(
+    config: ClaspConfig,
+    teacher: Teacher,
+    cache: CompletionCache,
+    *,
+    engine: EngineSettings | None,
+    budget_usd: float | None,
+    progress: bool,
+) -> ClaspRun:
     strategy, catalogs, inputs, task = _prepare(config)
     run: dict[str, Any] = {
         "params": params_of(config),

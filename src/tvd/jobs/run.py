@@ -5,6 +5,12 @@ LINGUIST job, :func:`~tvd.jobs.augment.augment`, through the run directory's ``c
 :func:`write_generated` writes ``generated.jsonl`` / ``rejects.jsonl`` / ``filtered.jsonl`` / ``failures.jsonl``)
 followed by :func:`train_and_compare` (train the student on base + seeds, and on base + seeds + generated;
 evaluate both on the held-out test set; write ``metrics.json``).  Every file goes into the run directory.
+
+Nothing is sent before the whole config has been checked: the student block and the filters build
+(:meth:`~tvd.config.RunConfig.check`), the seed file holds one intent and a configured test file holds
+utterances (E113).  :func:`generate_data` and :func:`train_and_compare` hold the run directory's lock
+(:func:`~tvd.engine.lock.run_lock`) while they work, so a second process on the same directory is refused
+(E372) instead of sending every request again.
 """
 
 from __future__ import annotations
@@ -20,7 +26,8 @@ from tvd.data.utterance import Utterance, intents
 from tvd.engine.accounting import format_cost
 from tvd.engine.cache import CompletionCache, existing_cache
 from tvd.engine.generate import GenerationEstimate, GenerationStats, summary_lines
-from tvd.errors import E_MIXED_SEEDS, E_NO_SEEDS, E_SEED_INTENT, TvdError
+from tvd.engine.lock import run_lock
+from tvd.errors import E_MIXED_SEEDS, E_NO_SEEDS, E_NO_UTTERANCES, E_SEED_INTENT, TvdError
 from tvd.evaluate.metrics import Metrics, evaluate
 from tvd.formats import read_dataset
 from tvd.jobs import augment as linguist_job
@@ -47,7 +54,8 @@ class GeneratedData:
 
 
 def load_run_data(config: RunConfig, log: Any = print) -> RunData:
-    """Read base, seed and test data; check the seeds are of one intent (and say if the base has it too)."""
+    """Read base, seed and test data; check the seeds are of one intent (and say if the base has it too) and
+    that a configured test file holds utterances (E113; no ``data.test`` at all: no evaluation)."""
     run_dir = config.run_dir
     problems: list[dict[str, Any]] = []
 
@@ -64,6 +72,13 @@ def load_run_data(config: RunConfig, log: Any = print) -> RunData:
         log(f"skipped {len(problems)} malformed input record(s): see {run_dir / 'input_problems.jsonl'}")
     if not seeds:
         raise TvdError(E_NO_SEEDS, "the seed file holds no utterances", file=config.data.seed, fix="add seed examples")
+    if config.data.test is not None and not test:
+        raise TvdError(
+            E_NO_UTTERANCES,
+            "the test file holds no utterances" + (" (every record was malformed and skipped)" if problems else ""),
+            file=config.data.test,
+            fix="add held-out test utterances of every intent, or remove data.test from the config to skip evaluation",
+        )
     seed_intents = intents(seeds)
     intent = config.intent or (seed_intents[0] if len(seed_intents) == 1 else None)
     if intent is None:
@@ -133,11 +148,17 @@ def generate_data(
     ``teacher`` overrides the config's teacher block (tests pass a scripted one).  ``budget_usd``: stop
     sending (resumably: a re-run continues) before the estimated spend of this call would exceed it.
     A :class:`~tvd.errors.TvdError` from the teacher (wrong URL, bad key...) stops the run before any
-    output file is written; what was answered until then stays in the cache.
+    output file is written; what was answered until then stays in the cache.  The config is checked
+    (:meth:`~tvd.config.RunConfig.check`) and the run directory locked (E372) before the teacher is built.
     """
     run_dir = config.run_dir
     settings = engine_settings(config.teacher)
-    with teacher or build_teacher(config.teacher) as teacher_, CompletionCache(run_dir / "cache.sqlite") as cache:
+    config.check()
+    with (
+        run_lock(run_dir),
+        teacher or build_teacher(config.teacher) as teacher_,
+        CompletionCache(run_dir / "cache.sqlite") as cache,
+    ):
         augmented = linguist_job.augment(
             data.intent,
             data.seeds,
@@ -150,7 +171,7 @@ def generate_data(
             budget_usd=budget_usd,
             progress=progress,
         )
-    write_generated(run_dir, augmented)
+        write_generated(run_dir, augmented)
     stats, filtered = augmented.stats, augmented.filtered
     for line in summary_lines(stats, settings.price):
         log(line)
@@ -171,7 +192,13 @@ def generate_data(
 def train_and_compare(
     config: RunConfig, data: RunData, generated: GeneratedData, *, log: Any = print
 ) -> dict[str, Metrics]:
-    """Train baseline (base + seeds) and augmented (+ generated) students; evaluate both on the test set."""
+    """Train baseline (base + seeds) and augmented (+ generated) students; evaluate both on the test set (when
+    the config names one).  Holds the run directory's lock (E372 if another process works there)."""
+    with run_lock(config.run_dir):
+        return _train_and_compare(config, data, generated, log)
+
+
+def _train_and_compare(config: RunConfig, data: RunData, generated: GeneratedData, log: Any) -> dict[str, Metrics]:
     run_dir = config.run_dir
     runs = {"baseline": [*data.base, *data.seeds], "augmented": [*data.base, *data.seeds, *generated.kept]}
     metrics: dict[str, Metrics] = {}

@@ -22,13 +22,21 @@ Measured (2-core shared machine, one thread; default parameters): full SNIPS tra
 BookRestaurant 38.8 -> 50.0 (svm) and 14.1 -> 60.5 (logreg), precision staying 100; ``oversample=20``
 raised the novel intent's slot F1 57.6 -> 60.0 (GetWeather) and 38.8 -> 42.8 (BookRestaurant).
 
-Saved as ``student.json`` (kind, format version, labels, parameters, training size and time) plus
-``model.joblib`` (the fitted CRF and intent pipeline).  ``model.joblib`` is a pickle: load only students
-you trained or trust.
+Saved (format version 2) as ``student.json`` (kind, format version, labels, parameters, training size and time,
+and the sha256 of each file below), ``crf.crfsuite`` (crfsuite's own model file: the bytes the CRF was trained
+into, tagged with ``pycrfsuite.Tagger``), ``intent.json`` (the intent model: ``{"kind": "linear", ...}`` with each
+vectoriser's analyzer parameters and vocabulary, the classes and the classifier, or ``{"kind": "constant",
+"intent": ...}`` after training on one intent, or ``{"kind": "none"}`` without intents) and, for a linear model,
+``intent.npz`` (its float64 coefficients, intercepts and idf weights, read with ``allow_pickle=False``).  None of
+these can run code when loaded; :meth:`CrfStudent.load` checks every file against the recorded sha256 before
+reading it (:mod:`tvd.students.base`).  Format version 1 stored a pickle (``model.joblib``): it is refused (E408)
+unless ``trust_pickle=True``; ``tvd upgrade-student DIR --trust-pickle`` rewrites such a folder as version 2.
 """
 
 from __future__ import annotations
 
+import io
+import json
 import math
 import time
 from collections import Counter
@@ -37,7 +45,7 @@ from importlib.metadata import version as _version
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
-import joblib
+import numpy as np
 import sklearn
 import sklearn_crfsuite
 from sklearn.feature_extraction.text import TfidfVectorizer
@@ -48,12 +56,26 @@ from sklearn.svm import LinearSVC
 import tvd
 from tvd.data.utterance import SpanError, Utterance, slot_labels, spans_from_tags
 from tvd.errors import E_BAD_METADATA, E_BAD_PARAMS, E_BAD_TRAINING_DATA, E_NO_MODEL, E_NOT_FITTED, TvdError
-from tvd.students.base import METADATA_FILE, Student, input_utterance, read_metadata, write_metadata
+from tvd.students.base import (
+    METADATA_FILE,
+    PICKLE_FILE,
+    Student,
+    input_utterance,
+    pickle_refused,
+    read_metadata,
+    verified_bytes,
+    write_metadata,
+)
+from tvd.students.crfsuite_model import CrfsuiteModel
 from tvd.students.features import sentence_features
 from tvd.students.linear_intent import LinearIntentScorer
 
-FORMAT_VERSION = 1
-MODEL_FILE = "model.joblib"
+FORMAT_VERSION = 2
+PICKLE_FORMAT_VERSION = 1  # model.joblib: read only with trust_pickle=True
+CRF_FILE = "crf.crfsuite"
+INTENT_FILE = "intent.json"
+INTENT_ARRAYS_FILE = "intent.npz"
+MODEL_FILE = PICKLE_FILE  # format version 1's pickle
 INTENT_MODELS = ("svm", "logreg")
 # The intent classifier's C when none is given: TF-IDF features want weaker regularisation for logistic
 # regression than for the hinge loss.
@@ -109,9 +131,10 @@ class CrfStudent(Student):
                 fix="c1, c2, C are numbers; max_iterations, oversample, rare_intent_threshold are integers",
             ) from exc
         self._validate_params()
-        self._crf: sklearn_crfsuite.CRF | None = None
-        self._intent: Pipeline | str | None = None  # a pipeline, a constant intent, or None (no intents seen)
-        self._scorer: LinearIntentScorer | None = None  # built from the pipeline on first prediction
+        self._crf: CrfsuiteModel | None = None
+        # a scorer (the pipeline's parameters: what is saved and loaded), a constant intent, or None (no intents)
+        self._intent: LinearIntentScorer | str | None = None
+        self._pipeline: Pipeline | None = None  # the fitted scikit-learn pipeline (after fit only, not saved)
         self._fitted = False
         self.intents_: list[str] = []
         self.slot_labels_: list[str] = []
@@ -195,15 +218,18 @@ class CrfStudent(Student):
         crf_seconds = time.perf_counter() - started
 
         labelled = [u for u in utterances if u.intent is not None]
+        self._pipeline = None
         if len(counts) >= 2:
             pipeline = self._make_intent_pipeline()
             pipeline.fit([_intent_text(input_utterance(u)) for u in labelled], [u.intent for u in labelled])
-            self._intent = pipeline
+            # predictions read the fitted parameters, not the pipeline: the same numbers at a tenth of the cost of
+            # scikit-learn's per-call machinery (which otherwise dominates one utterance's latency), and exactly
+            # what save writes and load reads back
+            self._pipeline, self._intent = pipeline, LinearIntentScorer(pipeline)
         else:
             self._intent = next(iter(counts), None)
 
-        self._crf = crf
-        self._scorer = None
+        self._crf = CrfsuiteModel.from_trained(crf)  # the model file's bytes; the CRF object's temp file goes
         self._fitted = True
         self.intents_ = sorted(counts)
         self.slot_labels_ = slot_labels(utterances)
@@ -227,17 +253,13 @@ class CrfStudent(Student):
             )
 
     def _predict_intents(self, inputs: Sequence[Utterance]) -> tuple[list[str | None], list[float | None]]:
-        if not isinstance(self._intent, Pipeline):
-            constant = self._intent
-            return [constant] * len(inputs), [1.0 if constant is not None else None] * len(inputs)
+        scorer = self._intent
+        if not isinstance(scorer, LinearIntentScorer):
+            return [scorer] * len(inputs), [1.0 if scorer is not None else None] * len(inputs)
         texts = [_intent_text(u) for u in inputs]
-        if self._scorer is None:
-            # the fitted pipeline's own parameters, scored without scikit-learn's per-call machinery: the same
-            # numbers at a tenth of the cost, which otherwise dominates the latency of one utterance
-            self._scorer = LinearIntentScorer(self._intent)
-        scores = self._scorer.scores(texts)
+        scores = scorer.scores(texts)
         best = scores.argmax(axis=1)
-        classes = self._scorer.classes_
+        classes = scorer.classes_
         labels = [str(classes[i]) for i in best]
         confidences = [float(scores[row, i]) for row, i in enumerate(best)]
         return labels, confidences
@@ -272,7 +294,7 @@ class CrfStudent(Student):
     # -- persistence -------------------------------------------------------------------------------
 
     def metadata(self) -> dict[str, Any]:
-        """The content of ``student.json``."""
+        """The content of ``student.json`` (:meth:`save` adds the ``files`` record)."""
         return {
             "kind": self.kind,
             "format_version": FORMAT_VERSION,
@@ -282,19 +304,43 @@ class CrfStudent(Student):
             "intents": self.intents_,
             "slot_labels": self.slot_labels_,
             "training": self.training_info_,
-            "files": [MODEL_FILE],
         }
+
+    def _intent_parts(self) -> tuple[dict[str, Any], dict[str, np.ndarray] | None]:
+        """``intent.json``'s content and, for a linear model, the arrays of ``intent.npz``."""
+        if isinstance(self._intent, LinearIntentScorer):
+            description, arrays = self._intent.to_arrays()
+            return {"kind": "linear", **description}, arrays
+        if isinstance(self._intent, str):
+            return {"kind": "constant", "intent": self._intent}, None
+        return {"kind": "none"}, None
 
     def save(self, directory: str | Path) -> Path:
         self._require_fitted()
+        assert self._crf is not None
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        joblib.dump({"crf": self._crf, "intent": self._intent}, directory / MODEL_FILE, compress=3)
-        write_metadata(directory, self.metadata())
+        description, arrays = self._intent_parts()
+        (directory / CRF_FILE).write_bytes(self._crf.data)
+        (directory / INTENT_FILE).write_text(json.dumps(description, ensure_ascii=False) + "\n", encoding="utf-8")
+        files = [CRF_FILE, INTENT_FILE]
+        if arrays is not None:
+            buffer = io.BytesIO()
+            np.savez_compressed(buffer, **arrays)  # lossless; np.load reads it alike
+            (directory / INTENT_ARRAYS_FILE).write_bytes(buffer.getvalue())
+            files.append(INTENT_ARRAYS_FILE)
+        stale = [INTENT_ARRAYS_FILE] if arrays is None else []
+        for name in (*stale, MODEL_FILE):  # an older model's files must not lie beside this one's
+            (directory / name).unlink(missing_ok=True)
+        write_metadata(directory, self.metadata(), files=files)  # last: the record is of the files written above
         return directory
 
     @classmethod
-    def load(cls, directory: str | Path) -> Self:
+    def load(cls, directory: str | Path, *, trust_pickle: bool = False) -> Self:
+        """Read a saved crf student, checking each file against student.json's sha256 record before reading it.
+
+        ``trust_pickle=True`` also reads format version 1 (``model.joblib``, a pickle: it runs code from the
+        folder); without it such a folder is E408."""
         directory = Path(directory)
         metadata = read_metadata(directory)
         meta_path = directory / METADATA_FILE
@@ -305,13 +351,77 @@ class CrfStudent(Student):
                 file=meta_path,
                 fix="load it with tvd.students.load_student(directory), which picks the kind",
             )
-        if metadata.get("format_version") != FORMAT_VERSION:
+        version = metadata.get("format_version")
+        if version == PICKLE_FORMAT_VERSION:
+            if not trust_pickle:
+                raise pickle_refused(directory, "the crf student")
+            crf, intent = cls._read_pickle(directory)
+        elif version == FORMAT_VERSION:
+            crf, intent = cls._read_files(directory, metadata)
+        else:
             raise TvdError(
                 E_BAD_METADATA,
-                f"crf student format version {metadata.get('format_version')!r}; this tvd reads {FORMAT_VERSION}",
+                f"crf student format version {version!r}; this tvd reads {FORMAT_VERSION} (and "
+                f"{PICKLE_FORMAT_VERSION} with trust_pickle)",
                 file=meta_path,
                 fix="re-train the student with this version of tvd",
             )
+        try:
+            student = cls(**metadata.get("params", {}))
+        except TypeError as exc:
+            raise TvdError(
+                E_BAD_METADATA,
+                f"student.json has unknown parameters ({exc})",
+                file=meta_path,
+                fix="re-train the student with this version of tvd",
+            ) from exc
+        student._crf, student._intent, student._fitted = crf, intent, True
+        student.intents_ = list(metadata.get("intents", []))
+        student.slot_labels_ = list(metadata.get("slot_labels", []))
+        student.training_info_ = dict(metadata.get("training", {}))
+        return student
+
+    @staticmethod
+    def _read_files(directory: Path, metadata: dict[str, Any]) -> tuple[CrfsuiteModel, LinearIntentScorer | str | None]:
+        """The CRF and intent model of format version 2, each file checked against the record before it is read."""
+        fix = "re-train the student; the file is damaged, or not one this version of tvd wrote"
+        try:
+            crf = CrfsuiteModel(verified_bytes(directory, metadata, CRF_FILE))
+        except ValueError as exc:
+            raise TvdError(
+                E_BAD_METADATA, f"{CRF_FILE} cannot be read ({exc})", file=directory / CRF_FILE, fix=fix
+            ) from exc
+        intent_path = directory / INTENT_FILE
+        try:
+            description = json.loads(verified_bytes(directory, metadata, INTENT_FILE).decode("utf-8"))
+            kind = description.get("kind") if isinstance(description, dict) else None
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise TvdError(
+                E_BAD_METADATA, f"{INTENT_FILE} is not readable JSON ({exc})", file=intent_path, fix=fix
+            ) from exc
+        if kind == "none":
+            return crf, None
+        if kind == "constant" and isinstance(description.get("intent"), str):
+            return crf, description["intent"]
+        if kind != "linear":
+            raise TvdError(E_BAD_METADATA, f"{INTENT_FILE} describes no intent model", file=intent_path, fix=fix)
+        data = verified_bytes(directory, metadata, INTENT_ARRAYS_FILE)
+        try:
+            with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+                arrays = {name: npz[name] for name in npz.files}
+            scorer = LinearIntentScorer.from_arrays(description, arrays)
+        except ValueError as exc:  # a malformed archive or description (object arrays need pickle: ValueError too)
+            raise TvdError(
+                E_BAD_METADATA, f"the intent model cannot be read ({exc})", file=directory / INTENT_ARRAYS_FILE, fix=fix
+            ) from exc
+        return crf, scorer
+
+    @staticmethod
+    def _read_pickle(directory: Path) -> tuple[CrfsuiteModel, LinearIntentScorer | str | None]:
+        """The CRF and intent model of format version 1 (``model.joblib``): unpickling runs code from the folder,
+        so only with ``trust_pickle``."""
+        import joblib
+
         model_path = directory / MODEL_FILE
         if not model_path.is_file():
             raise TvdError(
@@ -335,16 +445,10 @@ class CrfStudent(Student):
                 E_BAD_METADATA, f"{MODEL_FILE} does not hold a crf student", file=model_path, fix="re-train the student"
             )
         try:
-            student = cls(**metadata.get("params", {}))
-        except TypeError as exc:
+            model = CrfsuiteModel.from_trained(crf)
+            scorer = LinearIntentScorer(intent) if isinstance(intent, Pipeline) else intent
+        except (OSError, ValueError) as exc:
             raise TvdError(
-                E_BAD_METADATA,
-                f"student.json has unknown parameters ({exc})",
-                file=meta_path,
-                fix="re-train the student with this version of tvd",
+                E_BAD_METADATA, f"{MODEL_FILE} holds no usable crf student ({exc})", file=model_path, fix="re-train"
             ) from exc
-        student._crf, student._intent, student._fitted = crf, intent, True
-        student.intents_ = list(metadata.get("intents", []))
-        student.slot_labels_ = list(metadata.get("slot_labels", []))
-        student.training_info_ = dict(metadata.get("training", {}))
-        return student
+        return model, scorer

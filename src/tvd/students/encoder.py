@@ -22,14 +22,21 @@
   directory has ``model.int8.onnx`` (what ``tvd serve`` then uses), else ``torch``.
   ``meta["intent_confidence"]`` is the softmax probability of the predicted intent.
 
-Saved as ``student.json``, ``model.safetensors`` (all weights), ``encoder_config.json``, ``tokenizer/`` and
-``crf.npz`` (start/end/transition scores, for decoding without torch); ``export_onnx`` adds ``model.onnx`` and
-``model.int8.onnx``.
+Saved (format version 2) as ``student.json``, ``model.safetensors`` (all weights), ``encoder_config.json``,
+``tokenizer/`` and ``crf.npz`` (start/end/transition scores, for decoding without torch; with ``crf=True``);
+``export_onnx`` adds ``model.onnx`` and ``model.int8.onnx``.  None of these runs code when loaded (the tokenizer
+and config load with ``trust_remote_code=False``, ``crf.npz`` with ``allow_pickle=False``), and ``student.json``
+records the sha256 of each (every file under ``tokenizer/``; the exports once written), checked before each
+is read (:mod:`tvd.students.base`).  A folder of format version 1 (no sha256 record) is refused (E402);
+``tvd upgrade-student DIR`` records the sha256 of its files as they are.
 """
 
 from __future__ import annotations
 
+import io
+import json
 import math
+import shutil
 import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -50,13 +57,24 @@ from tvd.errors import (
     E_NOT_FITTED,
     TvdError,
 )
-from tvd.students.base import METADATA_FILE, Student, input_utterance, read_metadata, write_metadata
+from tvd.students.base import (
+    FILES_FIELD,
+    METADATA_FILE,
+    Student,
+    input_utterance,
+    read_metadata,
+    verified_bytes,
+    verified_folder,
+    verified_path,
+    write_metadata,
+)
 from tvd.students.encoder_inputs import encode_words
 
 if TYPE_CHECKING:
     from tvd.students.encoder_train import ProgressCallback, TrainingSettings
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+UNRECORDED_FORMAT_VERSION = 1  # the same files without their sha256: `tvd upgrade-student` records them
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "encoder_config.json"
 TOKENIZER_DIR = "tokenizer"
@@ -421,8 +439,8 @@ class EncoderStudent(Student):
 
     # -- persistence -------------------------------------------------------------------------------
 
-    def metadata(self, extra_files: Sequence[str] = ()) -> dict[str, Any]:
-        """The content of ``student.json``."""
+    def metadata(self) -> dict[str, Any]:
+        """The content of ``student.json`` (:meth:`save` adds the ``files`` record)."""
         from importlib.metadata import version
 
         return {
@@ -435,7 +453,6 @@ class EncoderStudent(Student):
             "slot_labels": self.slot_labels_,
             "tags": self.tags_,
             "training": self.training_info_,
-            "files": [WEIGHTS_FILE, CONFIG_FILE, TOKENIZER_DIR, CRF_FILE, *extra_files],
         }
 
     def save(self, directory: str | Path) -> Path:
@@ -453,25 +470,45 @@ class EncoderStudent(Student):
         state = {k: v.detach().cpu().contiguous() for k, v in self._model.state_dict().items()}
         save_file(state, str(directory / WEIGHTS_FILE))
         self._model.encoder.config.to_json_file(str(directory / CONFIG_FILE))
-        self._tokenizer.save_pretrained(str(directory / TOKENIZER_DIR))
+        # a fresh tokenizer folder (every file there is recorded and checked: no leftovers of an older one), written
+        # beside the old one first, since the tokenizer may have been loaded from it
+        staging = directory / f".{TOKENIZER_DIR}.saving"
+        shutil.rmtree(staging, ignore_errors=True)
+        self._tokenizer.save_pretrained(str(staging))
+        shutil.rmtree(directory / TOKENIZER_DIR, ignore_errors=True)
+        staging.rename(directory / TOKENIZER_DIR)
+        files = [WEIGHTS_FILE, CONFIG_FILE, TOKENIZER_DIR]
         if self._crf_params is not None:
             start, end, transitions = self._crf_params
             np.savez(directory / CRF_FILE, start=start, end=end, transitions=transitions)
+            files.append(CRF_FILE)
         elif (directory / CRF_FILE).exists():
             (directory / CRF_FILE).unlink()
         for stale in (ONNX_FILE, ONNX_INT8_FILE):  # an export of older weights must not be served
             if (directory / stale).exists():
                 (directory / stale).unlink()
-        write_metadata(directory, self.metadata())
+        write_metadata(directory, self.metadata(), files=files)  # last: the record is of the files written above
         return directory
 
     @classmethod
-    def load(cls, directory: str | Path, *, runtime: str = "auto") -> Self:
+    def load(cls, directory: str | Path, *, runtime: str = "auto", trust_pickle: bool = False) -> Self:
         """Read a saved encoder student; ``runtime``: ``auto`` (int8 ONNX if exported, else torch), or one of
-        ``torch``, ``onnx``, ``onnx-int8``."""
+        ``torch``, ``onnx``, ``onnx-int8``.  Every file read is checked against student.json's sha256 record first.
+        ``trust_pickle`` is accepted for :func:`~tvd.students.load_student` and ignored: this kind stores no
+        pickle."""
+        del trust_pickle
         directory = Path(directory)
         metadata = read_metadata(directory)
         meta_path = directory / METADATA_FILE
+        if metadata["kind"] == "encoder" and metadata.get("format_version") == UNRECORDED_FORMAT_VERSION:
+            raise TvdError(
+                E_BAD_METADATA,
+                f"encoder student of format version {UNRECORDED_FORMAT_VERSION}, which has no sha256 record of its "
+                f"files; this tvd reads {FORMAT_VERSION}",
+                file=meta_path,
+                fix=f"record the sha256 of its files as they are now with `tvd upgrade-student {directory}` (its "
+                "files are safetensors, JSON and npz, which run no code), or re-train it",
+            )
         if metadata["kind"] != "encoder" or metadata.get("format_version") != FORMAT_VERSION:
             raise TvdError(
                 E_BAD_METADATA,
@@ -480,55 +517,109 @@ class EncoderStudent(Student):
                 file=meta_path,
                 fix="load it with load_student(directory), or re-train with this version of tvd",
             )
-        params = dict(metadata.get("params") or {})
-        student = cls(**params)
-        student.intents_ = list(metadata["intents"])
-        student.slot_labels_ = list(metadata["slot_labels"])
-        student.tags_ = list(metadata["tags"])
+        try:
+            student = cls(**dict(metadata.get("params") or {}))
+        except TypeError as exc:  # an unknown parameter
+            raise TvdError(
+                E_BAD_METADATA,
+                f"student.json has unknown parameters ({exc})",
+                file=meta_path,
+                fix="re-train the student with this version of tvd",
+            ) from exc
+        try:
+            student.intents_ = list(metadata["intents"])
+            student.slot_labels_ = list(metadata["slot_labels"])
+            student.tags_ = list(metadata["tags"])
+        except (KeyError, TypeError) as exc:
+            raise TvdError(
+                E_BAD_METADATA, f"student.json lacks {exc}", file=meta_path, fix="re-train the student"
+            ) from exc
         student.training_info_ = dict(metadata.get("training") or {})
-        if runtime == "auto":
-            runtime = "onnx-int8" if (directory / ONNX_INT8_FILE).is_file() else "torch"
+        recorded = metadata.get(FILES_FIELD) if isinstance(metadata.get(FILES_FIELD), dict) else {}
+        if runtime == "auto":  # an int8 export that is recorded but missing is E409, not a silent fall-back
+            runtime = "onnx-int8" if (directory / ONNX_INT8_FILE).is_file() or ONNX_INT8_FILE in recorded else "torch"
         if runtime not in RUNTIMES:
             raise TvdError(
                 E_BAD_PARAMS, f"unknown runtime {runtime!r}", fix=f"use auto or one of {', '.join(RUNTIMES)}"
             )
+        tokenizer_dir = verified_folder(directory, metadata, TOKENIZER_DIR)
         from transformers import AutoTokenizer
 
-        if not (directory / TOKENIZER_DIR).is_dir():
-            raise TvdError(E_NO_MODEL, f"{TOKENIZER_DIR}/ is missing", file=directory, fix="re-train the student")
-        student._tokenizer = AutoTokenizer.from_pretrained(directory / TOKENIZER_DIR)
+        student._tokenizer = AutoTokenizer.from_pretrained(
+            tokenizer_dir, trust_remote_code=False, local_files_only=True
+        )
         if runtime == "torch":
-            student._load_torch(directory)
+            student._load_torch(directory, metadata)
         else:
-            student._load_onnx(directory / (ONNX_FILE if runtime == "onnx" else ONNX_INT8_FILE))
-            if (directory / CRF_FILE).is_file():
-                with np.load(directory / CRF_FILE) as crf:
+            name = ONNX_FILE if runtime == "onnx" else ONNX_INT8_FILE
+            if name not in recorded and not (directory / name).is_file():
+                raise TvdError(
+                    E_NO_RUNTIME,
+                    f"{name} is missing",
+                    file=directory,
+                    fix=f"export the student first: tvd export {directory}",
+                )
+            student._load_onnx(verified_path(directory, metadata, name, fix=f"re-export it: tvd export {directory}"))
+            if student.crf:
+                data = verified_bytes(directory, metadata, CRF_FILE)
+                with np.load(io.BytesIO(data), allow_pickle=False) as crf:
                     student._crf_params = (crf["start"], crf["end"], crf["transitions"])
         student.runtime = runtime
         student._fitted = True
         return student
 
-    def _load_torch(self, directory: Path) -> None:
+    @classmethod
+    def upgrade(cls, directory: str | Path, out: str | Path | None = None, *, trust_pickle: bool = False) -> Path:
+        """Bring a folder of format version 1 to version 2: copy it to ``out`` (default: in place) and record the
+        sha256 of its files as they are now (they are safetensors, JSON, npz and ONNX: nothing to convert, no
+        pickle).  A folder already of version 2 is checked by loading it (and copied to ``out``)."""
+        del trust_pickle
+        directory = Path(directory)
+        target = Path(out) if out is not None else directory
+        metadata = read_metadata(directory)
+        if target.resolve() != directory.resolve():
+            shutil.copytree(directory, target, dirs_exist_ok=True)
+        if metadata.get("format_version") == UNRECORDED_FORMAT_VERSION and metadata["kind"] == "encoder":
+            names = [WEIGHTS_FILE, CONFIG_FILE, TOKENIZER_DIR, CRF_FILE, ONNX_FILE, ONNX_INT8_FILE]
+            present = [name for name in names if (target / name).exists()]
+            missing = {WEIGHTS_FILE, CONFIG_FILE, TOKENIZER_DIR} - set(present)
+            if missing:
+                raise TvdError(
+                    E_NO_MODEL,
+                    f"the encoder student lacks {', '.join(sorted(missing))}",
+                    file=directory,
+                    fix="copy the whole folder the student was saved to, or re-train it",
+                )
+            metadata = {**metadata, "format_version": FORMAT_VERSION}
+            write_metadata(target, metadata, files=present)
+        cls.load(target, runtime="torch")  # every recorded file the torch runtime reads checks out
+        return target
+
+    def _load_torch(self, directory: Path, metadata: dict[str, Any]) -> None:
         import torch
-        from safetensors.torch import load_file
+        from safetensors.torch import load as load_safetensors
         from transformers import AutoConfig, AutoModel
 
         from tvd.students.encoder_net import JointModel
 
-        weights = directory / WEIGHTS_FILE
-        if not weights.is_file() or not (directory / CONFIG_FILE).is_file():
+        weights = verified_bytes(directory, metadata, WEIGHTS_FILE)
+        config_path = verified_path(directory, metadata, CONFIG_FILE)
+        try:
+            config = AutoConfig.from_pretrained(config_path, trust_remote_code=False)
+            backbone = AutoModel.from_config(config, trust_remote_code=False)
+        except (OSError, ValueError, json.JSONDecodeError) as exc:
             raise TvdError(
-                E_NO_MODEL, f"{WEIGHTS_FILE} or {CONFIG_FILE} is missing", file=directory, fix="re-train the student"
-            )
-        config = AutoConfig.from_pretrained(directory / CONFIG_FILE)
-        backbone = AutoModel.from_config(config)
+                E_BAD_METADATA, f"{CONFIG_FILE} cannot be read ({exc})", file=config_path, fix="re-train the student"
+            ) from exc
         model = JointModel(
             backbone, config.hidden_size, len(self.intents_), len(self.tags_), crf=self.crf, dropout=self.dropout
         )
         try:
-            model.load_state_dict(load_file(str(weights)))
-        except (RuntimeError, OSError) as exc:
-            raise TvdError(E_BAD_METADATA, f"the weights do not fit student.json ({exc})", file=weights) from exc
+            model.load_state_dict(load_safetensors(weights))
+        except (RuntimeError, OSError, ValueError) as exc:
+            raise TvdError(
+                E_BAD_METADATA, f"the weights do not fit student.json ({exc})", file=directory / WEIGHTS_FILE
+            ) from exc
         torch.set_num_threads(self.threads)
         model.eval()
         self._model = model.to(self._torch_device())
@@ -539,13 +630,6 @@ class EncoderStudent(Student):
             import onnxruntime as ort
         except ImportError as exc:
             raise TvdError(E_NO_RUNTIME, "onnxruntime is not installed", fix="pip install 'tvd[encoder]'") from exc
-        if not path.is_file():
-            raise TvdError(
-                E_NO_RUNTIME,
-                f"{path.name} is missing",
-                file=path.parent,
-                fix=f"export the student first: tvd export {path.parent}",
-            )
         options = ort.SessionOptions()
         options.intra_op_num_threads = self.threads
         options.inter_op_num_threads = 1

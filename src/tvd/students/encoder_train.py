@@ -12,7 +12,9 @@
 * Checkpoints (``checkpoint_dir``): after every epoch the model, optimiser, scheduler and torch RNG states,
   the epoch count, epoch seconds, validation scores, best weights and running weight sum are written
   atomically to ``checkpoint_dir/checkpoint.pt``; a restarted run with the same ``fingerprint`` resumes
-  after the last finished epoch, one with another fingerprint is refused (E423).
+  after the last finished epoch, one with another fingerprint is refused (E423).  Everything in it is tensors
+  and plain data (state dicts, lists of floats, the RNG state tensor), so it is read with
+  ``torch.load(weights_only=True)``, which unpickles no other objects.
 * Averaging (``average_epochs=N``): the kept weights are the mean of the weights after each of the last N
   epochs.  Selection (``score``): every epoch's weights are scored; the best epoch (the later one on a tie)
   is kept, with the average as one more candidate.
@@ -115,7 +117,7 @@ def _load_checkpoint(
     path: Path, fingerprint: str, model: JointModel, optimizer: Any, scheduler: Any, device: Any
 ) -> _RunState:
     """Restore the model, optimiser, scheduler and RNG from ``path``; returns the rest of the run state."""
-    state = torch.load(path, map_location=device, weights_only=False)
+    state = torch.load(path, map_location=device, weights_only=True)  # tensors and plain data only: no pickled code
     if state.get("fingerprint") != fingerprint:
         raise TvdError(
             E_CHECKPOINT,

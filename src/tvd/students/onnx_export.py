@@ -4,7 +4,8 @@
 ``attention_mask`` ``[batch, sequence]``, outputs ``intent_logits`` ``[batch, intents]`` and ``emissions``
 ``[batch, sequence, tags]``) and ``model.int8.onnx`` (ONNX Runtime dynamic quantisation: int8 weights of the
 MatMul/Gemm layers, activations quantised per call, no calibration data; *static* quantisation has been seen to
-collapse slot F1 and is not offered) into the student directory, and lists them in ``student.json``.  The CRF,
+collapse slot F1 and is not offered) into the student directory, and records their sha256 in ``student.json``
+(which :meth:`~tvd.students.encoder.EncoderStudent.load` checks before opening them).  The CRF,
 if any, is decoded outside the graph from ``crf.npz``.  :func:`prediction_agreement` compares two runtimes.
 
 Which layers become int8 is a named scheme (:data:`INT8_SCHEMES`, ``export_onnx(..., int8_scheme=)``,
@@ -19,7 +20,7 @@ from typing import Any
 
 from tvd.data.utterance import Utterance
 from tvd.errors import E_BAD_SCHEME, E_NO_RUNTIME, TvdError
-from tvd.students.base import read_metadata, write_metadata
+from tvd.students.base import FILES_FIELD, file_record, read_metadata, write_metadata
 from tvd.students.encoder import ONNX_FILE, ONNX_INT8_FILE, EncoderStudent
 from tvd.students.encoder_inputs import encode_words
 
@@ -86,8 +87,12 @@ def export_onnx(
         quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8, **options)
         written["onnx-int8"] = int8
     metadata = read_metadata(directory)
-    files = [f for f in metadata.get("files", []) if f not in (ONNX_FILE, ONNX_INT8_FILE)]
-    metadata["files"] = files + [path.name for path in written.values()]
+    if not quantize:  # an int8 copy of the model.onnx just replaced is dropped with it (not served, not recorded)
+        (directory / ONNX_INT8_FILE).unlink(missing_ok=True)
+    # the exports join the sha256 record (what EncoderStudent.load checks before opening them); the other files
+    # keep the record the load above verified
+    kept = {k: v for k, v in metadata.get(FILES_FIELD, {}).items() if k not in (ONNX_FILE, ONNX_INT8_FILE)}
+    metadata[FILES_FIELD] = {**kept, **file_record(directory, [path.name for path in written.values()])}
     metadata["onnx"] = {
         "opset": OPSET,
         "quantization": "onnxruntime dynamic, QInt8 weights" if quantize else None,

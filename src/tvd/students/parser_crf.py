@@ -14,7 +14,11 @@ multi-word value of each label; and word classes (class -> words, e.g. ``{"negat
 shows for "without" carries over to "no" and "avoid".  It trains in seconds on hundreds of trees on one core.
 
 Contract like the intent/slot students: ``fit(trees)``, ``predict(texts) -> trees``, ``save(dir)``,
-``load(dir)``.  ``model.joblib`` is a pickle: load only students you trust.
+``load(dir)``.  Saved (format version 2) as ``student.json`` (kind ``parser-crf``, parameters, and the sha256 of
+each file below), ``crf.crfsuite`` (crfsuite's own model file) and ``lexicon.json`` (the lexicon and word
+classes); loading runs no code and checks each file against its recorded sha256 first.  Format version 1 stored
+a pickle (``model.joblib``): refused (E408) unless ``load(dir, trust_pickle=True)``; ``tvd upgrade-student DIR
+--trust-pickle`` rewrites it as version 2.
 """
 
 from __future__ import annotations
@@ -25,16 +29,19 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Self
 
-import joblib
 import sklearn_crfsuite
 
 from tvd.data.parse_tree import Tree
 from tvd.errors import E_BAD_PARSER_FILE, E_NO_PARSER_DATA, E_PARSER_NOT_FITTED, TvdError
+from tvd.students.base import METADATA_FILE, PICKLE_FILE, pickle_refused, verified_bytes, write_metadata
+from tvd.students.crfsuite_model import CrfsuiteModel
 
 KIND = "parser-crf"
-FORMAT_VERSION = 1
-MODEL_FILE = "model.joblib"
-METADATA_FILE = "student.json"
+FORMAT_VERSION = 2
+PICKLE_FORMAT_VERSION = 1  # model.joblib: read only with trust_pickle=True
+CRF_FILE = "crf.crfsuite"
+LEXICON_FILE = "lexicon.json"
+MODEL_FILE = PICKLE_FILE  # format version 1's pickle
 OUTSIDE = "O"
 
 
@@ -124,7 +131,7 @@ class ParserCRF:
         self._class_of = {word: name for name, words in sorted(self.word_classes.items()) for word in words}
         self.c1, self.c2, self.max_iterations, self.root = c1, c2, max_iterations, root
         self.delexicalise = delexicalise
-        self._crf: sklearn_crfsuite.CRF | None = None
+        self._crf: CrfsuiteModel | None = None
         self.train_seconds = 0.0
         self.n_train = 0
         self._index: dict[str, list[tuple[str, ...]]] = {}
@@ -217,12 +224,12 @@ class ParserCRF:
             all_possible_transitions=True,
         )
         crf.fit(xs, ys)
-        self._crf = crf
+        self._crf = CrfsuiteModel.from_trained(crf)
         self.n_train = len(xs)
         self.train_seconds = time.perf_counter() - started
         return self
 
-    def _require_fitted(self) -> sklearn_crfsuite.CRF:
+    def _require_fitted(self) -> CrfsuiteModel:
         if self._crf is None:
             raise TvdError(E_PARSER_NOT_FITTED, "the parser student is not trained", fix="call fit() or load() first")
         return self._crf
@@ -247,39 +254,104 @@ class ParserCRF:
             "word_classes": sorted(self.word_classes),
             "n_train": self.n_train,
             "train_seconds": round(self.train_seconds, 2),
-            "labels": len(self._require_fitted().classes_),
+            "labels": len(self._require_fitted().labels),
         }
 
     def save(self, directory: str | Path) -> Path:
         crf = self._require_fitted()
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        payload = {"crf": crf, "lexicon": self.lexicon, "word_classes": self.word_classes}
-        joblib.dump(payload, directory / MODEL_FILE, compress=3)
-        (directory / METADATA_FILE).write_text(json.dumps(self.metadata(), indent=2) + "\n", encoding="utf-8")
+        (directory / CRF_FILE).write_bytes(crf.data)
+        lexicon = {"lexicon": self.lexicon, "word_classes": self.word_classes}
+        (directory / LEXICON_FILE).write_text(json.dumps(lexicon, ensure_ascii=False) + "\n", encoding="utf-8")
+        (directory / MODEL_FILE).unlink(missing_ok=True)  # an older format's pickle must not lie beside this model
+        write_metadata(directory, self.metadata(), files=[CRF_FILE, LEXICON_FILE])
         return directory
 
     @classmethod
-    def load(cls, directory: str | Path) -> Self:
+    def load(cls, directory: str | Path, *, trust_pickle: bool = False) -> Self:
+        """Read a saved parser, checking each file against student.json's sha256 record before reading it.
+
+        ``trust_pickle=True`` also reads format version 1 (``model.joblib``, a pickle: it runs code from the
+        folder); without it such a folder is E408."""
         directory = Path(directory)
         meta_path = directory / METADATA_FILE
         try:
             meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
+            if not isinstance(meta, dict):
+                raise ValueError("not a JSON object")
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
             raise TvdError(
                 E_BAD_PARSER_FILE, f"cannot read {meta_path}: {exc}", fix="save the parser with ParserCRF.save"
             ) from exc
-        if meta.get("kind") != KIND or meta.get("format_version") != FORMAT_VERSION:
+        version = meta.get("format_version")
+        if meta.get("kind") != KIND or version not in (FORMAT_VERSION, PICKLE_FORMAT_VERSION):
             raise TvdError(
                 E_BAD_PARSER_FILE,
-                f"{meta_path} describes {meta.get('kind')!r} v{meta.get('format_version')}, "
-                f"not {KIND} v{FORMAT_VERSION}",
+                f"{meta_path} describes {meta.get('kind')!r} v{version}, not {KIND} v{FORMAT_VERSION}",
                 file=meta_path,
                 fix="re-train the parser with this version of tvd",
             )
+        if version == PICKLE_FORMAT_VERSION:
+            if not trust_pickle:
+                raise pickle_refused(directory, "the parser")
+            crf, lexicon, word_classes = cls._read_pickle(directory)
+        else:
+            crf, lexicon, word_classes = cls._read_files(directory, meta)
+        try:
+            parser = cls(
+                lexicon,
+                c1=meta["c1"],
+                c2=meta["c2"],
+                max_iterations=meta["max_iterations"],
+                root=meta["root"],
+                delexicalise=meta.get("delexicalise", False),
+                word_classes=word_classes,
+            )
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise TvdError(
+                E_BAD_PARSER_FILE, f"{meta_path} lacks a parser parameter ({exc})", file=meta_path, fix="re-train"
+            ) from exc
+        parser._crf = crf
+        parser.n_train = meta.get("n_train", 0)
+        parser.train_seconds = meta.get("train_seconds", 0.0)
+        return parser
+
+    @staticmethod
+    def _read_files(directory: Path, meta: dict[str, Any]) -> tuple[CrfsuiteModel, Any, Any]:
+        """The CRF, lexicon and word classes of format version 2, each file checked before it is read."""
+        try:
+            crf = CrfsuiteModel(verified_bytes(directory, meta, CRF_FILE))
+            lexicon = json.loads(verified_bytes(directory, meta, LEXICON_FILE).decode("utf-8"))
+            if not isinstance(lexicon, dict) or not isinstance(lexicon.get("lexicon"), dict):
+                raise ValueError(f"{LEXICON_FILE} holds no lexicon")
+            word_classes = lexicon.get("word_classes") or None
+            for table in (lexicon["lexicon"], word_classes or {}):
+                if not isinstance(table, dict) or not all(
+                    isinstance(words, list) and all(isinstance(w, str) for w in words) for words in table.values()
+                ):
+                    raise ValueError(f"{LEXICON_FILE}: lexicon and word classes map names to lists of strings")
+        except (UnicodeDecodeError, ValueError) as exc:  # JSONDecodeError is a ValueError
+            raise TvdError(
+                E_BAD_PARSER_FILE,
+                f"the parser's files cannot be read ({exc})",
+                file=directory,
+                fix="re-train the parser; a file is damaged, or not one this version of tvd wrote",
+            ) from exc
+        return crf, lexicon["lexicon"], word_classes
+
+    @staticmethod
+    def _read_pickle(directory: Path) -> tuple[CrfsuiteModel, Any, Any]:
+        """The CRF, lexicon and word classes of format version 1 (``model.joblib``): unpickling runs code from the
+        folder, so only with ``trust_pickle``."""
+        import joblib
+
         try:
             payload = joblib.load(directory / MODEL_FILE)
             crf, lexicon, word_classes = payload["crf"], payload["lexicon"], payload.get("word_classes")
+            if not isinstance(crf, sklearn_crfsuite.CRF):
+                raise TypeError("no sklearn_crfsuite.CRF")
+            model = CrfsuiteModel.from_trained(crf)
         except Exception as exc:  # joblib/pickle raise many types on a damaged file
             raise TvdError(
                 E_BAD_PARSER_FILE,
@@ -287,16 +359,9 @@ class ParserCRF:
                 file=directory,
                 fix="re-train the parser",
             ) from exc
-        parser = cls(
-            lexicon,
-            c1=meta["c1"],
-            c2=meta["c2"],
-            max_iterations=meta["max_iterations"],
-            root=meta["root"],
-            delexicalise=meta.get("delexicalise", False),
-            word_classes=word_classes,
-        )
-        parser._crf = crf
-        parser.n_train = meta.get("n_train", 0)
-        parser.train_seconds = meta.get("train_seconds", 0.0)
-        return parser
+        return model, lexicon, word_classes
+
+    @classmethod
+    def upgrade(cls, directory: str | Path, out: str | Path | None = None, *, trust_pickle: bool = False) -> Path:
+        """Rewrite the parser in ``directory`` in the current format, into ``out`` (default: in place)."""
+        return cls.load(directory, trust_pickle=trust_pickle).save(Path(out) if out is not None else Path(directory))

@@ -10,6 +10,9 @@ botocore's exceptions into the two kinds of failure the engine knows.
 
 botocore's own retries are switched off by default (``max_attempts=1``) so that retries, their count and
 their backoff are the engine's alone and are counted in its summary.
+
+An ``endpoint_url`` is not part of any fingerprint; should it carry credentials (a proxy's userinfo, a
+secret query parameter), they are masked in every message (:mod:`tvd.teachers.urls`).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import functools
 import importlib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 from tvd.errors import (
@@ -32,6 +35,7 @@ from tvd.errors import (
     TvdError,
 )
 from tvd.teachers.base import Completion, GenerationParams, Teacher, TeacherError
+from tvd.teachers.urls import mask_secrets, url_secrets
 
 T = TypeVar("T")
 
@@ -92,6 +96,7 @@ class ServiceHints:
     what: str  # e.g. "SageMaker endpoint 'alexatm'"
     not_found_fix: str
     access_fix: str
+    secrets: tuple[str, ...] = ()  # credentials of the endpoint URL, masked in messages
 
 
 def make_client(
@@ -139,8 +144,9 @@ def make_client(
             fix="set teacher.options.region (e.g. us-east-1), or AWS_REGION / AWS_DEFAULT_REGION",
         ) from exc
     except (BotoCoreError, ValueError) as exc:
+        detail = mask_secrets(str(exc), url_secrets(endpoint_url))
         raise TvdError(
-            E_AWS_OPTIONS, f"cannot create the {service} client: {exc}", fix="check region and endpoint_url"
+            E_AWS_OPTIONS, f"cannot create the {service} client: {detail}", fix="check region and endpoint_url"
         ) from exc
     try:
         credentials = session.get_credentials()
@@ -159,8 +165,28 @@ _CREDENTIALS_FIX = (
 def translate_error(exc: Exception, hints: ServiceHints) -> Exception:
     """The exception to raise instead of botocore's ``exc``: a retryable TeacherError or a TvdError.
 
-    Exceptions that are not botocore's are returned unchanged.
+    Exceptions that are not botocore's are returned unchanged; the others' messages have ``hints.secrets``
+    masked.
     """
+    translated = _translate(exc, hints)
+    if translated is exc or not hints.secrets:
+        return translated
+    if isinstance(translated, TvdError):
+        fix = mask_secrets(translated.fix, list(hints.secrets)) if translated.fix else None
+        message = mask_secrets(translated.message, list(hints.secrets))
+        return TvdError(translated.code, message, file=translated.file, line=translated.line, fix=fix)
+    if isinstance(translated, TeacherError):
+        return TeacherError(
+            mask_secrets(str(translated), list(hints.secrets)),
+            reason=translated.reason,
+            retryable=translated.retryable,
+            retry_after=translated.retry_after,
+            status=translated.status,
+        )
+    return translated
+
+
+def _translate(exc: Exception, hints: ServiceHints) -> Exception:
     from botocore import exceptions as bce
 
     if isinstance(exc, bce.ClientError):
@@ -284,7 +310,7 @@ class AwsTeacher(Teacher):
 
     def _connect(self, service: str, c: Connection, *, hints: Callable[[str], ServiceHints]) -> None:
         """Build the client (``timeout_s``, the config's ``teacher.timeout_s``, overrides ``read_timeout``),
-        the call pool, and ``self._hints = hints(region_name)``."""
+        the call pool, and ``self._hints = hints(region_name)`` (plus the endpoint URL's secrets, to mask)."""
         self.client = make_client(
             service,
             region=c.region,
@@ -297,7 +323,7 @@ class AwsTeacher(Teacher):
         )
         self.region = self.client.meta.region_name
         self._pool = CallPool(c.max_pool_connections, f"tvd-{self.backend}")
-        self._hints = hints(self.region)
+        self._hints = replace(hints(self.region), secrets=tuple(url_secrets(c.endpoint_url)))
 
     async def agenerate(self, prompt: str, n: int, params: GenerationParams) -> list[Completion]:
         """:meth:`generate` on this teacher's own threads (one per connection of the pool)."""

@@ -103,7 +103,10 @@ class Teacher(abc.ABC):
         return max(1, len(text) // 4)
 
     def fingerprint(self) -> str:
-        """Identifies backend and model for caching; parameters and prompt are added per request."""
+        """Identifies backend and model for caching; parameters and prompt are added per request.
+
+        It is stored in clear (the cache's ``teacher`` column, every generated line's ``meta.teacher``), so it
+        must hold no secret: a URL goes in as :func:`tvd.teachers.urls.redact_url` gives it, a key not at all."""
         return f"{self.backend}:{self.model_id}"
 
     def close(self) -> None:  # noqa: B027 - optional hook

@@ -19,7 +19,11 @@ non-retryable ``bad_request`` failure of that request alone.  An empty completio
 (the parser rejects it as ``empty_output``).
 
 The API key is read from the environment variable named by ``api_key_env`` and used only in the
-``Authorization`` header: it is not part of the fingerprint and is masked in every message.
+``Authorization`` header: it is not part of the fingerprint and is masked in every message.  Credentials in
+``base_url`` itself (userinfo, which httpx sends as HTTP Basic auth, and secret query parameters such as
+``?api_key=``) are sent as given but kept or shown only redacted (:func:`~tvd.teachers.urls.redact_url`):
+fingerprint, ``model_id``, messages and ``repr`` hold ``http://***@host/v1?api_key=***``, so changing such a
+password keeps the cache.  A query string in ``base_url`` (``?api-version=...``) is kept after the path.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import json
 import os
 import time
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
@@ -43,6 +48,7 @@ from tvd.errors import (
     TvdError,
 )
 from tvd.teachers.base import Completion, GenerationParams, Teacher, TeacherError
+from tvd.teachers.urls import mask_secrets, redact_url, url_secrets
 
 MODES = ("completions", "chat")
 _MODEL_MISSING = ("not found", "does not exist", "not exist", "unknown model", "no such model", "not available")
@@ -96,7 +102,8 @@ def _error_text(response: httpx.Response, limit: int = 300) -> str:
 class OpenAITeacher(Teacher):
     """An OpenAI-compatible server.
 
-    ``base_url``: API root with version (``http://127.0.0.1:8000/v1``).  ``model``: the model name the
+    ``base_url``: API root with version (``http://127.0.0.1:8000/v1``; the attribute holds it redacted, see
+    the module docstring).  ``model``: the model name the
     server knows.  ``api_key_env``: name of the environment variable holding the key (None: no key, as
     for local servers).  ``mode``: ``completions`` or ``chat``.  ``timeout_s``: per request.
     ``grammar_field``: send ``params.grammar`` as the ``grammar`` field (llama.cpp's server supports it;
@@ -133,16 +140,30 @@ class OpenAITeacher(Teacher):
                 E_OPENAI_OPTIONS, f"unknown mode {mode!r} for the openai teacher", fix="use mode: completions or chat"
             )
         if not isinstance(base_url, str) or not base_url.startswith(("http://", "https://")):
+            shown = redact_url(base_url) if isinstance(base_url, str) else type(base_url).__name__
             raise TvdError(
                 E_OPENAI_OPTIONS,
-                f"base_url must be an http(s) URL, got {base_url!r}",
+                f"base_url must be an http(s) URL, got {shown!r}",
                 fix="e.g. base_url: http://127.0.0.1:8000/v1",
             )
+        try:
+            httpx.URL(base_url)
+            parts = urlsplit(base_url)
+        except (httpx.InvalidURL, ValueError) as exc:
+            raise TvdError(
+                E_OPENAI_OPTIONS,
+                f"base_url is not a valid URL: {redact_url(base_url)!r}",
+                fix="e.g. base_url: http://127.0.0.1:8000/v1",
+            ) from exc
         if not model:
             raise TvdError(E_OPENAI_OPTIONS, "the openai teacher needs a model name", fix="set teacher.options.model")
         if timeout_s <= 0:
             raise TvdError(E_OPENAI_OPTIONS, f"timeout_s must be positive, got {timeout_s}", fix="e.g. timeout_s: 60")
-        self.base_url = base_url.rstrip("/")
+        # the API root without a trailing slash (a query string, ?api-version=..., stays after the path); requests
+        # go to it, credentials and all, but only its redacted form is kept in ``base_url`` and shown
+        root = urlunsplit(parts._replace(path=parts.path.rstrip("/"))) if parts.query else base_url.rstrip("/")
+        self.base_url = redact_url(root)
+        self._secrets = url_secrets(base_url)  # masked in every message
         self.model = model
         self.mode = mode
         self.timeout_s = float(timeout_s)
@@ -167,7 +188,9 @@ class OpenAITeacher(Teacher):
         self._headers = {"Content-Type": "application/json", **(headers or {})}
         if self._api_key:
             self._headers["Authorization"] = f"Bearer {self._api_key}"
-        self._endpoint = f"{self.base_url}/{'completions' if mode == 'completions' else 'chat/completions'}"
+        route = "completions" if mode == "completions" else "chat/completions"
+        self._endpoint = urlunsplit(parts._replace(path=f"{parts.path.rstrip('/')}/{route}"))
+        self._shown_endpoint = redact_url(self._endpoint)
         self._answered = False  # any successful answer yet: a refused connection before it is a setup error
         self._client: httpx.Client | None = None
         self._aclient: httpx.AsyncClient | None = None
@@ -179,8 +202,13 @@ class OpenAITeacher(Teacher):
         return f"{self.model}@{self.base_url}"
 
     def fingerprint(self) -> str:
-        """backend, base URL, model and mode (never the key); ``+grammar`` when grammars are sent."""
+        """backend, base URL (redacted: never a credential), model and mode; ``+grammar`` when grammars are sent."""
         return f"openai:{self.base_url}|{self.model}|{self.mode}" + ("|grammar" if self.grammar_field else "")
+
+    def _models_url(self) -> str:
+        """The (redacted) ``/models`` URL of the server, for messages."""
+        parts = urlsplit(self.base_url)
+        return urlunsplit(parts._replace(path=f"{parts.path}/models"))
 
     # -- requests ----------------------------------------------------------------------------------
     def _timeout(self) -> httpx.Timeout:
@@ -213,22 +241,23 @@ class OpenAITeacher(Teacher):
         return body
 
     def _mask(self, text: str) -> str:
+        """``text`` without the API key or any credential of ``base_url``."""
         if self._api_key:
             text = text.replace(self._api_key, "***")
-        return text
+        return mask_secrets(text, self._secrets)
 
     def _transport_error(self, exc: Exception) -> Exception:
         """A TeacherError (or, for a refused first connection, a TvdError) for an httpx exception."""
         detail = self._mask(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
         if isinstance(exc, (httpx.TimeoutException, TimeoutError)):
-            return TeacherError(f"no answer from {self._endpoint} within {self.timeout_s:g} s", reason="timeout")
+            return TeacherError(f"no answer from {self._shown_endpoint} within {self.timeout_s:g} s", reason="timeout")
         if isinstance(exc, httpx.ConnectError) and not self._answered:
             return TvdError(
                 E_OPENAI_NO_SERVER,
                 f"cannot connect to the teacher server at {self.base_url} ({detail})",
                 fix="start the server, or correct teacher.options.base_url (host and port)",
             )
-        return TeacherError(f"connection to {self._endpoint} failed: {detail}", reason="connection")
+        return TeacherError(f"connection to {self._shown_endpoint} failed: {detail}", reason="connection")
 
     def _check_status(self, response: httpx.Response) -> None:
         status = response.status_code
@@ -263,12 +292,12 @@ class OpenAITeacher(Teacher):
             raise TvdError(
                 E_OPENAI_UNKNOWN_MODEL,
                 f"the server at {self.base_url} does not know the model {self.model!r}: {message}",
-                fix=f"set teacher.options.model to a model the server serves (GET {self.base_url}/models lists them)",
+                fix=f"set teacher.options.model to a model the server serves (GET {self._models_url()} lists them)",
             )
         if status in (404, 405):
             raise TvdError(
                 E_OPENAI_NO_API,
-                f"no OpenAI-compatible {self.mode} endpoint at {self._endpoint} ({status}): {message}",
+                f"no OpenAI-compatible {self.mode} endpoint at {self._shown_endpoint} ({status}): {message}",
                 fix="base_url must be the API root with its version, e.g. http://127.0.0.1:8000/v1"
                 + ("; or the server may only offer mode: chat" if self.mode == "completions" else ""),
             )
@@ -283,10 +312,14 @@ class OpenAITeacher(Teacher):
         try:
             body = response.json()
         except (ValueError, UnicodeDecodeError) as exc:
-            raise TeacherError(f"the answer is not JSON: {response.text[:120]!r}", reason="bad_response") from exc
+            raise TeacherError(
+                self._mask(f"the answer is not JSON: {response.text[:120]!r}"), reason="bad_response"
+            ) from exc
         choices = body.get("choices") if isinstance(body, dict) else None
         if not isinstance(choices, list) or len(choices) < n:
-            raise TeacherError(f"the answer holds no {n} choices: {str(body)[:120]!r}", reason="bad_response")
+            raise TeacherError(
+                self._mask(f"the answer holds no {n} choices: {str(body)[:120]!r}"), reason="bad_response"
+            )
         usage = body.get("usage") if isinstance(body.get("usage"), dict) else {}
         prompt_tokens = usage.get("prompt_tokens") if isinstance(usage.get("prompt_tokens"), int) else None
         completion_tokens = usage.get("completion_tokens") if isinstance(usage.get("completion_tokens"), int) else None
@@ -296,7 +329,7 @@ class OpenAITeacher(Teacher):
         for choice in sorted(choices[:n], key=lambda c: c.get("index", 0) if isinstance(c, dict) else 0):
             text = self._choice_text(choice)
             if text is None:
-                raise TeacherError(f"a choice holds no text: {str(choice)[:120]!r}", reason="bad_response")
+                raise TeacherError(self._mask(f"a choice holds no text: {str(choice)[:120]!r}"), reason="bad_response")
             completions.append(
                 Completion(
                     text=text,

@@ -74,6 +74,14 @@ class _ReadTimeout:
     read_timeout: float
     _read_deadline: asyncio.TimerHandle | None
 
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)  # type: ignore[misc]
+        self._arm_read_timeout()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm_read_timeout()
+        super().connection_lost(exc)  # type: ignore[misc]
+
     def _arm_read_timeout(self) -> None:
         if self._read_deadline is None:
             self._read_deadline = self.loop.call_later(self.read_timeout, self._read_timed_out)
@@ -103,14 +111,6 @@ class ReadTimeoutH11Protocol(_ReadTimeout, H11Protocol):
         self.read_timeout = _limits_of(config).read_timeout
         self._read_deadline = None
 
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
-        self._arm_read_timeout()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._disarm_read_timeout()
-        super().connection_lost(exc)
-
     def data_received(self, data: bytes) -> None:
         if self.conn.their_state is h11.IDLE:  # a request begins (or goes on arriving)
             self._arm_read_timeout()
@@ -132,14 +132,6 @@ class ReadTimeoutHttpToolsProtocol(_ReadTimeout, HttpToolsProtocol):
         self._head_pending = False  # between a request's first byte and the end of its headers
         self._head_bytes = 0
         self._completed_in_chunk = 0
-
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
-        self._arm_read_timeout()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._disarm_read_timeout()
-        super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
         head_at_start, idle_at_start = self._head_pending, not self._in_message

@@ -102,6 +102,20 @@ class Student(ABC):
         pickles takes the keyword and ignores it."""
 
     @classmethod
+    def from_saved_params(cls, metadata: Mapping[str, Any], metadata_path: Path) -> Self:
+        """A new student built from ``student.json``'s ``params`` (for a kind's :meth:`load`); E402 names the file
+        when they are not this kind's parameters."""
+        try:
+            return cls(**dict(metadata.get("params") or {}))
+        except TypeError as exc:  # an unknown parameter
+            raise TvdError(
+                E_BAD_METADATA,
+                f"student.json has unknown parameters ({exc})",
+                file=metadata_path,
+                fix="re-train the student with this version of tvd",
+            ) from exc
+
+    @classmethod
     def upgrade(cls, directory: str | Path, out: str | Path | None = None, *, trust_pickle: bool = False) -> Path:
         """Rewrite the student in ``directory`` in the current format, into ``out`` (default: in place); returns
         the folder written.  The default loads it (with ``trust_pickle``) and saves it again."""

@@ -366,15 +366,7 @@ class CrfStudent(Student):
                 file=meta_path,
                 fix="re-train the student with this version of tvd",
             )
-        try:
-            student = cls(**metadata.get("params", {}))
-        except TypeError as exc:
-            raise TvdError(
-                E_BAD_METADATA,
-                f"student.json has unknown parameters ({exc})",
-                file=meta_path,
-                fix="re-train the student with this version of tvd",
-            ) from exc
+        student = cls.from_saved_params(metadata, meta_path)
         student._crf, student._intent, student._fitted = crf, intent, True
         student.intents_ = list(metadata.get("intents", []))
         student.slot_labels_ = list(metadata.get("slot_labels", []))

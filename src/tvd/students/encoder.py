@@ -517,15 +517,7 @@ class EncoderStudent(Student):
                 file=meta_path,
                 fix="load it with load_student(directory), or re-train with this version of tvd",
             )
-        try:
-            student = cls(**dict(metadata.get("params") or {}))
-        except TypeError as exc:  # an unknown parameter
-            raise TvdError(
-                E_BAD_METADATA,
-                f"student.json has unknown parameters ({exc})",
-                file=meta_path,
-                fix="re-train the student with this version of tvd",
-            ) from exc
+        student = cls.from_saved_params(metadata, meta_path)
         try:
             student.intents_ = list(metadata["intents"])
             student.slot_labels_ = list(metadata["slot_labels"])

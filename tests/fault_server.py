@@ -19,6 +19,13 @@ one of :data:`FAULTS`:
 ``no_choices``          status 200, JSON without ``choices``
 ``empty``               a valid answer whose text is empty
 
+Server kinds, for the ``openai`` teacher's ``grammar: auto``: ``owned_by`` is what ``GET /v1/models`` says owns
+each model (``llamacpp``, ``me``, ``vllm``; none by default), ``version`` what ``GET /version`` answers (vLLM's
+form; 404 when None), ``models_503`` how many ``GET /v1/models`` answer 503 first (a server loading its model).
+``refuse_grammar=(STATUS, MESSAGE)`` answers every completion request that carries a grammar field
+(``grammar``, ``guided_grammar``, ``structured_outputs``) with that error; :attr:`FaultServer.gets` lists GET
+targets.
+
 Every request to a completion endpoint is counted per (prompt, seed) in :attr:`FaultServer.counts`
 (faulted ones included) and :attr:`FaultServer.answered` (answered normally).  Can be run by hand:
 ``python tests/fault_server.py`` serves until Ctrl-C.
@@ -78,6 +85,10 @@ class FaultServer:
         hang_s: float = 3.0,
         max_requests: int = 5000,
         max_seconds: float = 120.0,
+        owned_by: str | None = None,
+        version: str | None = None,
+        models_503: int = 0,
+        refuse_grammar: tuple[int, str] | None = None,
     ) -> None:
         self.answer = answer
         self.faults = faults
@@ -88,6 +99,11 @@ class FaultServer:
         self.hang_s = hang_s
         self.max_requests = max_requests
         self.max_seconds = max_seconds
+        self.owned_by = owned_by
+        self.version = version
+        self.models_503 = models_503
+        self.refuse_grammar = refuse_grammar
+        self.gets: list[str] = []
         self.counts: Counter[tuple[str, int | None]] = Counter()
         self.answered: Counter[tuple[str, int | None]] = Counter()
         self.faulted: Counter[str] = Counter()
@@ -243,10 +259,22 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.flush()
 
     def do_GET(self) -> None:
-        if self.path in ("/health", "/v1/health"):
+        server = self.owner
+        with server._lock:
+            server.gets.append(self.path)
+            loading = server.models_503 > 0 and self.path.partition("?")[0] == "/v1/models"
+            if loading:
+                server.models_503 -= 1
+        route = self.path.partition("?")[0]
+        if loading:
+            self._send(503, {"error": {"message": "Loading model", "type": "unavailable_error", "code": 503}})
+        elif route in ("/health", "/v1/health"):
             self._send(200, {"status": "ok"})
-        elif self.path == "/v1/models":
-            self._send(200, {"object": "list", "data": [{"id": m, "object": "model"} for m in self.owner.models]})
+        elif route == "/v1/models":
+            owner = {"owned_by": server.owned_by} if server.owned_by is not None else {}
+            self._send(200, {"object": "list", "data": [{"id": m, "object": "model", **owner} for m in server.models]})
+        elif route == "/version" and server.version is not None:
+            self._send(200, {"version": server.version})
         else:
             self._send(404, {"detail": "Not Found"})
 
@@ -279,6 +307,10 @@ class _Handler(BaseHTTPRequestHandler):
         if body.get("model") not in server.models:
             message = f"The model `{body.get('model')}` does not exist or you do not have access to it."
             self._send(404, {"error": {"message": message, "type": "invalid_request_error", "code": "model_not_found"}})
+            return
+        if server.refuse_grammar is not None and {"grammar", "guided_grammar", "structured_outputs"} & set(body):
+            status, message = server.refuse_grammar
+            self._send(status, {"error": {"message": message, "type": "invalid_request_error"}})
             return
         attempt, over = server._register(prompt, seed)
         if over or server._stopped.is_set():

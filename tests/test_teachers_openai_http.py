@@ -7,6 +7,7 @@ import asyncio
 import base64
 import email.utils
 import json
+import logging
 import sqlite3
 import subprocess
 import sys
@@ -22,11 +23,11 @@ from tvd.data.resample import build_catalogue
 from tvd.engine.cache import CompletionCache
 from tvd.engine.dispatch import EngineSettings
 from tvd.engine.generate import generate
-from tvd.errors import TvdError
+from tvd.errors import E_OPENAI_NO_SERVER, E_OPENAI_OPTIONS, TvdError
 from tvd.linguist.planner import PlanSettings, plan_requests
 from tvd.linguist.task import LinguistTask
 from tvd.teachers.base import GenerationParams, TeacherError
-from tvd.teachers.openai_http import OpenAITeacher, parse_retry_after
+from tvd.teachers.openai_http import GRAMMAR_FIELDS, OpenAITeacher, parse_retry_after
 from tvd.teachers.registry import make_teacher
 
 LINGUIST = LinguistTask()
@@ -82,6 +83,162 @@ def test_grammar_and_extended_sampling_only_when_enabled(server):
     assert body["grammar"] == 'root ::= "x"' and body["top_k"] == 7 and body["repeat_penalty"] == 1.1
     plain = OpenAITeacher(server.url, "test-model")
     assert teacher.fingerprint() != plain.fingerprint()  # outputs differ with and without a grammar
+
+
+# -- grammars: which field each mode sends, what auto picks, refusals ---------------------------------------
+
+GRAMMAR = 'root ::= "weather in " [a-z]+'
+PLAIN_KEY = "|test-model|completions"  # the fingerprint's tail when no grammar is sent
+
+
+def _grammar_fields(body: dict) -> dict:
+    return {k: body[k] for k in GRAMMAR_FIELDS.values() if k in body}
+
+
+@pytest.mark.parametrize(
+    ("mode", "fields"),
+    [
+        ("gbnf", {"grammar": GRAMMAR}),
+        ("vllm", {"structured_outputs": {"grammar": GRAMMAR}}),
+        ("vllm-guided", {"guided_grammar": GRAMMAR}),
+        ("off", {}),
+    ],
+)
+@pytest.mark.parametrize("api", ["completions", "chat"])
+def test_each_grammar_mode_sends_its_field(server, mode, fields, api):
+    teacher = OpenAITeacher(server.url, "test-model", mode=api, grammar=mode)
+    teacher.generate(PROMPT, 1, GenerationParams(grammar=GRAMMAR))
+    teacher.generate(PROMPT, 1, GenerationParams())  # unconstrained: nothing to send
+    constrained, unconstrained = server.bodies
+    assert _grammar_fields(constrained) == fields and _grammar_fields(unconstrained) == {}
+    assert teacher.fingerprint().endswith(f"|{api}" + ("|grammar" if fields else ""))
+    assert server.gets == []  # an explicit mode asks the server nothing
+
+
+@pytest.mark.parametrize(
+    ("owned_by", "version", "mode"),
+    [
+        ("llamacpp", None, "gbnf"),  # the C++ llama-server
+        ("me", None, "gbnf"),  # llama-cpp-python's llama_cpp.server
+        ("vllm", "0.11.0", "vllm"),
+        ("vllm", "0.10.2", "vllm"),
+        ("vllm", "v0.9.2.dev12+g0123", "vllm-guided"),
+        ("vllm", None, "vllm"),  # no /version: the current field
+        (None, None, "off"),  # our fault server, like many: no owned_by
+        ("openai", None, "off"),
+        ("library", None, "off"),  # Ollama
+    ],
+)
+def test_auto_asks_the_server_once_and_picks_its_field(owned_by, version, mode):
+    with FaultServer(owned_by=owned_by, version=version, max_seconds=30) as srv:
+        teacher = OpenAITeacher(srv.url, "test-model")
+        assert teacher.grammar == "auto" and not teacher.grammar_field
+        fingerprint = teacher.fingerprint()
+        for seed in (1, 2):
+            teacher.generate(PROMPT, 1, GenerationParams(grammar=GRAMMAR, seed=seed))
+        assert asyncio.run(teacher.agenerate(PROMPT, 1, GenerationParams(grammar=GRAMMAR, seed=3)))
+    assert teacher.resolve_grammar() == mode and teacher.grammar_note
+    assert srv.gets.count("/v1/models") == 1 and srv.gets.count("/version") == (owned_by == "vllm")
+    field = GRAMMAR_FIELDS.get(mode)
+    expected = {} if field is None else {field: {"grammar": GRAMMAR} if field == "structured_outputs" else GRAMMAR}
+    assert all(_grammar_fields(body) == expected for body in srv.bodies) and len(srv.bodies) == 3
+    # a server that gets no grammar keeps the key it always had; one that gets it, the key grammar_field gave
+    assert fingerprint == f"openai:{srv.url}{PLAIN_KEY}" + ("|grammar" if field else "")
+    assert fingerprint == OpenAITeacher(srv.url, "test-model", grammar_field=field is not None).fingerprint()
+
+
+def test_auto_waits_while_the_server_loads_its_model():
+    with FaultServer(owned_by="llamacpp", models_503=2, max_seconds=30) as srv:
+        teacher = OpenAITeacher(srv.url, "test-model", timeout_s=10)
+        assert teacher.fingerprint().endswith("|grammar") and srv.gets == ["/v1/models"] * 3
+
+
+def test_auto_without_an_answer_sends_no_grammar_and_warns(caplog):
+    teacher = OpenAITeacher(f"http://127.0.0.1:{free_port()}/v1", "test-model", timeout_s=2)
+    with caplog.at_level(logging.WARNING, logger="tvd.teachers.openai"):
+        assert teacher.fingerprint() == f"openai:{teacher.base_url}{PLAIN_KEY}"  # the key without a grammar
+    [record] = caplog.records
+    assert record.levelno == logging.WARNING and "no grammar is sent" in record.getMessage()
+    assert "teacher.options.grammar" in record.getMessage()
+    with pytest.raises(TvdError) as info:  # and the request itself says what is wrong
+        teacher.generate(PROMPT, 1, GenerationParams(grammar=GRAMMAR))
+    assert info.value.code == E_OPENAI_NO_SERVER
+
+
+def test_auto_probe_keeps_credentials_out_of_its_note(server):
+    teacher = OpenAITeacher(_secret_url(server.root), "test-model")
+    assert teacher.resolve_grammar() == "off"
+    assert server.gets == [f"/v1/models?api-version=2&api_key={QUERY_KEY}"]  # asked with the URL as given
+    assert not any(secret in (teacher.grammar_note or "") for secret in SECRETS)
+
+
+@pytest.mark.parametrize(
+    ("mode", "status", "message"),
+    [
+        ("gbnf", 400, "Unrecognized request argument supplied: grammar"),  # OpenAI's answer to an unknown field
+        ("gbnf", 400, "Failed to parse grammar"),  # llama-server
+        ("gbnf", 500, "parse: error parsing grammar: expecting name at ..."),  # llama-cpp-python's 500
+        ("vllm", 400, "Invalid grammar specification."),
+        ("vllm", 422, "[{'type': 'extra_forbidden', 'loc': ('body', 'structured_outputs')}]"),
+        ("vllm-guided", 400, "guided_grammar is not supported"),
+        ("auto", 400, "Failed to parse grammar"),
+    ],
+)
+def test_a_refused_grammar_is_a_coded_error_naming_the_option(mode, status, message):
+    with FaultServer(owned_by="llamacpp", refuse_grammar=(status, message), max_seconds=30) as srv:
+        teacher = OpenAITeacher(srv.url, "test-model", grammar=mode)
+        with pytest.raises(TvdError) as info:
+            teacher.generate(PROMPT, 1, GenerationParams(grammar=GRAMMAR))
+        with pytest.raises(TvdError) as async_info:
+            asyncio.run(teacher.agenerate(PROMPT, 1, GenerationParams(grammar=GRAMMAR)))
+        assert teacher.generate(PROMPT, 1, GenerationParams())  # the same request without a grammar is answered
+    for error in (info.value, async_info.value):
+        text = str(error)
+        assert error.code == E_OPENAI_OPTIONS and "teacher.options.grammar" in text and message[:20] in text
+        assert "grammar: off" in (error.fix or "") and f"`{GRAMMAR_FIELDS[teacher.resolve_grammar()]}`" in text
+
+
+def test_an_error_that_does_not_name_the_grammar_stays_a_request_failure():
+    with FaultServer(refuse_grammar=(400, "max_tokens is too large"), max_seconds=30) as srv:
+        teacher = OpenAITeacher(srv.url, "test-model", grammar="gbnf")
+        with pytest.raises(TeacherError) as info:
+            teacher.generate(PROMPT, 1, GenerationParams(grammar=GRAMMAR))
+    assert (info.value.reason, info.value.retryable) == ("bad_request", False)
+
+
+def test_grammar_options_and_the_deprecated_grammar_field():
+    url = "http://127.0.0.1:9/v1"
+    assert OpenAITeacher(url, "m", grammar_field=True).grammar == "gbnf"
+    assert OpenAITeacher(url, "m", grammar_field=True).fingerprint() == f"openai:{url}|m|completions|grammar"
+    assert OpenAITeacher(url, "m", grammar_field=False).grammar == "off"
+    assert OpenAITeacher(url, "m", grammar="gbnf", grammar_field=True).grammar_field
+    for options in (
+        {"grammar": "json"},
+        {"grammar": "vllm", "grammar_field": True},
+        {"grammar_field": False, "grammar": "gbnf"},
+    ):
+        with pytest.raises(TvdError) as info:
+            OpenAITeacher(url, "m", **options)
+        assert info.value.code == E_OPENAI_OPTIONS and "grammar" in str(info.value)
+    built = make_teacher("openai", base_url=url, model="m", grammar="vllm")
+    assert isinstance(built, OpenAITeacher) and built.resolve_grammar() == "vllm"
+
+
+def test_the_engine_sends_each_requests_linguist_grammar(weather_seeds, tmp_path):
+    settings = PlanSettings(requests=2, examples_per_prompt=3, seed=4)
+    requests = plan_requests("GetWeather", weather_seeds, settings, build_catalogue(weather_seeds))
+    with FaultServer(owned_by="llamacpp", max_seconds=30) as srv:
+        teacher = OpenAITeacher(srv.url, "test-model")
+        with CompletionCache(tmp_path / "cache.sqlite") as cache:
+            result = generate(LINGUIST, requests, teacher, cache, samples_per_request=2, progress=False)
+            plain = generate(
+                LINGUIST, requests, teacher, cache, samples_per_request=2, progress=False, constrained=False
+            )
+    assert result.stats.sent == 4 and plain.stats.sent == 4
+    grammars = {LINGUIST.grammar(request) for request in requests}
+    assert {body.get("grammar") for body in srv.bodies[:4]} == grammars and None not in grammars
+    assert all("grammar" not in body for body in srv.bodies[4:])
+    assert srv.gets == ["/v1/models"]
 
 
 def test_chat_mode_and_async_calls(server):
@@ -326,10 +483,14 @@ def llama_server(tmp_path):
 
 @pytest.mark.slow
 def test_generation_through_llama_cpp_server_with_grammar(llama_server, weather_seeds, tmp_path):
-    settings = PlanSettings(requests=3, examples_per_prompt=3, seed=1)
+    """10 grammar-constrained LINGUIST completions through tvd's engine and the default ``grammar: auto``,
+    which recognises llama-cpp-python's server and sends the grammar: every one parses."""
+    settings = PlanSettings(requests=5, examples_per_prompt=3, seed=1)
     requests = plan_requests("GetWeather", weather_seeds, settings, build_catalogue(weather_seeds))
-    teacher = OpenAITeacher(llama_server, "gemma-3-270m", grammar_field=True, extended_sampling=True, timeout_s=120)
-    params = GenerationParams(max_tokens=48, temperature=0.9, seed=3)
+    teacher = OpenAITeacher(llama_server, "gemma-3-270m", extended_sampling=True, timeout_s=120)
+    assert teacher.fingerprint().endswith("|completions|grammar") and teacher.resolve_grammar() == "gbnf"
+    assert "'me'" in (teacher.grammar_note or "")  # llama-cpp-python's /v1/models says owned_by "me"
+    params = GenerationParams(max_tokens=96, temperature=0.9, seed=3)
     with CompletionCache(tmp_path / "cache.sqlite") as cache:
         first = generate(
             LINGUIST,
@@ -343,9 +504,9 @@ def test_generation_through_llama_cpp_server_with_grammar(llama_server, weather_
         )
         again = generate(LINGUIST, requests, teacher, cache, params=params, samples_per_request=2, progress=False)
     stats = first.stats
-    assert stats.sent == 6 and not stats.failed
-    assert stats.accepted >= 5 and set(stats.rejected) <= {"truncated"}  # the grammar leaves only truncation
+    assert stats.sent == 10 and not stats.failed
+    assert stats.accepted == 10 and not stats.rejected, (stats.rejected, [r["raw"] for r in first.rejects])
     assert stats.prompt_tokens > 100 and stats.estimated_tokens == 0  # the server reports usage
     assert all(u.intent == "GetWeather" and u.text.strip() for u in first.accepted)
-    assert again.stats.cached == 6 and again.stats.sent == 0
+    assert again.stats.cached == 10 and again.stats.sent == 0
     assert [u.to_dict() for u in again.accepted] == [u.to_dict() for u in first.accepted]

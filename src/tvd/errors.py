@@ -105,7 +105,7 @@ E_LLAMA_PROMPT_TOO_LONG = _define("E307", "a prompt too long for the llama.cpp c
 E_UNKNOWN_TEACHER = _define("E310", "an unknown or unimportable teacher backend")
 E_BAD_TEACHER_OPTION = _define("E311", "an option the teacher backend does not take")
 # E32x: OpenAI-compatible HTTP servers
-E_OPENAI_OPTIONS = _define("E320", "bad openai teacher options (mode, base_url, model, timeout_s)")
+E_OPENAI_OPTIONS = _define("E320", "bad openai teacher options (mode, base_url, model, grammar), or a grammar refused")
 E_OPENAI_NO_SERVER = _define("E321", "no server answers at the openai teacher's base URL")
 E_OPENAI_NO_API = _define("E322", "no OpenAI-compatible endpoint at the base URL (404 / 405)")
 E_OPENAI_UNKNOWN_MODEL = _define("E323", "the server does not serve the model the openai teacher names")

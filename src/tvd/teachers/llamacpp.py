@@ -15,8 +15,16 @@ share the evaluated prompt, so only the last prompt token is evaluated again per
 Sampling runs in this module (llama.cpp's sampler objects, driven token by token) rather than inside
 ``create_completion``, so that grammars can be checked on a shortlist first (see :class:`_Sampler`).
 
-Outputs do not depend on ``n_threads``; they may depend on ``n_batch``, the llama.cpp build and the CPU.
-A teacher is not thread-safe: give each thread or process its own.
+Batching.  With ``batch_width`` w > 1, :meth:`LlamaCppTeacher.generate_requests` decodes w completions
+together in one llama.cpp batch, a finished lane taking the next request (:mod:`tvd.teachers.llamacpp_batch`).
+The guarantee is then: a completion depends only on prompt, parameters, seed and w, never on which other
+requests share its batch, its lane, their order or timing, so a run resumed after ``kill -9`` (which resends
+only the missing requests) caches the same texts as an uninterrupted one.  Texts at width w differ from those
+at width 1 (the logits differ in the last bits, and sampling follows them after a few tokens), so w > 1 is part
+of :meth:`~LlamaCppTeacher.fingerprint`; width 1 is the one-at-a-time path above, fingerprint unchanged.
+
+Outputs do not depend on ``n_threads``; they may depend on ``n_batch``, ``batch_width``, the llama.cpp build
+and the CPU.  A teacher is not thread-safe: give each thread or process its own.
 """
 
 from __future__ import annotations
@@ -28,7 +36,8 @@ import sys
 import tempfile
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +48,8 @@ from tvd.teachers.base import Completion, GenerationParams, Teacher, file_finger
 from tvd.teachers.embedded_model import INSTALL_FIX, resolve_model_path
 
 _NO_SEED = 0xFFFFFFFF  # llama.cpp's LLAMA_DEFAULT_SEED: "pick a random seed"
+MAX_BATCH_WIDTH = 64  # lanes of the batched decoder (llama.cpp allows 256 sequences; each lane holds n_ctx of KV)
+_REQUESTS_PER_LANE = 4  # batch_size = this x batch_width
 
 
 def _import_llama_cpp() -> Any:
@@ -118,6 +129,9 @@ class LlamaCppTeacher(Teacher):
     exact grammar-first sampling, as llama-cpp-python's ``create_completion`` does.  ``lora_path``: a LoRA
     adapter GGUF applied on top of the model (e.g. ``adapter.gguf`` written by ``tvd teacher tune``); it is
     part of :attr:`model_id`, so cached completions of the base model are never reused for the tuned one.
+    ``batch_width``: sequences decoded together (see :mod:`tvd.teachers.llamacpp_batch`); 1 decodes one
+    completion at a time, as before.  Widths above 1 give other (equally valid) texts than width 1, and are
+    part of :meth:`fingerprint`; the engine then sends :attr:`batch_size` requests per call.
     """
 
     backend = "llamacpp"
@@ -133,13 +147,17 @@ class LlamaCppTeacher(Teacher):
         reuse_prompt: bool = True,
         grammar_shortlist: bool = True,
         lora_path: str | Path | None = None,
+        batch_width: int = 1,
     ) -> None:
-        if n_threads < 1 or n_ctx < 16 or n_batch < 1:
+        bad_width = isinstance(batch_width, bool) or not isinstance(batch_width, int)
+        if n_threads < 1 or n_ctx < 16 or n_batch < 1 or bad_width or not 1 <= batch_width <= MAX_BATCH_WIDTH:
             raise TvdError(
                 E_LLAMA_CPP,
-                f"bad llama.cpp settings: n_threads={n_threads}, n_ctx={n_ctx}, n_batch={n_batch}",
-                fix="use n_threads >= 1, n_ctx >= 16, n_batch >= 1",
+                f"bad llama.cpp settings: n_threads={n_threads}, n_ctx={n_ctx}, n_batch={n_batch}, "
+                f"batch_width={batch_width!r}",
+                fix=f"use n_threads >= 1, n_ctx >= 16, n_batch >= 1 and an integer batch_width in 1..{MAX_BATCH_WIDTH}",
             )
+        self.batch_width = batch_width
         self.model_path = resolve_model_path(model_path)
         self.n_threads = n_threads
         self.n_ctx = n_ctx
@@ -188,10 +206,23 @@ class LlamaCppTeacher(Teacher):
         self._n_vocab = self._llm.n_vocab()
         self._candidates = np.zeros(self._n_vocab, dtype=_TOKEN_DATA)  # reused candidate buffer
         self._evaluated: list[int] = []  # tokens whose KV entries lie in the cache along the canonical path
+        self._batched: Any = None  # the batched decoder (batch_width > 1), created on first use
 
     @property
     def model_id(self) -> str:
         return self._model_id
+
+    @property
+    def batch_size(self) -> int:
+        """Requests the engine sends per :meth:`generate_requests` call: enough to keep every lane busy
+        most of the call (a finished lane takes the next request), few enough that a kill loses little."""
+        return 1 if self.batch_width == 1 else _REQUESTS_PER_LANE * self.batch_width
+
+    def fingerprint(self) -> str:
+        """``llamacpp:<model>`` at width 1 (as before batching existed); ``...:batch_width=<w>`` above,
+        since the width changes the last bits of the logits and so the texts."""
+        base = super().fingerprint()
+        return base if self.batch_width == 1 else f"{base}:batch_width={self.batch_width}"
 
     # -- prompt evaluation -------------------------------------------------------------------------
     def _prepare(self, tokens: list[int]) -> None:
@@ -236,12 +267,10 @@ class LlamaCppTeacher(Teacher):
         return prototype
 
     # -- generation --------------------------------------------------------------------------------
-    def generate(self, prompt: str, n: int, params: GenerationParams) -> list[Completion]:
-        """``n`` completions of ``prompt``; completion ``i`` is sampled with seed ``params.seed + i``."""
+    def _tokens(self, prompt: str) -> list[int]:
+        """The prompt's tokens (BOS first); E307 when they leave no room in the context window."""
         if self._llm is None:
             raise TvdError(E_LLAMA_CPP, "the llama.cpp teacher was closed", fix="create a new teacher")
-        if n < 0:
-            raise ValueError(f"n must be >= 0, got {n}")
         tokens = self._llm.tokenize(prompt.encode("utf-8"), add_bos=True, special=True)
         if len(tokens) + 1 >= self.n_ctx:
             raise TvdError(
@@ -249,8 +278,36 @@ class LlamaCppTeacher(Teacher):
                 f"the prompt has {len(tokens)} tokens, too many for the context window of {self.n_ctx}",
                 fix="raise teacher.n_ctx or use fewer or shorter examples in the prompt",
             )
+        return list(tokens)
+
+    def generate(self, prompt: str, n: int, params: GenerationParams) -> list[Completion]:
+        """``n`` completions of ``prompt``; completion ``i`` is sampled with seed ``params.seed + i``."""
+        if n < 0:
+            raise ValueError(f"n must be >= 0, got {n}")
+        if self.batch_width > 1:
+            return self.generate_requests([(prompt, replace(params, seed=params.seed + i)) for i in range(n)])
+        tokens = self._tokens(prompt)
         grammar = self._grammar(params.grammar) if params.grammar is not None else None
         return [self._complete(tokens, params, (params.seed + i) % _NO_SEED, grammar) for i in range(n)]
+
+    def generate_requests(self, requests: Sequence[tuple[str, GenerationParams]]) -> list[Completion]:
+        """One completion per ``(prompt, params)``, sampled with seed ``params.seed``, in order.
+
+        At width 1 exactly ``generate(prompt, 1, params)`` for each; above, decoded ``batch_width`` at a
+        time (see :mod:`tvd.teachers.llamacpp_batch`), each text independent of the others in the call."""
+        if self.batch_width == 1:
+            return [self.generate(prompt, 1, params)[0] for prompt, params in requests]
+        jobs = []
+        for prompt, params in requests:
+            grammar = self._grammar(params.grammar) if params.grammar is not None else None
+            jobs.append((self._tokens(prompt), params, params.seed % _NO_SEED, grammar))
+        if not jobs:
+            return []
+        if self._batched is None:
+            from tvd.teachers.llamacpp_batch import BatchDecoder  # imports this module
+
+            self._batched = BatchDecoder(self, self.batch_width)
+        return self._batched.run(jobs)
 
     def _complete(self, tokens: list[int], params: GenerationParams, seed: int, grammar: Any) -> Completion:
         """One sampled completion of the prompt ``tokens``."""
@@ -301,9 +358,14 @@ class LlamaCppTeacher(Teacher):
         self._evaluated = []
         if self._llm is not None:
             self._llm.reset()
+        if self._batched is not None:
+            self._batched.forget_prompt()
 
     def close(self) -> None:
         """Free the model, its context and the cached grammars."""
+        batched, self._batched = getattr(self, "_batched", None), None
+        if batched is not None:
+            batched.close()  # before the model it was made from
         llm, self._llm = getattr(self, "_llm", None), None
         self._evaluated = []
         for prototype in getattr(self, "_grammars", {}).values():
@@ -328,9 +390,17 @@ class _Sampler:
     vocabulary every step.
     """
 
-    def __init__(self, lib: Any, teacher: LlamaCppTeacher, params: GenerationParams, seed: int, grammar: Any):
+    def __init__(
+        self,
+        lib: Any,
+        teacher: LlamaCppTeacher,
+        params: GenerationParams,
+        seed: int,
+        grammar: Any,
+        ctx: Any = None,
+    ) -> None:
         self.lib = lib
-        self.ctx = teacher._llm.ctx
+        self.ctx = teacher._llm.ctx if ctx is None else ctx  # the batched decoder samples from its own context
         self.candidates = teacher._candidates
         greedy = params.temperature <= 0
         top_k = params.top_k if params.top_k > 0 else (_SHORTLIST_FOR_GREEDY if greedy else 0)
@@ -358,12 +428,13 @@ class _Sampler:
                     lib.llama_sampler_chain_add(self.chain, part)  # the chain owns and frees them
             self.penalties = self.top_k = self.tail = None
 
-    def sample(self) -> int:
+    def sample(self, index: int = -1) -> int:
+        """The next token, from the logits of output row ``index`` of the last decode (-1: the last row)."""
         lib = self.lib
         if self.chain is not None:
-            return int(lib.llama_sampler_sample(self.chain, self.ctx, -1))
+            return int(lib.llama_sampler_sample(self.chain, self.ctx, index))
         candidates = self.candidates
-        logits = np.ctypeslib.as_array(lib.llama_get_logits_ith(self.ctx, -1), shape=(len(candidates),))
+        logits = np.ctypeslib.as_array(lib.llama_get_logits_ith(self.ctx, index), shape=(len(candidates),))
         token = None
         if self.top_k is not None and self.shortlist:
             array = self._fill(logits)

@@ -28,9 +28,10 @@ from pathlib import Path
 from typing import Any
 
 from tvd.data import atomic
-from tvd.data.utterance import Utterance, encoding_problem
+from tvd.data.utterance import Utterance, encoding_problem, unencodable
 from tvd.errors import (
     E_BAD_ENCODING,
+    E_BAD_RECORD,
     E_CANNOT_WRITE,
     E_DESTINATION,
     E_PATH_NOT_FOUND,
@@ -250,6 +251,37 @@ def line_record(line: Line, file: str | Path) -> Record | None:
     if line.error is None:
         return None
     return Record(str(file), line.number, line.text, error=line.error)
+
+
+def json_object_lines(
+    path: str | Path, *, not_object: str, fix: str
+) -> Iterator[Record | tuple[int, str, dict[str, Any]]]:
+    """The JSON objects of a JSON-lines file, one ``(line number, raw text, object)`` per non-blank line, or the
+    malformed :class:`Record` of a line that is not UTF-8 (E112), not strict JSON (E109), not an object (E109,
+    ``not_object`` with ``fix``) or holds text UTF-8 cannot encode (E112)."""
+    for line in read_lines(path):
+        bad = line_record(line, path)
+        number, text = line.number, line.text
+        if bad is not None:
+            yield bad
+            continue
+        if not text.strip():
+            continue
+        try:
+            value = load_json(text)
+        except JsonLineError as exc:
+            yield record_error(E_BAD_RECORD, str(exc), file=path, line=number, raw=text,
+                               fix="write one JSON object per line")
+            continue
+        if not isinstance(value, dict):
+            yield record_error(E_BAD_RECORD, not_object.format(type=type(value).__name__), file=path, line=number,
+                               raw=text, fix=fix)
+            continue
+        problem = unencodable(value)
+        if problem is not None:
+            yield Record(str(path), number, text, error=unencodable_error(problem, file=path, line=number))
+            continue
+        yield number, text, value
 
 
 def _shorten(text: str, limit: int = 80) -> str:

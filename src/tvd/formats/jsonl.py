@@ -19,20 +19,16 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from tvd.data.utterance import RecordError, SpanError, Utterance, unencodable
+from tvd.data.utterance import RecordError, SpanError, Utterance
 from tvd.errors import E_BAD_RECORD, E_BAD_TEXT
 from tvd.formats.base import (
     FormatSpec,
-    JsonLineError,
     Record,
     atomic_write_text,
     cannot_write,
-    line_record,
-    load_json,
-    read_lines,
+    json_object_lines,
     record_error,
     require_encodable,
-    unencodable_error,
 )
 
 NAME = "jsonl"
@@ -68,28 +64,12 @@ def _extras(record: dict[str, Any]) -> dict[str, Any]:
 
 def iter_records(path: str | Path, *, language: str | None = None) -> Iterator[Record]:
     """Records of a native JSONL file; ``language`` fills records whose ``language`` is missing, null or empty."""
-    for line in read_lines(path):
-        bad = line_record(line, path)
-        number, text = line.number, line.text
-        if bad is not None:
-            yield bad
+    for item in json_object_lines(path, not_object="expected a JSON object, got {type}",
+                                  fix="write one JSON object per line"):
+        if isinstance(item, Record):
+            yield item
             continue
-        if not text.strip():
-            continue
-        try:
-            record = load_json(text)
-        except JsonLineError as exc:
-            yield record_error(E_BAD_RECORD, str(exc), file=path, line=number, raw=text,
-                               fix="write one JSON object per line")
-            continue
-        if not isinstance(record, dict):
-            yield record_error(E_BAD_RECORD, f"expected a JSON object, got {type(record).__name__}",
-                               file=path, line=number, raw=text, fix="write one JSON object per line")
-            continue
-        problem = unencodable(record)
-        if problem is not None:
-            yield Record(str(path), number, text, error=unencodable_error(problem, file=path, line=number))
-            continue
+        number, text, record = item
         if language and record.get("language") in (None, ""):
             record["language"] = language
         try:

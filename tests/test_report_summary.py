@@ -54,3 +54,21 @@ def test_pivot_lays_out_cells_and_leaves_gaps() -> None:
     assert pivot(RECORDS, "intent", "method", len, rows=["B"])[0] == {"intent": "B", "full": 1, "real10": 1}
     table = format_table(rows, ["intent", "real10", "icl", "full"])
     assert table.splitlines()[-1].split() == ["B", "1", "-", "1"]
+
+
+def test_paired_difference_pairs_cells_and_gives_the_standard_error() -> None:
+    from tvd.report.summary import paired_difference
+
+    records = [
+        {"method": "a", "intent": "X", "seed": 0, "f1": 0.5},
+        {"method": "b", "intent": "X", "seed": 0, "f1": 0.4},
+        {"method": "a", "intent": "X", "seed": 1, "f1": 0.9},
+        {"method": "b", "intent": "X", "seed": 1, "f1": 0.6},
+        {"method": "a", "intent": "Y", "seed": 0, "f1": 0.2},  # no partner: left out
+    ]
+    got = paired_difference(records, "method", "a", "b", "f1")
+    assert got is not None and got["pairs"] == 2
+    assert abs(got["mean"] - 0.2) < 1e-12
+    # differences 0.1 and 0.3: sample sd 0.1414..., se = sd / sqrt(2) = 0.1
+    assert abs(got["se"] - 0.1) < 1e-12
+    assert paired_difference(records[:2], "method", "a", "b", "f1") is None

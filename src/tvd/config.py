@@ -5,8 +5,8 @@ Relative data paths are resolved against the config file's folder, so an example
 own data; ``output_dir`` is resolved against the working directory (default ``runs/<name>``).
 A config error names the file, the field and what is expected.  :func:`load_config` checks the whole run
 config before anything runs: besides the fields, the student block is built once (an unknown kind is E403, a
-parameter it does not take or a bad value E406) and the filter list is built once (E560), so a typo there
-stops the run before the teacher is paid.
+parameter it does not take or a bad value E406) and the filter list and its options are checked (E560 / E562), so
+a typo there stops the run before the teacher is paid.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from tvd.errors import (
     E_BAD_KEY_VALUE,
@@ -118,6 +118,25 @@ class StudentConfig(_Block):
         make_student(self.kind, **self.params)
 
 
+class ValidationConfig(_Block):
+    """Seed cross-validation (:mod:`tvd.evaluate.seed_validation`): an estimate of what the generated data does,
+    from the seed utterances alone, so it needs no test set.  It trains two students per fold, so it is kept
+    cheap by training on a sample of the base data."""
+
+    folds: int = Field(default=5, ge=0, description="folds of the seed utterances (0 = off; else >= 2)")
+    base_per_intent: int | None = Field(
+        default=100, ge=1, description="base utterances per other intent the estimate trains on (null = all)"
+    )
+    seed: int = Field(default=0, description="shuffles the seeds into folds and samples the base data")
+
+    @field_validator("folds")
+    @classmethod
+    def _off_or_two(cls, folds: int) -> int:
+        if folds == 1:
+            raise ValueError("folds must be 0 (off) or at least 2")
+        return folds
+
+
 class RunConfig(_Block):
     name: str = "run"
     intent: str | None = Field(default=None, description="the new intent; inferred from the seed file if omitted")
@@ -128,18 +147,34 @@ class RunConfig(_Block):
     filters: list[FilterName] = Field(
         default_factory=lambda: ["exact", "seed"], description="filters by registered name (`tvd.filters.FILTERS`)"
     )
+    filter_options: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="per-filter options, e.g. {near_duplicate: {threshold: 0.8}}"
+    )
+    revalue: int = Field(
+        default=0, ge=0, description="re-filled variants per kept generated utterance (values from seeds + base)"
+    )
+    seed_weight: int = Field(
+        default=1, ge=1, description="times the seeds appear in the augmented student's training data"
+    )
     student: StudentConfig = Field(default_factory=StudentConfig)
+    validation: ValidationConfig = Field(default_factory=ValidationConfig)
 
     @property
     def run_dir(self) -> Path:
         return self.output_dir or Path("runs") / self.name
 
     def check(self, path: str | Path | None = None) -> None:
-        """What pydantic cannot see: the student block builds (E403 / E406) and the filter list builds (E560,
-        e.g. a filter named twice).  ``path``: the config file, named in the error."""
-        from tvd.filters import build_filters
+        """What pydantic cannot see: the student block builds (E403 / E406) and the filters and their options are
+        valid (E560: e.g. a filter named twice; E562: an option a filter does not take, or options for a filter
+        not listed), checked without building them (a filter such as ``intent`` needs the run's baseline student,
+        which is trained later).  ``path``: the config file, named in the error."""
+        from tvd.filters import check_filters
 
-        for field, check in (("student", self.student.check), ("filters", lambda: build_filters(self.filters))):
+        checks = (
+            ("student", self.student.check),
+            ("filters", lambda: check_filters(self.filters, self.filter_options)),
+        )
+        for field, check in checks:
             try:
                 check()
             except TvdError as exc:

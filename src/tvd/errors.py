@@ -194,8 +194,11 @@ E_CONFIG_FIELD = _define("E504", "a config field is missing, unknown or of the w
 E_NO_SEEDS = _define("E510", "the seed file holds no utterances")
 E_MIXED_SEEDS = _define("E511", "the seed file mixes intents and the config names none")
 E_SEED_INTENT = _define("E512", "seed utterances of another intent than the run's")
+E_SEED_VALIDATION = _define("E513", "seed cross-validation: fewer than 2 folds, or more folds than seed utterances")
 # E56x: filters (tvd.filters)
 E_BAD_FILTER = _define("E560", "an unknown filter name, or one listed twice")
+E_FILTER_NEEDS_REFERENCE = _define("E561", "a filter that needs the run's reference student was built without one")
+E_BAD_FILTER_OPTION = _define("E562", "a filter option that the filter does not take, or a value out of its range")
 
 # -- E6xx CLASP and the parser ------------------------------------------------------------------------------
 # E60x: parse trees, PIZZA files and catalogues

@@ -59,7 +59,12 @@ def main() -> None:
 @click.argument("config_path", metavar="CONFIG", type=click.Path(path_type=Path))
 @_run_dir_option
 @click.option("--no-progress", is_flag=True, help="Hide progress bars (for logs and CI).")
-def run(config_path: Path, out: Path | None, no_progress: bool) -> None:
+@click.option(
+    "--no-validation",
+    is_flag=True,
+    help="Skip the seed cross-validation estimate (the same as validation.folds: 0 in the config).",
+)
+def run(config_path: Path, out: Path | None, no_progress: bool, no_validation: bool) -> None:
     """Generate data for a new intent, train students with and without it, and compare them.
 
     \b
@@ -67,10 +72,14 @@ def run(config_path: Path, out: Path | None, no_progress: bool) -> None:
       1. plans LINGUIST prompts from the seed utterances of the new intent,
       2. asks the teacher (default: the embedded Gemma 3 270M) for annotated utterances,
          caching every completion in cache.sqlite so an interrupted run resumes,
-      3. validates them (invalid ones go to rejects.jsonl with their reason) and filters duplicates
-         (removed ones go to filtered.jsonl),
-      4. trains the student on base + seeds (baseline) and on base + seeds + generated (augmented),
-      5. evaluates both on the test set and prints the comparison; metrics.json holds all figures.
+      3. validates them (invalid ones go to rejects.jsonl with their reason) and filters them
+         (removed ones go to filtered.jsonl; a filter such as `intent` gets the baseline student,
+         trained first); `revalue: K` adds K re-filled variants of each kept one (revalued.jsonl),
+      4. trains the student on base + seeds (baseline) and on base + seeds x seed_weight +
+         generated + re-valued (augmented),
+      5. evaluates both on the test set and prints the comparison, then estimates the gain by
+         cross-validation on the seeds (no test set needed; --no-validation skips it);
+         metrics.json holds all figures.
     """
     from tvd.config import load_config
     from tvd.engine.lock import run_lock
@@ -80,6 +89,8 @@ def run(config_path: Path, out: Path | None, no_progress: bool) -> None:
     config = load_config(config_path)
     if out is not None:
         config.output_dir = out
+    if no_validation:
+        config.validation.folds = 0
     click.echo(f"run directory: {config.run_dir}")
     data = load_run_data(config, log=click.echo)
     click.echo(
@@ -87,11 +98,18 @@ def run(config_path: Path, out: Path | None, no_progress: bool) -> None:
     )
     with run_lock(config.run_dir):  # one process per run directory, from generation to metrics.json (E372)
         generated = generate_data(config, data, progress=not no_progress, log=click.echo)
-        metrics = train_and_compare(config, data, generated, log=click.echo)
-    if metrics:
+        comparison = train_and_compare(config, data, generated, log=click.echo)
+    if comparison.metrics:
         click.echo("")
-        click.echo(comparison_table(metrics, focus_intent=data.intent))
-    click.echo(f"\nwrote {config.run_dir}/{{generated,rejects,filtered,failures}}.jsonl, students/, metrics.json")
+        click.echo(comparison_table(comparison.metrics, focus_intent=data.intent))
+    if comparison.seed_validation is not None:
+        if not comparison.metrics:
+            click.echo("")  # the table ends in a blank line
+        click.echo(comparison.seed_validation.summary_line())
+        click.echo("  (optimistic: the teacher saw every seed; copies of held-out seeds and their values were dropped)")
+    click.echo(
+        f"\nwrote {config.run_dir}/{{generated,revalued,rejects,filtered,failures}}.jsonl, students/, metrics.json"
+    )
 
 
 @main.command(short_help="Only generate the data of a run config (no training).")
@@ -110,7 +128,9 @@ def run(config_path: Path, out: Path | None, no_progress: bool) -> None:
     help="Stop (resumably) before this run's estimated spend would exceed USD dollars (needs teacher.price).",
 )
 def generate(config_path: Path, out: Path | None, no_progress: bool, dry_run: bool, budget: float | None) -> None:
-    """Only generate: write generated.jsonl, rejects.jsonl, filtered.jsonl and failures.jsonl for the run CONFIG.
+    """Only generate: write generated.jsonl, revalued.jsonl, rejects.jsonl, filtered.jsonl and failures.jsonl for
+    the run CONFIG (a filter that needs a reference student, such as `intent`, gets the baseline student, trained
+    here first).
 
     \b
     Completions are cached in the run directory's cache.sqlite: re-running after an interruption (even
@@ -134,7 +154,7 @@ def generate(config_path: Path, out: Path | None, no_progress: bool, dry_run: bo
     if budget is not None and config.teacher.price is None:
         click.echo("warning: --budget without teacher.price in the config: every request counts as free", err=True)
     generate_data(config, data, progress=not no_progress, log=click.echo, budget_usd=budget)
-    click.echo(f"wrote {config.run_dir}/{{generated,rejects,filtered,failures}}.jsonl")
+    click.echo(f"wrote {config.run_dir}/{{generated,revalued,rejects,filtered,failures}}.jsonl")
 
 
 @main.command(short_help="Show the LINGUIST prompts (and grammars) a run config would send.")

@@ -1,10 +1,11 @@
-"""Slot-catalogue resampling: the no-teacher baseline for data augmentation.
+"""Slot-catalogue resampling: the no-teacher baseline for data augmentation, and re-valuing any template.
 
 A new utterance is a seed example with each slot value swapped for another value of the same label,
 drawn from a *catalogue* (``label -> values``).  The catalogue holds the seed examples' own values plus
 values of the same labels from other data (e.g. other intents' training utterances: ``city`` values from
 GetWeather serve BookRestaurant).  The wording never changes, only the values, which is what a
-teacher model is measured against.
+teacher model is measured against.  :func:`revalue` applies the same swap to other utterances (e.g. a
+teacher's kept outputs): several value fillings of each new wording.
 """
 
 from __future__ import annotations
@@ -96,6 +97,59 @@ def resample(
                 break
         seen.add(_key(candidate))
         out.append(candidate.replace(meta={"source": "resample", "seed_index": index}))
+    return out
+
+
+def revalue(
+    utterances: Sequence[Utterance],
+    catalogue: Mapping[str, Sequence[str]],
+    k: int,
+    seed: int = 0,
+    *,
+    max_attempts: int = 50,
+    avoid: Iterable[Utterance] = (),
+) -> list[Utterance]:
+    """Up to ``k`` re-filled variants of each input utterance that has slots: the same wording with every slot
+    value replaced by a random catalogue value of its label (drawn as :func:`resample` draws; a label missing
+    from the catalogue keeps its value).
+
+    Where :func:`resample` varies the seed examples, this varies any template, e.g. the teacher's kept
+    utterances: a new wording is worth more with several values in it.  A variant is never an exact duplicate
+    (same case-folded text, intent and slots) of an input, of ``avoid`` (e.g. the seed examples) or of an
+    earlier output: up to ``max_attempts`` draws are made per variant, and when none is new the variant is
+    *skipped*, not duplicated.  So the result holds at most ``k`` variants per input, fewer when the catalogue
+    runs out of new combinations (an input whose labels have no catalogue values gives none), and inputs
+    without slots give none.  Outputs come input by input, in input order; sampling is deterministic given
+    ``seed``.
+
+    Each output keeps its input's intent, language and ``meta``, except ``meta["bracketed"]`` (a teacher's raw
+    line, which held the old values), and adds ``meta["source"] = "revalue"``, ``meta["template_source"]`` (the
+    input's ``meta["source"]``, e.g. ``"linguist"``, or ``None``) and ``meta["revalued_from"]`` (the input's
+    text).  ``k`` = 0 gives ``[]``.
+
+    Raises :class:`TvdError`: E162 when ``k`` is negative, E163 when a catalogue value is empty or has
+    surrounding whitespace.
+    """
+    if k < 0:
+        raise TvdError(E_NOTHING_TO_RESAMPLE, f"k must not be negative, got {k}", fix="ask for k >= 0 variants")
+    if k == 0:
+        return []
+    values = _checked_catalogue(catalogue)
+    rng = random.Random(seed)
+    seen = {_key(u) for u in (*utterances, *avoid)}
+    out: list[Utterance] = []
+    for utterance in utterances:
+        if not any(span.label in values for span in utterance.spans):
+            continue  # nothing would change
+        meta = {key: value for key, value in utterance.meta.items() if key != "bracketed"}
+        meta |= {"source": "revalue", "template_source": utterance.meta.get("source"), "revalued_from": utterance.text}
+        for _ in range(k):
+            for _attempt in range(max(1, max_attempts)):
+                candidate = _swap(utterance, values, rng)
+                if _key(candidate) not in seen:
+                    seen.add(_key(candidate))
+                    out.append(candidate.replace(meta=dict(meta)))
+                    break
     return out
 
 

@@ -1,39 +1,71 @@
-"""Filters over generated utterances: exact duplicates, copies of seed examples, template duplicates, wrong language.
+"""Filters over generated utterances: duplicates (exact, seed, template, near), wrong language, and meaning
+(intent drift, implausible or unlabelled slot values, conflicts with the base data).
 
 Each removal carries a reason, so nothing is dropped silently (:class:`FilterResult`).  Filters are found by
-name in :data:`FILTERS` (packages add their own through the entry-point group ``tvd.filters``).
+name in :data:`FILTERS` (packages add their own through the entry-point group ``tvd.filters``) and built from
+a :class:`FilterContext` (seeds, base data, an optional :class:`Reference` model, options).
 """
 
-from tvd.filters.base import Filter, FilterContext, FilterResult, normalise, segments
+from tvd.filters.base import (
+    Filter,
+    FilterContext,
+    FilterResult,
+    OptionRange,
+    Reference,
+    ReferencePredictions,
+    normalise,
+    segments,
+)
+from tvd.filters.base_conflict import BaseConflictFilter
 from tvd.filters.exact import ExactDuplicateFilter, exact_key
+from tvd.filters.intent import IntentFilter
 from tvd.filters.language import LanguageFilter, in_language
+from tvd.filters.near_duplicate import NearDuplicateFilter
 from tvd.filters.pipeline import (
     DEFAULT_FILTERS,
     FILTER_NAMES,
     FILTERS,
     FilterChain,
+    FilterOptions,
     apply_filters,
     build_filters,
+    check_filters,
+    filter_class,
+    needs_reference,
 )
+from tvd.filters.plausible import PlausibleValueFilter
 from tvd.filters.seed import SeedDuplicateFilter
 from tvd.filters.template import TemplateDuplicateFilter, template_of
+from tvd.filters.unlabelled import UnlabelledValueFilter
 
 __all__ = [
     "DEFAULT_FILTERS",
     "FILTERS",
     "FILTER_NAMES",
+    "BaseConflictFilter",
     "ExactDuplicateFilter",
     "Filter",
     "FilterChain",
     "FilterContext",
+    "FilterOptions",
     "FilterResult",
+    "IntentFilter",
     "LanguageFilter",
+    "NearDuplicateFilter",
+    "OptionRange",
+    "PlausibleValueFilter",
+    "Reference",
+    "ReferencePredictions",
     "SeedDuplicateFilter",
     "TemplateDuplicateFilter",
+    "UnlabelledValueFilter",
     "apply_filters",
     "build_filters",
+    "check_filters",
     "exact_key",
+    "filter_class",
     "in_language",
+    "needs_reference",
     "normalise",
     "segments",
     "template_of",

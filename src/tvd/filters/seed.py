@@ -25,6 +25,7 @@ class SeedDuplicateFilter(Filter):
 
     @classmethod
     def from_context(cls, context: FilterContext) -> Self:
+        cls.resolve_options(context.options)  # it takes none: any is E562
         return cls(context.seeds)
 
     def check(self, utterance: Utterance) -> str | None:

@@ -19,7 +19,7 @@ from tvd.engine.cache import CompletionCache
 from tvd.engine.dispatch import EngineSettings
 from tvd.engine.generate import GenerationEstimate, GenerationResult, GenerationStats, estimate_generation, generate
 from tvd.evaluate.control import ControlSample
-from tvd.filters import FilterChain, FilterResult, build_filters
+from tvd.filters import FilterChain, FilterOptions, FilterResult, Reference, build_filters
 from tvd.linguist.planner import PlanSettings, plan_requests
 from tvd.linguist.request import LinguistRequest
 from tvd.linguist.task import LinguistTask
@@ -132,16 +132,23 @@ def augment(
     budget_usd: float | None = None,
     progress: bool = False,
     source_language: str | None = None,
+    reference: Reference | None = None,
+    filter_options: FilterOptions | None = None,
 ) -> Augmented:
     """LINGUIST data for ``intent``: plan, generate (through ``cache``), validate, filter (``filters`` by name,
     in order, against the seeds).  ``engine``: concurrency, rate limits, retries, price; ``budget_usd``: stop
     sending (resumably) before the estimated spend of this call would exceed it.  ``source_language``: the
     language the fixed include values are written in (default: the seeds'); when the requested language differs,
-    the teacher may translate them (see :class:`~tvd.linguist.task.LinguistTask`).
+    the teacher may translate them (see :class:`~tvd.linguist.task.LinguistTask`).  The filters see ``base`` too,
+    ``reference`` (a model with ``predict``, e.g. the baseline student, for filters that need one) and their
+    ``filter_options`` (filter name -> options).
 
-    The filters are built before anything is sent (an unknown or repeated name is E560 then, not after the
-    teacher was paid); the cache is locked while it is open (E372 if another process holds it)."""
-    chain = FilterChain(build_filters(tuple(filters), seeds))
+    The filters are built before anything is sent (an unknown or repeated name is E560, bad options E562, a
+    filter that needs a missing reference E561 then, not after the teacher was paid); the cache is locked while
+    it is open (E372 if another process holds it)."""
+    chain = FilterChain(
+        build_filters(tuple(filters), seeds, base=base, reference=reference, options=filter_options)
+    )
     requests = plan(intent, seeds, base, generation)
     result = generate(
         _task(seeds, source_language),

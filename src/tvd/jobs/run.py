@@ -1,10 +1,17 @@
 """The run job: a run config's seed utterances of a new intent in, synthetic data and a better student out.
 
 ``tvd run CONFIG`` = :func:`load_run_data` (read base, seed and test data) then :func:`generate_data` (the
-LINGUIST job, :func:`~tvd.jobs.augment.augment`, through the run directory's ``cache.sqlite``; then
-:func:`write_generated` writes ``generated.jsonl`` / ``rejects.jsonl`` / ``filtered.jsonl`` / ``failures.jsonl``)
-followed by :func:`train_and_compare` (train the student on base + seeds, and on base + seeds + generated;
-evaluate both on the held-out test set; write ``metrics.json``).  Every file goes into the run directory.
+LINGUIST job, :func:`~tvd.jobs.augment.augment`, through the run directory's ``cache.sqlite``; then ``revalue``
+re-filled variants of each kept utterance (:func:`~tvd.data.resample.revalue`, values from the seeds and the
+base); :func:`write_generated` writes ``generated.jsonl`` (the teacher's kept utterances) / ``revalued.jsonl`` /
+``rejects.jsonl`` / ``filtered.jsonl`` / ``failures.jsonl``) followed by :func:`train_and_compare` (train the
+student on base + seeds, and on base + seeds x ``seed_weight`` + kept + re-valued; evaluate both on the held-out
+test set; estimate the gain from the seeds alone by :func:`cross_validate`; write ``metrics.json``).  Every file
+goes into the run directory.
+
+A filter that needs a reference student (``intent``: :func:`tvd.filters.needs_reference`) gets the baseline
+student (base + seeds), trained before generation's filtering by :func:`train_baseline`; it travels in
+:attr:`GeneratedData.reference` so :func:`train_and_compare` reuses it instead of training it twice.
 
 Nothing is sent before the whole config has been checked: the student block and the filters build
 (:meth:`~tvd.config.RunConfig.check`), the seed file holds one intent and a configured test file holds
@@ -16,12 +23,14 @@ utterances (E113).  :func:`generate_data` and :func:`train_and_compare` hold the
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tvd.config import RunConfig
 from tvd.data.atomic import write_json, write_jsonl
+from tvd.data.resample import build_catalogue, revalue
 from tvd.data.utterance import Utterance, intents
 from tvd.engine.accounting import format_cost
 from tvd.engine.cache import CompletionCache, existing_cache
@@ -29,12 +38,14 @@ from tvd.engine.generate import GenerationEstimate, GenerationStats, summary_lin
 from tvd.engine.lock import run_lock
 from tvd.errors import E_MIXED_SEEDS, E_NO_SEEDS, E_NO_UTTERANCES, E_SEED_INTENT, TvdError
 from tvd.evaluate.metrics import Metrics, evaluate
+from tvd.evaluate.seed_validation import SeedValidation, estimate_gain
+from tvd.filters import needs_reference
 from tvd.formats import read_dataset
 from tvd.jobs import augment as linguist_job
 from tvd.jobs.augment import Augmented
 from tvd.jobs.teacher import build_teacher, engine_settings
 from tvd.linguist.request import LinguistRequest
-from tvd.students import make_student
+from tvd.students import Student, make_student
 from tvd.teachers.base import Teacher
 
 
@@ -47,10 +58,35 @@ class RunData:
 
 
 @dataclass
+class TrainedStudent:
+    """A fitted student with what it was trained on: ``train_size`` utterances in ``seconds``."""
+
+    student: Student
+    train_size: int
+    seconds: float
+
+
+@dataclass
 class GeneratedData:
+    """What :func:`generate_data` made: the teacher's ``kept`` utterances (after the filters), their ``revalued``
+    variants, the engine's stats and the filters' removal counts.  ``reference``: the baseline student the filters
+    were given (None when no filter needs one), for :func:`train_and_compare` to reuse."""
+
     kept: list[Utterance]
     stats: GenerationStats
     filter_counts: dict[str, int]
+    revalued: list[Utterance] = field(default_factory=list)
+    reference: TrainedStudent | None = None
+
+
+@dataclass
+class Comparison:
+    """What :func:`train_and_compare` found: test-set ``metrics`` per student (empty without a test set), the
+    seed cross-validation estimate (None when off or impossible) and the ``summary`` written to metrics.json."""
+
+    metrics: dict[str, Metrics]
+    seed_validation: SeedValidation | None
+    summary: dict[str, Any]
 
 
 def load_run_data(config: RunConfig, log: Any = print) -> RunData:
@@ -124,13 +160,50 @@ def estimate_data(config: RunConfig, data: RunData, *, teacher: Teacher | None =
         )
 
 
-def write_generated(run_dir: Path, augmented: Augmented) -> None:
-    """The run directory's data files: generated (kept), rejects, filtered (with reasons) and failures."""
+def write_generated(run_dir: Path, augmented: Augmented, revalued: Sequence[Utterance] = ()) -> None:
+    """The run directory's data files: generated (kept), revalued (their re-filled variants; empty when the config
+    asks for none), rejects, filtered (with reasons) and failures."""
     result, filtered = augmented.generation, augmented.filtered
     write_jsonl(run_dir / "generated.jsonl", (u.to_dict() for u in filtered.kept))
+    write_jsonl(run_dir / "revalued.jsonl", (u.to_dict() for u in revalued))
     write_jsonl(run_dir / "rejects.jsonl", result.rejects)
     write_jsonl(run_dir / "filtered.jsonl", filtered.removed_records())
     write_jsonl(run_dir / "failures.jsonl", result.failures)
+
+
+def baseline_training_data(data: RunData) -> list[Utterance]:
+    """The baseline student's training data: base + seeds."""
+    return [*data.base, *data.seeds]
+
+
+def augmented_training_data(config: RunConfig, data: RunData, generated: GeneratedData) -> list[Utterance]:
+    """The augmented student's training data: base + the seeds ``seed_weight`` times (weighing the real examples
+    against the generated ones) + the kept generated utterances + their re-valued variants."""
+    return [*data.base, *data.seeds * config.seed_weight, *generated.kept, *generated.revalued]
+
+
+def train_baseline(config: RunConfig, data: RunData, *, log: Any = print) -> TrainedStudent:
+    """Train the config's student on base + seeds (the run's baseline, and the reference of filters that need
+    one)."""
+    train = baseline_training_data(data)
+    started = time.perf_counter()
+    student = make_student(config.student.kind, **config.student.params).fit(train)
+    seconds = round(time.perf_counter() - started, 2)
+    log(f"trained baseline student on {len(train)} utterances in {seconds:.1f} s")
+    return TrainedStudent(student, len(train), seconds)
+
+
+def revalue_kept(config: RunConfig, data: RunData, kept: Sequence[Utterance]) -> list[Utterance]:
+    """``config.revalue`` re-filled variants of each kept utterance (:func:`~tvd.data.resample.revalue`, seeded by
+    ``generation.seed``; never a copy of a kept utterance, a seed or another variant, so possibly fewer).  The
+    values come from the seeds and the base (:func:`~tvd.data.resample.build_catalogue`), for the labels of the
+    seeds and of the kept utterances (so a label the teacher used through ``generation.extra_labels`` gets the
+    base's values too); a label neither has keeps its value."""
+    if config.revalue == 0 or not kept:
+        return []
+    labels = {s.label for u in (*data.seeds, *kept) for s in u.spans}
+    catalogue = build_catalogue(data.seeds, data.base, labels=labels)
+    return revalue(kept, catalogue, config.revalue, seed=config.generation.seed, avoid=data.seeds)
 
 
 def generate_data(
@@ -141,37 +214,54 @@ def generate_data(
     progress: bool = True,
     log: Any = print,
     budget_usd: float | None = None,
+    baseline: TrainedStudent | None = None,
 ) -> GeneratedData:
-    """Plan, generate, validate and filter (:func:`~tvd.jobs.augment.augment`); write generated / rejects /
-    filtered / failures JSONL to the run directory.
+    """Plan, generate, validate and filter (:func:`~tvd.jobs.augment.augment`), re-value the kept utterances
+    (:func:`revalue_kept`); write generated / revalued / rejects / filtered / failures JSONL to the run directory.
 
     ``teacher`` overrides the config's teacher block (tests pass a scripted one).  ``budget_usd``: stop
     sending (resumably: a re-run continues) before the estimated spend of this call would exceed it.
     A :class:`~tvd.errors.TvdError` from the teacher (wrong URL, bad key...) stops the run before any
     output file is written; what was answered until then stays in the cache.  The config is checked
     (:meth:`~tvd.config.RunConfig.check`) and the run directory locked (E372) before the teacher is built.
+
+    When a configured filter needs a reference student (:func:`tvd.filters.needs_reference`), ``baseline`` is it,
+    or (None) the baseline student is trained here first (:func:`train_baseline`, before the teacher is built);
+    it is returned in :attr:`GeneratedData.reference`.  Otherwise no student is trained.
     """
     run_dir = config.run_dir
     settings = engine_settings(config.teacher)
     config.check()
-    with (
-        run_lock(run_dir),
-        teacher or build_teacher(config.teacher) as teacher_,
-        CompletionCache(run_dir / "cache.sqlite") as cache,
-    ):
-        augmented = linguist_job.augment(
-            data.intent,
-            data.seeds,
-            data.base,
-            config.generation,
-            teacher_,
-            cache,
-            filters=config.filters,
-            engine=settings,
-            budget_usd=budget_usd,
-            progress=progress,
-        )
-        write_generated(run_dir, augmented)
+    with run_lock(run_dir):
+        reference = None
+        if needs_reference(config.filters):
+            if baseline is None:
+                log(
+                    f"a filter of {config.filters} needs a reference student: training the baseline student "
+                    "(base + seeds) before generation"
+                )
+                baseline = train_baseline(config, data, log=log)
+            reference = baseline
+        with (
+            teacher or build_teacher(config.teacher) as teacher_,
+            CompletionCache(run_dir / "cache.sqlite") as cache,
+        ):
+            augmented = linguist_job.augment(
+                data.intent,
+                data.seeds,
+                data.base,
+                config.generation,
+                teacher_,
+                cache,
+                filters=config.filters,
+                engine=settings,
+                budget_usd=budget_usd,
+                progress=progress,
+                reference=reference.student if reference is not None else None,
+                filter_options=config.filter_options,
+            )
+            revalued = revalue_kept(config, data, augmented.kept)
+            write_generated(run_dir, augmented, revalued)
     stats, filtered = augmented.stats, augmented.filtered
     for line in summary_lines(stats, settings.price):
         log(line)
@@ -186,31 +276,88 @@ def generate_data(
             "run again (with a higher --budget) to continue where this run stopped"
         )
     log(f"filters: kept {len(filtered.kept)} of {stats.accepted}, removed {dict(filtered.counts) or 'none'}")
-    return GeneratedData(kept=filtered.kept, stats=stats, filter_counts=dict(filtered.counts))
+    if config.revalue:
+        templates = sum(bool(u.spans) for u in filtered.kept)
+        log(
+            f"re-valued: {len(revalued)} variant(s) of {templates} kept utterance(s) with slots (up to "
+            f"{config.revalue} each; fewer where the catalogue has no new values); see {run_dir / 'revalued.jsonl'}"
+        )
+    return GeneratedData(
+        kept=filtered.kept, stats=stats, filter_counts=dict(filtered.counts), revalued=revalued, reference=reference
+    )
+
+
+def cross_validate(
+    config: RunConfig, data: RunData, generated: GeneratedData, *, log: Any = print
+) -> SeedValidation | None:
+    """The seed cross-validation estimate of the generated data (:func:`~tvd.evaluate.seed_validation.estimate_gain`
+    with the config's ``validation`` block, student and ``seed_weight``; the generated data is kept + re-valued).
+
+    None when ``validation.folds`` is 0 or there are fewer than 2 seeds (said in the log); more folds than seeds
+    are cut to one per seed (leave one out), also said in the log.  Optimistic: the teacher saw every seed."""
+    folds = config.validation.folds
+    if folds == 0:
+        return None
+    if len(data.seeds) < 2:
+        log(f"seed cross-validation skipped: it needs at least 2 seed utterances, the run has {len(data.seeds)}")
+        return None
+    if folds > len(data.seeds):
+        log(f"seed cross-validation: {folds} folds asked for {len(data.seeds)} seeds; using {len(data.seeds)}")
+        folds = len(data.seeds)
+    return estimate_gain(
+        data.intent,
+        data.base,
+        data.seeds,
+        [*generated.kept, *generated.revalued],
+        lambda: make_student(config.student.kind, **config.student.params),
+        folds=folds,
+        base_per_intent=config.validation.base_per_intent,
+        seed=config.validation.seed,
+        seed_weight=config.seed_weight,
+        log=log,
+    )
 
 
 def train_and_compare(
-    config: RunConfig, data: RunData, generated: GeneratedData, *, log: Any = print
-) -> dict[str, Metrics]:
-    """Train baseline (base + seeds) and augmented (+ generated) students; evaluate both on the test set (when
-    the config names one).  Holds the run directory's lock (E372 if another process works there)."""
+    config: RunConfig,
+    data: RunData,
+    generated: GeneratedData,
+    *,
+    log: Any = print,
+    baseline: TrainedStudent | None = None,
+) -> Comparison:
+    """Train baseline (base + seeds) and augmented (base + seeds x ``seed_weight`` + kept + re-valued) students;
+    evaluate both on the test set (when the config names one); estimate the gain by seed cross-validation
+    (:func:`cross_validate`, also without a test set); write ``metrics.json``.
+
+    The baseline student is ``baseline``, else ``generated.reference`` (the filters' reference), else trained
+    here: never twice.  Holds the run directory's lock (E372 if another process works there)."""
     with run_lock(config.run_dir):
-        return _train_and_compare(config, data, generated, log)
+        return _train_and_compare(config, data, generated, log, baseline)
 
 
-def _train_and_compare(config: RunConfig, data: RunData, generated: GeneratedData, log: Any) -> dict[str, Metrics]:
+def _train_and_compare(
+    config: RunConfig, data: RunData, generated: GeneratedData, log: Any, given: TrainedStudent | None
+) -> Comparison:
+    baseline = given or generated.reference
     run_dir = config.run_dir
-    runs = {"baseline": [*data.base, *data.seeds], "augmented": [*data.base, *data.seeds, *generated.kept]}
+    runs = {"baseline": baseline_training_data(data), "augmented": augmented_training_data(config, data, generated)}
     metrics: dict[str, Metrics] = {}
     timings: dict[str, float] = {}
     for name, train in runs.items():
-        started = time.perf_counter()
-        student = make_student(config.student.kind, **config.student.params).fit(train)
-        timings[name] = round(time.perf_counter() - started, 2)
+        if name == "baseline" and baseline is not None:
+            student, timings[name] = baseline.student, baseline.seconds
+            why = "the filters' reference" if given is None else "given"
+            log(f"baseline student: reusing the one already trained on {baseline.train_size} utterances ({why})")
+        else:
+            started = time.perf_counter()
+            student = make_student(config.student.kind, **config.student.params).fit(train)
+            timings[name] = round(time.perf_counter() - started, 2)
+            log(f"trained {name} student on {len(train)} utterances in {timings[name]:.1f} s")
         student.save(run_dir / "students" / name)
-        log(f"trained {name} student on {len(train)} utterances in {timings[name]:.1f} s")
         if data.test:
             metrics[name] = evaluate(data.test, student.predict(data.test))
+    validation = cross_validate(config, data, generated, log=log)
     summary = {
         "intent": data.intent,
         "train_sizes": {name: len(train) for name, train in runs.items()},
@@ -218,8 +365,13 @@ def _train_and_compare(config: RunConfig, data: RunData, generated: GeneratedDat
         "generation": generated.stats.to_dict(),
         "filters": generated.filter_counts,
         "n_generated": len(generated.kept),
+        "n_revalued": len(generated.revalued),
+        "revalue": config.revalue,
+        "seed_weight": config.seed_weight,
+        "baseline_reused": baseline is not None,
         "test_size": len(data.test),
         "metrics": {name: m.to_dict() for name, m in metrics.items()},
+        "seed_validation": validation.to_dict() if validation is not None else None,
     }
     write_json(run_dir / "metrics.json", summary)
-    return metrics
+    return Comparison(metrics=metrics, seed_validation=validation, summary=summary)

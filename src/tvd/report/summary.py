@@ -89,3 +89,34 @@ def pivot(
                 row[column] = cell(members)
         table.append(row)
     return table
+
+
+def paired_difference(
+    records: Iterable[Record],
+    key: str,
+    a: Any,
+    b: Any,
+    value: str,
+    *,
+    pair_by: Sequence[str] = ("intent", "seed"),
+) -> dict[str, Any] | None:
+    """The mean over pairs of ``value(a) - value(b)``, pairs being records of ``key`` ``a`` and ``b`` that share
+    ``pair_by`` (a benchmark cell), with its standard error (sample standard deviation / sqrt(pairs)) and the
+    number of pairs; None when fewer than two pairs exist.  Pairing removes the cell-to-cell spread that the two
+    methods share, which is most of it."""
+    left: dict[tuple[Any, ...], float] = {}
+    right: dict[tuple[Any, ...], float] = {}
+    for record in records:
+        cell = tuple(record[k] for k in pair_by)
+        if record[key] == a:
+            left[cell] = record[value]
+        elif record[key] == b:
+            right[cell] = record[value]
+    diffs = [left[cell] - right[cell] for cell in left if cell in right]
+    if len(diffs) < 2:
+        return None
+    return {
+        "mean": statistics.fmean(diffs),
+        "se": statistics.stdev(diffs) / len(diffs) ** 0.5,
+        "pairs": len(diffs),
+    }

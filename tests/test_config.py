@@ -28,7 +28,8 @@ def test_defaults_and_run_dir(tmp_path):
     assert config.data.base == tmp_path / "b.jsonl"
     assert config.data.test is None
     assert config.generation.examples_per_prompt == 10
-    assert config.filters == ["exact", "seed"]
+    assert config.filters == ["exact", "seed", "plausible", "unlabelled", "near_duplicate", "base_conflict"]
+    assert config.revalue == 1
     assert config.run_dir == Path("runs/run")
 
 
@@ -88,11 +89,11 @@ def test_valid_student_parameters_load(tmp_path):
     assert load_config(path).student.params == {"epochs": 2, "lr": 0.001}
 
 
-def test_run_levers_default_to_off_and_validation_to_five_folds(tmp_path):
+def test_run_levers_defaults_revalue_one_and_validation_five_folds(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text("data: {base: b.jsonl, seed: s.jsonl}\n")
     config = load_config(path)
-    assert config.filter_options == {} and config.revalue == 0 and config.seed_weight == 1
+    assert config.filter_options == {} and config.revalue == 1 and config.seed_weight == 1
     assert (config.validation.folds, config.validation.base_per_intent, config.validation.seed) == (5, 100, 0)
 
 

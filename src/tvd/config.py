@@ -104,6 +104,12 @@ def _known_filter(name: str) -> str:
 FilterName = Annotated[str, AfterValidator(_known_filter)]
 
 
+def _run_pipeline() -> tuple[str, ...]:
+    from tvd.filters import RUN_PIPELINE
+
+    return RUN_PIPELINE
+
+
 class StudentConfig(_Block):
     """The student to train: a registered kind (``tvd.students.STUDENTS``) and its constructor parameters."""
 
@@ -145,13 +151,14 @@ class RunConfig(_Block):
     teacher: TeacherConfig = Field(default_factory=TeacherConfig)
     generation: GenerationConfig = Field(default_factory=GenerationConfig)
     filters: list[FilterName] = Field(
-        default_factory=lambda: ["exact", "seed"], description="filters by registered name (`tvd.filters.FILTERS`)"
+        default_factory=lambda: list(_run_pipeline()),
+        description="filters by registered name (`tvd.filters.FILTERS`); default `tvd.filters.RUN_PIPELINE`",
     )
     filter_options: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="per-filter options, e.g. {near_duplicate: {threshold: 0.8}}"
     )
     revalue: int = Field(
-        default=0, ge=0, description="re-filled variants per kept generated utterance (values from seeds + base)"
+        default=1, ge=0, description="re-filled variants per kept generated utterance (values from seeds + base)"
     )
     seed_weight: int = Field(
         default=1, ge=1, description="times the seeds appear in the augmented student's training data"

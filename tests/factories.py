@@ -5,7 +5,17 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from tvd.data.utterance import Utterance
+from tvd.data.utterance import Span, Utterance
+
+
+def tagged(text: str, intent: str | None, *slots: tuple[str, str]) -> Utterance:
+    """An utterance whose slots are given as (label, value) pairs found left to right in the text."""
+    spans, cursor = [], 0
+    for label, value in slots:
+        start = text.index(value, cursor)
+        spans.append(Span(start, start + len(value), label))
+        cursor = start + len(value)
+    return Utterance(text, intent, tuple(spans))
 
 
 def bio(tokens: str, tags: str, intent: str, language: str = "en") -> Utterance:

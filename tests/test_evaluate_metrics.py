@@ -10,20 +10,13 @@ import pytest
 from seqeval.metrics import f1_score, precision_score, recall_score
 from seqeval.scheme import IOB2
 
+from factories import tagged
 from tvd.data.utterance import Span, Utterance
 from tvd.errors import TvdError
 from tvd.evaluate import evaluate, slot_scores
 from tvd.evaluate.metrics import proportion_se, spans_to_tags
 
-
-def utt(text: str, intent: str | None, *slots: tuple[str, str]) -> Utterance:
-    """An utterance whose slots are given as (label, value) pairs found left to right in the text."""
-    spans, cursor = [], 0
-    for label, value in slots:
-        start = text.index(value, cursor)
-        spans.append(Span(start, start + len(value), label))
-        cursor = start + len(value)
-    return Utterance(text, intent, tuple(spans))
+utt = tagged
 
 
 GOLD = [

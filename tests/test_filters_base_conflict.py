@@ -7,18 +7,11 @@ import time
 import pytest
 
 import tvd.filters.minhash as minhash
-from tvd.data.utterance import Span, Utterance
+from factories import tagged
 from tvd.errors import TvdError
 from tvd.filters import BaseConflictFilter, apply_filters, build_filters
 
-
-def u(text: str, intent: str, *slots: tuple[str, str]) -> Utterance:
-    spans, cursor = [], 0
-    for label, value in slots:
-        start = text.index(value, cursor)
-        spans.append(Span(start, start + len(value), label))
-        cursor = start + len(value)
-    return Utterance(text, intent, tuple(spans))
+u = tagged
 
 
 BASE = [

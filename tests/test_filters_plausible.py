@@ -5,19 +5,13 @@ from __future__ import annotations
 import pytest
 
 import tvd.filters.plausible as plausible
-from tvd.data.utterance import Span, Utterance
+from factories import tagged
+from tvd.data.utterance import Utterance
 from tvd.errors import TvdError
 from tvd.filters import PlausibleValueFilter, apply_filters, build_filters
 from tvd.filters.plausible import shape_features
 
-
-def u(text: str, intent: str, *slots: tuple[str, str]) -> Utterance:
-    spans, cursor = [], 0
-    for label, value in slots:
-        start = text.index(value, cursor)
-        spans.append(Span(start, start + len(value), label))
-        cursor = start + len(value)
-    return Utterance(text, intent, tuple(spans))
+u = tagged
 
 
 SEEDS = [

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 import pytest
 
+from factories import tagged
 from tvd.data.utterance import Span, Utterance
 from tvd.errors import TvdError
 from tvd.filters import UnlabelledValueFilter, apply_filters, build_filters
@@ -14,12 +15,7 @@ from tvd.filters.unlabelled import NUMBER_OR_TIME
 
 
 def u(text: str, intent: str = "BookRestaurant", *slots: tuple[str, str]) -> Utterance:
-    spans, cursor = [], 0
-    for label, value in slots:
-        start = text.index(value, cursor)
-        spans.append(Span(start, start + len(value), label))
-        cursor = start + len(value)
-    return Utterance(text, intent, tuple(spans))
+    return tagged(text, intent, *slots)
 
 
 P = "party_size_number"

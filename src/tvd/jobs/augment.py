@@ -25,7 +25,7 @@ from tvd.linguist.request import LinguistRequest
 from tvd.linguist.task import LinguistTask
 from tvd.teachers.base import GenerationParams, Teacher
 
-#: the filters of a run config that names none
+#: augment's default filters (duplicates only; a run config that names none gets `tvd.filters.RUN_PIPELINE`)
 RUN_FILTERS: tuple[str, ...] = ("exact", "seed")
 
 

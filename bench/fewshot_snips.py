@@ -465,6 +465,27 @@ def per_intent_table(records: list[dict[str, Any]], methods: list[str], intents:
     return format_table(rows, ["intent", *methods], title="Per intent: IC recall / slot F1 (%), mean over seeds")
 
 
+def per_intent_shares(records: list[dict[str, Any]], methods: list[str], intents: list[str]) -> list[dict[str, Any]]:
+    """Per intent (test split, means over its seeds): each method's share of the real10 -> full gap closed and
+    of real-oracle's gain reached, for IC recall and slot F1."""
+    out = []
+    for intent in intents:
+        rows = _rows([r for r in records if r["intent"] == intent], methods, "test")
+        out += [{"intent": intent, **row} for row in rows]
+    return out
+
+
+def per_intent_share_table(shares: list[dict[str, Any]], methods: list[str], intents: list[str]) -> str:
+    def cell(rs: list[Any]) -> str:
+        [row] = rs
+        keys = ("gap_closed_slot_f1", "oracle_share_slot_f1")
+        return " / ".join("-" if row.get(key) is None else f"{100 * row[key]:.0f}" for key in keys)
+
+    rows = pivot(shares, "intent", "method", cell, rows=intents, columns=methods)
+    title = "Per intent: slot F1 gap closed to full data / share of real-oracle's gain (%), test split"
+    return format_table(rows, ["intent", *methods], title=title)
+
+
 def filter_counts(records: list[dict[str, Any]]) -> dict[str, Any]:
     """Mean removals per reason and mean kept per generated method (over its cells)."""
     out: dict[str, Any] = {}
@@ -621,6 +642,7 @@ def main(argv: list[str] | None = None) -> int:
             "summary": summary,
             "summary_valid": valid_rows,
             "paired_vs_resample": paired,
+            "per_intent_shares": per_intent_shares(records, methods, args.intents),
             "filters": filter_counts(records),
             "seed_validation_agreement": agreement,
             "control": control,
@@ -631,6 +653,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n{format_table(valid_rows, COLUMNS, title='The same on the valid split (for choosing settings)')}")
     print(f"\n{paired_text}")
     print(f"\n{per_intent_table(records, methods, args.intents)}")
+    shares = per_intent_shares(records, methods, args.intents)
+    print(f"\n{per_intent_share_table(shares, methods, args.intents)}")
     for name, value in (
         ("filters", filter_counts(records)),
         ("seed cross-validation", agreement),

@@ -89,11 +89,11 @@ def test_valid_student_parameters_load(tmp_path):
     assert load_config(path).student.params == {"epochs": 2, "lr": 0.001}
 
 
-def test_run_levers_defaults_revalue_one_and_validation_five_folds(tmp_path):
+def test_run_levers_defaults_revalue_one_seed_weight_three_validation_five_folds(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text("data: {base: b.jsonl, seed: s.jsonl}\n")
     config = load_config(path)
-    assert config.filter_options == {} and config.revalue == 1 and config.seed_weight == 1
+    assert config.filter_options == {} and config.revalue == 1 and config.seed_weight == 3
     assert (config.validation.folds, config.validation.base_per_intent, config.validation.seed) == (5, 100, 0)
 
 

@@ -89,8 +89,8 @@ def test_run_writes_every_output_and_accounts_for_every_completion(project):
     # the default revalue: 1 re-fills each kept utterance once (fewer where the catalogue has no new value)
     assert summary["n_revalued"] == len(generated.revalued) == len((run / "revalued.jsonl").read_text().splitlines())
     assert 0 < len(generated.revalued) <= len(generated.kept)
-    assert summary["seed_weight"] == 1 and summary["baseline_reused"] is False
-    added = len(generated.kept) + len(generated.revalued)
+    assert summary["seed_weight"] == 3 and summary["baseline_reused"] is False  # the default: seeds 3 times
+    added = len(generated.kept) + len(generated.revalued) + 2 * len(data.seeds)
     assert summary["train_sizes"]["augmented"] == summary["train_sizes"]["baseline"] + added
     assert (run / "students" / "baseline" / "student.json").is_file()
     assert (run / "students" / "augmented" / "student.json").is_file()
@@ -308,7 +308,7 @@ def test_a_filter_that_needs_a_reference_gets_the_baseline_trained_once_before_g
     assert any("needs a reference student" in line for line in lines)
 
     comparison = train_and_compare(config, data, generated, log=lines.append)
-    added = len(generated.kept) + len(generated.revalued)
+    added = len(generated.kept) + len(generated.revalued) + 2 * len(data.seeds)  # seeds 3 times by default
     assert students.fits == [(baseline_size, 0), (baseline_size + added, teacher.calls)]
     assert set(comparison.metrics) == {"baseline", "augmented"}
     assert comparison.summary["baseline_reused"] is True

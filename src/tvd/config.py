@@ -161,7 +161,7 @@ class RunConfig(_Block):
         default=1, ge=0, description="re-filled variants per kept generated utterance (values from seeds + base)"
     )
     seed_weight: int = Field(
-        default=1, ge=1, description="times the seeds appear in the augmented student's training data"
+        default=3, ge=1, description="times the seeds appear in the augmented student's training data"
     )
     student: StudentConfig = Field(default_factory=StudentConfig)
     validation: ValidationConfig = Field(default_factory=ValidationConfig)

@@ -162,24 +162,7 @@ def test_bracket_grammar_gives_parseable_output(teacher: LlamaCppTeacher) -> Non
 @pytest.mark.slow
 @needs_model
 def test_linguist_grammar_output_parses(teacher: LlamaCppTeacher) -> None:
-    def example(text: str, city: str, time_range: str) -> Utterance:
-        spans = []
-        for value, label in ((city, "city"), (time_range, "timeRange")):
-            start = text.index(value)
-            spans.append(Span(start, start + len(value), label))
-        return Utterance(text=text, intent="GetWeather", spans=tuple(spans))
-
-    request = LinguistRequest(
-        intent="GetWeather",
-        labels=("timeRange", "city"),
-        include=(IncludeSlot("city", "paris"), IncludeSlot("timeRange", WILDCARD)),
-        examples=(
-            example("will it rain in boston tomorrow", "boston", "tomorrow"),
-            example("what is the forecast for oslo next week", "oslo", "next week"),
-            example("weather in austin on friday", "austin", "friday"),
-            example("is it going to be cold in rome this weekend", "rome", "this weekend"),
-        ),
-    )
+    request = _linguist_request()
     # rstrip: with this short 4-example prompt, the trailing space sends Gemma 3 270M into digit strings
     prompt = build_prompt(request).rstrip()
     params = GenerationParams(max_tokens=32, temperature=0.5, grammar=output_grammar(request), seed=1)

@@ -15,8 +15,9 @@ E1xx   data and formats: E10x-E11x reading and writing datasets, E16x few-shot s
 E2xx   LINGUIST requests and outputs
 E3xx   teachers, one decade a backend: E30x embedded / llama.cpp, E31x the teacher registry, E32x
        OpenAI-compatible HTTP, E33x transformers, E34x AWS (Bedrock, SageMaker), E35x teacher tuning,
-       E36x instruction data for tuning, E37x the generation engine (completion cache, run lock)
-E4xx   students (E40x), evaluation (E41x), the encoder student and its ONNX export (E42x), serving (E45x)
+       E36x instruction data for tuning, E37x the generation engine (completion cache, run lock, Ray backend)
+E4xx   students (E40x), evaluation (E41x), the encoder student and its ONNX export (E42x), serving (E45x),
+       the HTML run report and dataset cards (E47x)
 E5xx   configuration: E50x config files, E51x the run job's seeds, E56x filters
 E6xx   CLASP and the parser: E60x parse trees, PIZZA files and catalogues, E61x the CLASP job, E62x the
        parser student
@@ -89,6 +90,7 @@ E_BENCH_DATA_NOT_FOUND = _define("E173", "a benchmark's dataset is not under its
 E_BAD_WILDCARD_RATE = _define("E201", "the wildcard rate is outside [0, 1]")
 E_BAD_EXAMPLE_COUNT = _define("E202", "examples per prompt is outside [0, the most a LINGUIST prompt holds]")
 E_UNKNOWN_FIXED_SLOT = _define("E203", "fixed values given for a slot that no seed example of the intent uses")
+E_BAD_TRANSLATION_REQUEST = _define("E204", "a seed translation request: an unknown target language, or no seeds to translate")
 
 # -- E3xx teachers ------------------------------------------------------------------------------------------
 # E30x: the embedded model and the llama.cpp teacher
@@ -146,6 +148,9 @@ E_BAD_DATASET_ARG = _define("E365", "a dataset argument is not NAME=PATH or PATH
 E_CACHE_CORRUPT = _define("E370", "the completion cache is not a readable tvd SQLite file (corrupt, truncated, folder)")
 E_CACHE_EMPTY = _define("E371", "a zero-byte completion cache in a run directory that holds an earlier run's outputs")
 E_RUN_LOCKED = _define("E372", "another tvd process holds the run directory's lock")
+E_NO_RAY = _define("E373", "the Ray engine backend needs ray, which is not importable")
+E_RAY_CONNECT = _define("E374", "a Ray cluster address that cannot be reached or joined")
+E_RAY_WORKERS_LOST = _define("E375", "requests whose Ray workers kept dying, past the retries allowed")
 
 # -- E4xx students, evaluation and serving ------------------------------------------------------------------
 # E40x: students (tvd.students)
@@ -183,6 +188,9 @@ E_UNAUTHORIZED = _define("E460", "a request without the API key, or with a wrong
 E_NESTED_JSON = _define("E461", "a request body nested deeper than the server accepts (400)")
 E_UNENCODABLE_TEXT = _define("E462", "a text with a lone surrogate or another character UTF-8 cannot encode (400)")
 E_NO_API_KEY = _define("E463", "serving with an API-key variable that is unset or empty")
+# E47x: the HTML run report and dataset cards (tvd.report, tvd report)
+E_NOT_A_RUN_DIR = _define("E470", "a report's directory holds none of the files a tvd run or generate writes")
+E_BAD_RUN_FILE = _define("E471", "a run file the report reads is malformed (a bad JSON line, a missing field)")
 
 # -- E5xx configuration -------------------------------------------------------------------------------------
 # E50x: config files (tvd.config)
@@ -199,6 +207,9 @@ E_SEED_VALIDATION = _define("E513", "seed cross-validation: fewer than 2 folds, 
 E_BAD_FILTER = _define("E560", "an unknown filter name, or one listed twice")
 E_FILTER_NEEDS_REFERENCE = _define("E561", "a filter that needs the run's reference student was built without one")
 E_BAD_FILTER_OPTION = _define("E562", "a filter option that the filter does not take, or a value out of its range")
+E_NO_LANGUAGE_ID = _define("E563", "the language filter needs its language-identification library, not importable")
+E_UNSUPPORTED_LANGUAGE = _define("E564", "a language the language-identification model does not know")
+E_JUDGE_NEEDS_TEACHER = _define("E565", "the judge filter was built without a teacher to ask")
 
 # -- E6xx CLASP and the parser ------------------------------------------------------------------------------
 # E60x: parse trees, PIZZA files and catalogues

@@ -90,7 +90,7 @@ E_BENCH_DATA_NOT_FOUND = _define("E173", "a benchmark's dataset is not under its
 E_BAD_WILDCARD_RATE = _define("E201", "the wildcard rate is outside [0, 1]")
 E_BAD_EXAMPLE_COUNT = _define("E202", "examples per prompt is outside [0, the most a LINGUIST prompt holds]")
 E_UNKNOWN_FIXED_SLOT = _define("E203", "fixed values given for a slot that no seed example of the intent uses")
-E_BAD_TRANSLATION_REQUEST = _define("E204", "a seed translation request: an unknown target language, or no seeds to translate")
+E_BAD_TRANSLATION_REQUEST = _define("E204", "seed translation: an unknown target language, or no seeds to translate")
 
 # -- E3xx teachers ------------------------------------------------------------------------------------------
 # E30x: the embedded model and the llama.cpp teacher

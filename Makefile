@@ -17,7 +17,8 @@ export CMAKE_BUILD_PARALLEL_LEVEL ?= 2
 .PHONY: install demo test test-fast lint bench clean
 
 # The demo needs the embedded teacher only; the tests also exercise every other backend for real
-# (llama.cpp's HTTP server, transformers with torch 2.13.0 CPU, ONNX Runtime, boto3 with botocore's Stubber).
+# (llama.cpp's HTTP server, transformers with torch 2.13.0 CPU, ONNX Runtime, boto3 with botocore's Stubber,
+# a local Ray cluster).
 install: $(TEST_STAMP)
 
 $(DEMO_STAMP): pyproject.toml
@@ -27,7 +28,7 @@ $(DEMO_STAMP): pyproject.toml
 
 $(TEST_STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -e '.[embedded,server,transformers,encoder,aws,dev]'
+	$(BIN)/python -m pip install --quiet -e '.[embedded,server,transformers,encoder,aws,ray,dev]'
 	touch $(DEMO_STAMP) $(TEST_STAMP)
 
 demo: $(DEMO_STAMP)

@@ -8,27 +8,35 @@ intents), each filter of ``tvd.filters`` at each setting of a small grid is appl
   generated  the teacher's accepted completions of the cell (``fewshot_snips.py``'s cache; generated if missing)
 
 with the cell's real10 student (base + seeds) as the reference, as ``tvd run`` and ``fewshot_snips.py`` use it.
+The ``judge`` asks the embedded teacher (as the benchmarks run it: ``--batch-width``, ``--teacher-threads``) once
+per utterance, so it sees a subsample (``--judge-n`` real and as many generated utterances per cell) of the cells
+of ``--judge-intents`` only; its answers are cached under ``<work-dir>/judge/``, and each of its records carries
+the judge's counts (yes, no, unparseable, failed, sent, cached) and seconds.
 No valid or test data is read: the defaults chosen from this table are chosen on training data.  A filter earns
 its place when it removes much more of the generated data than of the real data.
 
 Results: bench/results/filter_calibration.json (``records``: cell, filter, option, value, data, removed, total) and
-a table of mean removal shares per setting.
+a table of mean removal shares per setting.  A run replaces the records it redoes and keeps the others (so
+``--filters judge`` adds the judge's rows to an earlier run's); ``commands`` lists the runs the records came from.
 
     python bench/filter_calibration.py                              # the cells fewshot_snips.py has finished
     python bench/filter_calibration.py --intents BookRestaurant GetWeather --seeds 0
+    python bench/filter_calibration.py --filters judge --seeds 0          # the judge on its 3 intents x 40 + 40
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import statistics
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
-from _protocol import RESULTS, SNIPS_INTENTS, WORK, default_data, read_split, stamp
-from fewshot_snips import _fit, _generate_linguist
+from _protocol import RESULTS, SNIPS_INTENTS, WORK, default_data, merge_records, read_split, stamp
+from fewshot_snips import _fit, _generate_linguist, _teacher_options
 from tvd.data.atomic import write_json
 from tvd.data.fewshot import novel_intent_split
 from tvd.filters import apply_filters
@@ -41,11 +49,35 @@ GRID: dict[str, tuple[str, tuple[Any, ...]]] = {
     "unlabelled": ("max_carrier_share", (0.005, 0.01, 0.05)),
     "near_duplicate": ("threshold", (0.7, 0.8, 0.9)),
     "base_conflict": ("threshold", (0.8, 0.9, 1.0)),
+    "judge": ("examples", (0, 2, 4)),
 }
 """filter -> (the option varied, its values); other options at their defaults."""
 
+_KEY = ("intent", "seed", "filter", "option", "value", "data")
 
-def calibrate_cell(intent: str, seed: int, args: argparse.Namespace, train: list[Any]) -> list[dict[str, Any]]:
+JUDGE_INTENTS = ("BookRestaurant", "GetWeather", "PlayMusic")
+"""The judge's cells by default (it asks the teacher once per utterance: a subsample, see --judge-n)."""
+
+
+def _judge(
+    items: list[Any], seeds: list[Any], base: list[Any], value: Any, teacher: Any, cache_path: Path
+) -> tuple[Any, dict[str, Any]]:
+    """The judge over ``items`` with ``teacher`` (answers cached in ``cache_path``): the result and its counts."""
+    from tvd.engine.cache import CompletionCache
+    from tvd.filters import FilterChain, build_filters
+
+    started = time.perf_counter()
+    with CompletionCache(cache_path) as cache:
+        [judge] = build_filters(
+            ("judge",), seeds, base=base, options={"judge": {"examples": value}}, teacher=teacher, cache=cache
+        )
+        result = FilterChain([judge]).apply(items)
+    return result, {**dict(judge.stats), "seconds": round(time.perf_counter() - started, 1)}
+
+
+def calibrate_cell(
+    intent: str, seed: int, args: argparse.Namespace, train: list[Any], judge_teacher: Any = None
+) -> list[dict[str, Any]]:
     split = novel_intent_split(train, intent, k=args.k, seed=seed)
     seeds, base = list(split.seed_examples), list(split.base)
     folder = args.work_dir / "students" / f"{intent}-{seed}-crf{args.crf_iterations}"
@@ -59,11 +91,19 @@ def calibrate_cell(intent: str, seed: int, args: argparse.Namespace, train: list
     generated = _generate_linguist(split, args, args.work_dir / "cache" / f"{intent}-{seed}.sqlite").generation.accepted
     records = []
     for name, (option, values) in GRID.items():
+        if name not in args.filters or (name == "judge" and judge_teacher is None):
+            continue
         for value in values:
             for data, items in (("real", real), ("generated", generated)):
-                result = apply_filters(
-                    items, seeds, (name,), base=base, reference=reference, options={name: {option: value}}
-                )
+                extra: dict[str, Any] = {}
+                if name == "judge":  # a subsample: the teacher is asked once per utterance
+                    items = random.Random(seed).sample(items, min(args.judge_n, len(items)))
+                    cache_path = args.work_dir / "judge" / f"{intent}-{seed}.sqlite"
+                    result, extra["judge"] = _judge(items, seeds, base, value, judge_teacher, cache_path)
+                else:
+                    result = apply_filters(
+                        items, seeds, (name,), base=base, reference=reference, options={name: {option: value}}
+                    )
                 records.append(
                     {
                         "intent": intent,
@@ -74,6 +114,7 @@ def calibrate_cell(intent: str, seed: int, args: argparse.Namespace, train: list
                         "data": data,
                         "removed": len(result.removed),
                         "total": result.total,
+                        **extra,
                     }
                 )
     return records
@@ -112,19 +153,51 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--crf-iterations", type=int, default=50)
     parser.add_argument("--work-dir", type=Path, default=WORK / "fewshot_snips")
     parser.add_argument("--out", type=Path, default=RESULTS / "filter_calibration.json")
+    parser.add_argument(
+        "--filters",
+        nargs="+",
+        default=list(GRID),
+        choices=list(GRID),
+        metavar="FILTER",
+        help="filters to calibrate (records of the others in --out are kept)",
+    )
+    parser.add_argument(
+        "--judge-intents",
+        nargs="+",
+        default=list(JUDGE_INTENTS),
+        choices=SNIPS_INTENTS,
+        metavar="INTENT",
+        help="cells the judge runs on (of --intents)",
+    )
+    parser.add_argument("--judge-n", type=int, default=40, help="real and generated utterances the judge sees")
     args = parser.parse_args(argv)
 
     train = read_split(args.data, "snips", "train")
     records: list[dict[str, Any]] = []
+    judge_teacher = None
+    if "judge" in args.filters:  # the embedded teacher as the benchmarks run it
+        from tvd.teachers.registry import make_teacher
+
+        judge_teacher = make_teacher("llamacpp", **_teacher_options(args))
     for intent in args.intents:
         for seed in args.seeds:
             folder = args.work_dir / "students" / f"{intent}-{seed}-crf{args.crf_iterations}"
             if args.only_finished and not (folder / "student.json").is_file():
                 continue
-            records += calibrate_cell(intent, seed, args, train)
+            if set(args.filters) == {"judge"} and intent not in args.judge_intents:
+                continue
+            judge = judge_teacher if intent in args.judge_intents else None
+            records += calibrate_cell(intent, seed, args, train, judge)
             print(f"calibrated {intent} seed {seed}")
+    if judge_teacher is not None:
+        judge_teacher.close()
+    records = merge_records(args.out, records, lambda r: tuple(r[k] for k in _KEY))
     rows, text = table(records)
-    write_json(args.out, {**stamp("filter_calibration.py", argv), "grid": GRID, "summary": rows, "records": records})
+    stamped = stamp("filter_calibration.py", argv)
+    earlier = json.loads(args.out.read_text()) if args.out.is_file() else {}
+    commands = [c for c in earlier.get("commands", [earlier.get("command")]) if c and c != stamped["command"]]
+    results = {**stamped, "commands": [*commands, stamped["command"]], "grid": GRID, "summary": rows}
+    write_json(args.out, {**results, "records": records})
     print(f"\n{text}\n\nwrote {args.out}")
     return 0
 

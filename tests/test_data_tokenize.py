@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tvd.data.tokenize import script_of, script_tokens
+from tvd.data.tokenize import has_unspaced_script, model_tokens, script_of, script_offsets, script_tokens
 from tvd.data.utterance import Span, Utterance
 
 
@@ -54,3 +54,36 @@ def test_other_languages_are_returned_unchanged() -> None:
     english = Utterance("weather in tokyo", language="en")
     assert script_tokens(english) is english
     assert script_tokens(Utterance("東京", language="zh")).tokens is None
+
+
+def test_split_unspaced_makes_every_kana_and_kanji_a_token() -> None:
+    text = "明日の東京の天気は？ABCラジオ 7時"
+    pieces = [text[s:e] for s, e in script_offsets(text, split_unspaced=True)]
+    assert pieces == ["明", "日", "の", "東", "京", "の", "天", "気", "は", "？", "ABC", *"ラジオ", "7", "時"]
+    assert [text[s:e] for s, e in script_offsets(text)] == words(script_tokens(Utterance(text, language="ja")))
+
+
+def test_has_unspaced_script() -> None:
+    assert has_unspaced_script("what time is 楽園追放") and has_unspaced_script("コーヒー")
+    assert not has_unspaced_script("weather in zürich, 10:30 «today»") and not has_unspaced_script("")
+    assert not has_unspaced_script("、。「」")  # Japanese punctuation alone is not a script run
+
+
+def test_model_tokens_for_japanese_and_raw_text() -> None:
+    # a Japanese utterance without tokens, and raw text of no stated language holding kana / kanji
+    utterance = Utterance("東京都の天気", "GetWeather", (Span(0, 2, "city"),), language="ja")
+    tokenised = model_tokens(utterance)
+    assert words(tokenised) == ["東", "京", "都", "の", "天", "気"]
+    assert tokenised.to_bio()[1] == ["B-city", "I-city", "O", "O", "O", "O"]
+    raw = model_tokens(Utterance("明日の天気"))  # language "en": how a student reads a raw string
+    assert words(raw) == ["明", "日", "の", "天", "気"]
+    romaji = model_tokens(Utterance("tenki wa?", language="ja"))
+    assert words(romaji) == ["tenki", "wa", "?"]
+
+
+def test_model_tokens_leave_source_tokens_and_other_text_alone() -> None:
+    source = Utterance("今日 は 晴れ", language="ja", tokens=((0, 1), (1, 2), (3, 4), (5, 7)))
+    assert model_tokens(source) is source
+    for text in ("play jazz on spotify", "wie wird das wetter", "café 10:30"):
+        english = Utterance(text, language="de")
+        assert model_tokens(english) is english

@@ -223,7 +223,7 @@ def test_every_built_in_filter_is_registered_and_described() -> None:
 
     assert FILTER_NAMES == (
         "exact", "seed", "template", "language", "intent", "plausible", "unlabelled", "near_duplicate",
-        "base_conflict",
+        "base_conflict", "judge",
     )  # fmt: skip
     assert DEFAULT_FILTERS == ("exact", "seed", "template")
     described = dict(FILTERS.describe())

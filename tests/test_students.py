@@ -503,6 +503,50 @@ def test_unsegmented_script_with_source_tokens() -> None:
     assert prediction.intent == "PlayMusic" and prediction.slots == [("artist", "あいみょん")]
 
 
+def _ja_untokenised(parts: list[tuple[str, str | None]], intent: str) -> Utterance:
+    """Japanese text as a teacher writes it: no spaces, no source tokens (slot spans only)."""
+    return _ja(parts, intent).replace(tokens=None)
+
+
+def test_japanese_without_tokens_is_read_in_character_tokens_in_training_and_on_raw_text(tmp_path) -> None:
+    # slots that end inside a script run (東京 in 東京都) and values unseen in training: whitespace tokens
+    # would make each sentence one token (no slot could be found), script runs would glue 都 to the city
+    cities = ["東京", "大阪", "京都", "札幌", "名古屋", "神戸", "横浜"]
+    artists = ["嵐", "米津玄師", "椎名林檎", "星野源", "ゆず", "いきものがかり", "スピッツ"]
+    train = [_ja_untokenised([(c, "city"), ("都の天気", None)], "GetWeather") for c in cities[:3]]
+    train += [_ja_untokenised([(c, "city"), ("の天気", None)], "GetWeather") for c in cities]
+    train += [_ja_untokenised([("明日の", None), (c, "city"), ("の天気", None)], "GetWeather") for c in cities]
+    train += [_ja_untokenised([(a, "artist"), ("を再生して", None)], "PlayMusic") for a in artists]
+    train += [_ja_untokenised([(a, "artist"), ("の曲をかけて", None)], "PlayMusic") for a in artists]
+    student = make_student("crf", max_iterations=50).fit(train)
+    [weather, music] = student.predict(["明日の福岡の天気", "あいみょんを再生して"])  # raw strings, language "en"
+    assert weather.intent == "GetWeather" and weather.slots == [("city", "福岡")]
+    assert music.intent == "PlayMusic" and music.slots == [("artist", "あいみょん")]
+    assert weather.tokens is None  # the prediction is the input's utterance: no tokens added
+    assert student.predict(["東京都の天気"])[0].slots == [("city", "東京")]
+    student.save(tmp_path / "ja")
+    loaded = load_student(tmp_path / "ja")
+    assert isinstance(loaded, CrfStudent) and loaded.char_ngrams is True
+    assert loaded.predict(["明日の福岡の天気"])[0].slots == [("city", "福岡")]
+
+
+def test_char_ngrams_change_nothing_for_english() -> None:
+    train, test = dataset()
+    on = make_student("crf", max_iterations=30).fit(train)
+    off = make_student("crf", max_iterations=30, char_ngrams=False).fit(train)
+    assert on.params["char_ngrams"] is True and off.params["char_ngrams"] is False
+    assert on._crf is not None and off._crf is not None and on._crf.data == off._crf.data  # the same model bytes
+    assert [(p.intent, p.spans) for p in on.predict(test)] == [(p.intent, p.spans) for p in off.predict(test)]
+    assert evaluate(test, on.predict(test)).slot_f1 == evaluate(test, off.predict(test)).slot_f1
+
+
+def test_japanese_intent_text_is_read_in_script_runs_whatever_its_tokens() -> None:
+    tokens = ((0, 1), (1, 2), (3, 4), (5, 6), (6, 7), (8, 10), (11, 12))  # xSID's: 今 / 日, 晴 / れ
+    spaced = Utterance("今日 は 晴れ ます か", language="ja", tokens=tokens)
+    assert _intent_text(spaced) == _intent_text(spaced.replace(tokens=None)) == "今日 は 晴 れ ます か"
+    assert _intent_text(Utterance("play  jazz")) == "play jazz"
+
+
 # -- slow: a few hundred template utterances through train -> predict -> evaluate -> save -> load -----------
 
 FILLERS = {

@@ -76,6 +76,48 @@ class TeacherConfig(_Block):
         return options
 
 
+class TranslateConfig(_Block):
+    """Translate-then-generate (:mod:`tvd.linguist.translate`): when ``generation.language`` differs from the seeds'
+    language, the teacher first translates each seed (bracket markup and slot numbers kept), and the translations
+    that the ``language`` filter accepts become the prompts' in-language examples (and, with ``keep``, training
+    data)."""
+
+    samples: int = Field(default=1, ge=1, le=20, description="translations per seed utterance")
+    temperature: float = Field(default=0.3, ge=0.0, description="sampling temperature of the translations")
+    values: str = Field(default="translate", pattern="^(translate|keep)$", description="translate or keep values")
+    keep: bool = Field(default=True, description="the accepted translations are training data too")
+    demonstrations: list[tuple[str, str]] | None = Field(
+        default=None, description="[source, target] bracketed example pairs (default: the built-in ones)"
+    )
+
+
+class EngineConfig(_Block):
+    """Where the teacher calls run (``engine:`` in a run or CLASP config; ``--ray ADDRESS`` on the CLI).
+
+    ``backend: ray`` sends the requests to ``workers`` Ray actors, each with its own teacher built from the teacher
+    block (:mod:`tvd.engine.ray_dispatch`); this process stays the single writer of the cache and the outputs.
+    ``process`` (or no ``engine`` block) runs the teacher here, in one process.  ``endpoints``: worker i's teacher
+    gets ``endpoints[i % len]`` as its option ``endpoint_option`` (an HTTP teacher's ``base_url``).
+    """
+
+    backend: str = Field(default="ray", pattern="^(ray|process)$", description="ray, or process (one process)")
+    address: str = Field(
+        default="auto",
+        pattern=r"^(auto|local|ray://[^\s/:]+:\d+|[^\s/:]+:\d+)$",
+        description="auto (this machine's `ray start` cluster), local (a Ray inside this process), host:port or "
+        "ray://host:port",
+    )
+    workers: int = Field(default=2, ge=1, le=4096, description="teacher actors")
+    cpus_per_worker: float = Field(default=1.0, ge=0.0, description="CPUs each actor reserves (embedded: threads)")
+    gpus_per_worker: float = Field(default=0.0, ge=0.0, description="GPUs each actor reserves")
+    endpoints: list[str] = Field(default_factory=list, description="one endpoint per actor, cycled (HTTP base URLs)")
+    endpoint_option: str = Field(default="base_url", description="the teacher option an endpoint is given as")
+    max_worker_deaths: int = Field(
+        default=3, ge=0, le=100, description="times a request may lose its worker before the run stops (E375)"
+    )
+    start_timeout_s: float = Field(default=120.0, gt=0.0, description="wait for a free worker before giving up")
+
+
 class GenerationConfig(_Block):
     requests: int = Field(default=50, ge=1, description="number of prompts")
     samples_per_request: int = Field(default=2, ge=1, le=999)
@@ -91,6 +133,9 @@ class GenerationConfig(_Block):
     repeat_penalty: float = Field(default=1.0, gt=0.0)
     max_tokens: int = Field(default=48, ge=1)
     seed: int = 0
+    translate: TranslateConfig | None = Field(
+        default=None, description="translate the seeds first when language differs from theirs (null = off)"
+    )
 
 
 def _known_filter(name: str) -> str:
@@ -165,6 +210,7 @@ class RunConfig(_Block):
     )
     student: StudentConfig = Field(default_factory=StudentConfig)
     validation: ValidationConfig = Field(default_factory=ValidationConfig)
+    engine: EngineConfig | None = Field(default=None, description="scale-out: engine: {backend: ray, ...}")
 
     @property
     def run_dir(self) -> Path:
@@ -210,6 +256,7 @@ class ClaspConfig(_Block):
     negation_cues: bool = Field(default=False, description="RS: each request draws a negation cue for its NOTs")
     constrained: bool = Field(default=True, description="grammar-constrained decoding")
     teacher: TeacherConfig = Field(default_factory=TeacherConfig)
+    engine: EngineConfig | None = Field(default=None, description="scale-out: engine: {backend: ray, ...}")
 
 
 ConfigT = TypeVar("ConfigT", bound=_Block)

@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from tvd.cli.ray_option import apply_ray, ray_option
 from tvd.cli.student_cmd import TRUST_PICKLE_HELP, check_directory_destination
 from tvd.errors import E_NEEDS_CLASP_CONFIG, E_NO_RUN_DIR, TvdError
 
@@ -52,6 +53,7 @@ _DATA_HELP = "PIZZA folder: catalogs/ (slot values; RS, GB and English outputs n
     metavar="USD",
     help="Stop (resumably) before this run's estimated spend would exceed USD dollars (needs teacher.price).",
 )
+@ray_option
 def clasp(
     config_path: Path | None,
     config_option: Path | None,
@@ -68,6 +70,7 @@ def clasp(
     no_progress: bool,
     dry_run: bool,
     budget: float | None,
+    ray_address: str | None,
 ) -> None:
     """Have a teacher write semantic-parsing training pairs (CLASP, Rosenbaum et al. 2022).
 
@@ -114,6 +117,7 @@ def clasp(
             backend=backend or config.teacher.backend, options=parse_options(teacher_options, "--teacher-option")
         )
     config = config.model_copy(update={k: v for k, v in overrides.items() if v is not None})
+    apply_ray(config, ray_address)
     if config.strategy is not None and get_strategy(config.strategy).cross_lingual and path is None:
         raise TvdError(
             E_NEEDS_CLASP_CONFIG,
@@ -123,7 +127,7 @@ def clasp(
     if config.output_dir is None:
         raise TvdError(E_NO_RUN_DIR, "no run directory given", fix="pass -o/--out DIR or set output_dir: in CONFIG")
     run_dir = config.output_dir
-    settings = engine_settings(config.teacher)
+    settings = engine_settings(config.teacher, config.engine)
     if dry_run:
         with teacher_for(config) as teacher, existing_cache(run_dir / "cache.sqlite") as cache:
             estimate = estimate_clasp(config, teacher, cache, engine=settings)

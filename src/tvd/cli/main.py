@@ -10,6 +10,8 @@ import click
 
 from tvd import __version__
 from tvd.cli.clasp_cmd import clasp, parser, parser_evaluate_alias, parser_train_alias
+from tvd.cli.ray_option import apply_ray, ray_option
+from tvd.cli.report_cmd import report
 from tvd.cli.student_cmd import TRUST_PICKLE_HELP, check_directory_destination, export, upgrade_student
 from tvd.cli.teacher_cmd import echo_teacher_backends
 from tvd.cli.teacher_cmd import teacher as teacher_group
@@ -64,7 +66,8 @@ def main() -> None:
     is_flag=True,
     help="Skip the seed cross-validation estimate (the same as validation.folds: 0 in the config).",
 )
-def run(config_path: Path, out: Path | None, no_progress: bool, no_validation: bool) -> None:
+@ray_option
+def run(config_path: Path, out: Path | None, no_progress: bool, no_validation: bool, ray_address: str | None) -> None:
     """Generate data for a new intent, train students with and without it, and compare them.
 
     \b
@@ -91,6 +94,7 @@ def run(config_path: Path, out: Path | None, no_progress: bool, no_validation: b
         config.output_dir = out
     if no_validation:
         config.validation.folds = 0
+    apply_ray(config, ray_address)
     click.echo(f"run directory: {config.run_dir}")
     data = load_run_data(config, log=click.echo)
     click.echo(
@@ -109,6 +113,7 @@ def run(config_path: Path, out: Path | None, no_progress: bool, no_validation: b
         click.echo("  (optimistic: the teacher saw every seed; copies of held-out seeds and their values were dropped)")
     click.echo(
         f"\nwrote {config.run_dir}/{{generated,revalued,rejects,filtered,failures}}.jsonl, students/, metrics.json"
+        f"\nreport: {config.run_dir / 'report.html'} (open it in a browser; it works offline)"
     )
 
 
@@ -127,7 +132,10 @@ def run(config_path: Path, out: Path | None, no_progress: bool, no_validation: b
     metavar="USD",
     help="Stop (resumably) before this run's estimated spend would exceed USD dollars (needs teacher.price).",
 )
-def generate(config_path: Path, out: Path | None, no_progress: bool, dry_run: bool, budget: float | None) -> None:
+@ray_option
+def generate(
+    config_path: Path, out: Path | None, no_progress: bool, dry_run: bool, budget: float | None, ray_address: str | None
+) -> None:
     """Only generate: write generated.jsonl, revalued.jsonl, rejects.jsonl, filtered.jsonl and failures.jsonl for
     the run CONFIG (a filter that needs a reference student, such as `intent`, gets the baseline student, trained
     here first).
@@ -146,6 +154,7 @@ def generate(config_path: Path, out: Path | None, no_progress: bool, dry_run: bo
     config = load_config(config_path)
     if out is not None:
         config.output_dir = out
+    apply_ray(config, ray_address)
     data = load_run_data(config, log=click.echo)
     if dry_run:
         for line in estimate_lines(estimate_data(config, data), config.teacher.price, config.generation.max_tokens):
@@ -154,7 +163,7 @@ def generate(config_path: Path, out: Path | None, no_progress: bool, dry_run: bo
     if budget is not None and config.teacher.price is None:
         click.echo("warning: --budget without teacher.price in the config: every request counts as free", err=True)
     generate_data(config, data, progress=not no_progress, log=click.echo, budget_usd=budget)
-    click.echo(f"wrote {config.run_dir}/{{generated,revalued,rejects,filtered,failures}}.jsonl")
+    click.echo(f"wrote {config.run_dir}/{{generated,revalued,rejects,filtered,failures}}.jsonl, report.html")
 
 
 @main.command(short_help="Show the LINGUIST prompts (and grammars) a run config would send.")
@@ -289,10 +298,19 @@ def evaluate_command(
 def convert(src: Path, dst: Path, src_fmt: str | None, dst_fmt: str | None, skip_errors: bool) -> None:
     """Convert a dataset between formats: jsonl, bio (SNIPS/ATIS seq.in/seq.out/label), xsid (CoNLL),
     massive (annot_utt JSONL), rasa (Rasa 3 YAML), hf (Hugging Face datasets folder), linguist (numbered
-    brackets)."""
+    brackets).  An hf folder gets a dataset card (README.md); converting a run's generated.jsonl (or
+    revalued / filtered / seeds) puts the run's provenance in it: teacher, prompt settings, filters, metrics."""
     from tvd.formats import convert as convert_dataset
+    from tvd.formats.registry import destination_format
 
-    result = convert_dataset(src, dst, src_fmt, dst_fmt, skip_errors=skip_errors)
+    write_options = {}
+    if (dst_fmt or destination_format(dst)) == "hf":
+        from tvd.report.card import describe, provenance_of_file
+
+        provenance = provenance_of_file(src)
+        write_options["provenance"] = provenance
+        click.echo(describe(provenance))
+    result = convert_dataset(src, dst, src_fmt, dst_fmt, skip_errors=skip_errors, write_options=write_options)
     for problem in result.problems:
         click.echo(f"skipped [{problem.code}] {problem.file}:{problem.line}: {problem.message}", err=True)
     click.echo(
@@ -489,7 +507,9 @@ def serve(
 
 
 # Commands that live in their own modules.
-for _command in (export, upgrade_student, clasp, parser, parser_train_alias, parser_evaluate_alias, teacher_group):
+for _command in (
+    export, upgrade_student, clasp, parser, parser_train_alias, parser_evaluate_alias, teacher_group, report
+):
     main.add_command(_command)
 
 if __name__ == "__main__":

@@ -20,6 +20,11 @@ each) and runs them in one asyncio event loop:
 A :class:`~tvd.errors.TvdError` (a problem the user must fix: wrong URL, bad key...) stops everything at
 once and is raised; other exceptions too.  Each finished job is handed to ``on_done`` as soon as it
 finishes (the caller stores it in the cache), so nothing already answered is lost on any stop.
+
+Where the teacher is called is one method, :meth:`Dispatcher._send`: :class:`~tvd.engine.ray_dispatch.RayDispatcher`
+overrides it (and the number of requests in flight) to call teachers held by Ray actors, keeping everything else
+here (budget, rate limits, retries, ``on_done`` in the driver); ``EngineSettings.dispatcher`` says which class
+:func:`~tvd.engine.generate.generate` builds.
 """
 
 from __future__ import annotations
@@ -56,6 +61,9 @@ class EngineSettings:
     backoff_s: float = 1.0
     max_backoff_s: float = 60.0
     price: Price = field(default_factory=Price)
+    #: the dispatcher generate() builds, called like :class:`Dispatcher` (None: :class:`Dispatcher`, one process);
+    #: :func:`tvd.engine.ray_dispatch.ray_dispatcher` gives one that runs the teacher calls on Ray actors
+    dispatcher: Callable[..., Dispatcher] | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if self.concurrency < 1 or self.max_concurrency < 1:
@@ -108,6 +116,31 @@ def _calls_inline(teacher: Teacher) -> bool:
     return not teacher.concurrent and type(teacher).agenerate is Teacher.agenerate
 
 
+BatchCall = Callable[[list[tuple[str, GenerationParams]]], Sequence[Completion]]
+
+
+def teacher_calls(teacher: Teacher) -> tuple[bool, BatchCall | None, int]:
+    """How ``teacher`` is called: inline (in the loop's thread), its ``generate_requests`` batch call (inline
+    teachers that have one) and the jobs per call (``batch_size`` for a batch call, else 1)."""
+    inline = _calls_inline(teacher)
+    batch_call = getattr(teacher, "generate_requests", None) if inline else None
+    if not callable(batch_call):
+        return inline, None, 1
+    return inline, batch_call, max(1, int(getattr(teacher, "batch_size", 1) or 1))
+
+
+async def send_requests(
+    teacher: Teacher, requests: list[tuple[str, GenerationParams]], inline: bool, batch_call: BatchCall | None
+) -> list[Completion]:
+    """One call of ``teacher`` for ``requests`` (several only with a batch call), one completion each."""
+    if batch_call is not None:
+        return list(batch_call(requests))
+    prompt, params = requests[0]
+    if inline:
+        return teacher.generate(prompt, 1, params)
+    return await teacher.agenerate(prompt, 1, params)
+
+
 class Dispatcher:
     """Runs jobs against one teacher; see the module docstring.  ``rng`` drives the backoff jitter."""
 
@@ -126,12 +159,7 @@ class Dispatcher:
         self.budget_usd = budget_usd
         self.rng = rng or random.Random()
         self.report = DispatchReport()
-        self._inline = _calls_inline(teacher)
-        batch_call = getattr(teacher, "generate_requests", None) if self._inline else None
-        self._batch_call: Callable[[list[tuple[str, GenerationParams]]], Sequence[Completion]] | None = (
-            batch_call if callable(batch_call) else None
-        )
-        self._batch_size = max(1, int(getattr(teacher, "batch_size", 1) or 1)) if self._batch_call else 1
+        self._inline, self._batch_call, self._batch_size = teacher_calls(teacher)
         self._reserved = 0.0
         self._pause_until = 0.0
         self._jobs: list[Job] = []
@@ -151,6 +179,10 @@ class Dispatcher:
         if not self.teacher.concurrent:
             return 1
         return max(s.concurrency, s.max_concurrency) if s.adaptive_concurrency else s.concurrency
+
+    def _limit(self) -> int:
+        """Requests in flight at first (the adaptive gate's starting value)."""
+        return 1 if not self.teacher.concurrent else self.settings.concurrency
 
     def _estimate(self, job: Job) -> float:
         return self.settings.price.cost(job.prompt_tokens, job.params.max_tokens)
@@ -180,7 +212,7 @@ class Dispatcher:
             asyncio.get_running_loop().set_default_executor(
                 concurrent.futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tvd-teacher")
             )
-        limit = 1 if not self.teacher.concurrent else s.concurrency
+        limit = self._limit()
         self._gate = ConcurrencyGate(
             limit, adaptive=s.adaptive_concurrency and self.teacher.concurrent, ceiling=s.max_concurrency
         )
@@ -220,13 +252,12 @@ class Dispatcher:
         while (wait := self._pause_until - time.monotonic()) > 0:
             await asyncio.sleep(wait)
 
+    async def _send(self, requests: list[tuple[str, GenerationParams]]) -> list[Completion]:
+        """Call the teacher once for ``requests`` (here, in this process)."""
+        return await send_requests(self.teacher, requests, self._inline, self._batch_call)
+
     async def _call(self, batch: list[Job]) -> list[Completion]:
-        if self._batch_call is not None:
-            completions = list(self._batch_call([(job.prompt, job.params) for job in batch]))
-        elif self._inline:
-            completions = self.teacher.generate(batch[0].prompt, 1, batch[0].params)
-        else:
-            completions = await self.teacher.agenerate(batch[0].prompt, 1, batch[0].params)
+        completions = await self._send([(job.prompt, job.params) for job in batch])
         if len(completions) != len(batch) or not all(isinstance(c, Completion) for c in completions):
             raise TeacherError(
                 f"the teacher returned {len(completions)} completions for {len(batch)} requested",

@@ -6,8 +6,10 @@ sampled ``samples_per_request`` times; sample ``s`` of request ``r`` is one comp
 ``base + r * 1000 + s``, cached under :func:`~tvd.teachers.base.request_key`.  Completions come from the
 :class:`~tvd.engine.cache.CompletionCache` when present, so a re-run, or a run restarted after a crash or
 ``kill -9``, sends only what is missing; the rest goes through the :class:`~tvd.engine.dispatch.Dispatcher`
-(concurrency, rate limits, retries, budget).  The raw text is what is cached: validation runs again on every
-run, so a changed validator never re-queries the teacher.
+(concurrency, rate limits, retries, budget; or the Ray engine's :class:`~tvd.engine.ray_dispatch.RayDispatcher`,
+which calls teachers held by Ray actors and hands every answer back here, so this loop stays the single writer
+of the cache and the outputs).  The raw text is what is cached: validation runs again on every run, so a
+changed validator never re-queries the teacher.
 
 Every planned completion ends up in exactly one place: accepted (a result), rejected (raw text and
 reason), failed (the teacher gave no answer after its retries: reason, not cached, so the next run tries
@@ -283,7 +285,8 @@ def generate(
             bar.update(1)
 
         if send:
-            report = Dispatcher(teacher, settings, on_done=done, budget_usd=budget_usd).run(to_send)
+            dispatcher = settings.dispatcher or Dispatcher  # a Ray engine's RayDispatcher, or this process
+            report = dispatcher(teacher, settings, on_done=done, budget_usd=budget_usd).run(to_send)
         else:
             report = DispatchReport(unsent=to_send)
     finally:

@@ -1,5 +1,5 @@
 """Filters over generated utterances: duplicates (exact, seed, template, near), wrong language, and meaning
-(intent drift, implausible or unlabelled slot values, conflicts with the base data).
+(intent drift, implausible or unlabelled slot values, conflicts with the base data, a teacher as judge).
 
 Each removal carries a reason, so nothing is dropped silently (:class:`FilterResult`).  Filters are found by
 name in :data:`FILTERS` (packages add their own through the entry-point group ``tvd.filters``) and built from
@@ -19,6 +19,7 @@ from tvd.filters.base import (
 from tvd.filters.base_conflict import BaseConflictFilter
 from tvd.filters.exact import ExactDuplicateFilter, exact_key
 from tvd.filters.intent import IntentFilter
+from tvd.filters.judge import JudgeFilter
 from tvd.filters.language import LanguageFilter, in_language
 from tvd.filters.near_duplicate import NearDuplicateFilter
 from tvd.filters.pipeline import (
@@ -33,6 +34,7 @@ from tvd.filters.pipeline import (
     check_filters,
     filter_class,
     needs_reference,
+    needs_teacher,
 )
 from tvd.filters.plausible import PlausibleValueFilter
 from tvd.filters.seed import SeedDuplicateFilter
@@ -52,6 +54,7 @@ __all__ = [
     "FilterOptions",
     "FilterResult",
     "IntentFilter",
+    "JudgeFilter",
     "LanguageFilter",
     "NearDuplicateFilter",
     "OptionRange",
@@ -68,6 +71,7 @@ __all__ = [
     "filter_class",
     "in_language",
     "needs_reference",
+    "needs_teacher",
     "normalise",
     "segments",
     "template_of",

@@ -7,7 +7,8 @@ that passed the whole chain, see :meth:`Filter.keep`), so generated data can be 
 
 A filter is built from a :class:`FilterContext`: the run's seeds, its base data (the other, existing intents),
 an optional *reference* (anything with a ``predict`` method, :class:`Reference`: in a run, the baseline
-student trained on base + seeds) and its own options, checked against the ranges the filter declares
+student trained on base + seeds), an optional *teacher* to ask (the judge; with the run's completion cache and
+engine settings) and its own options, checked against the ranges the filter declares
 (:attr:`Filter.option_ranges`; a bad one is E562).
 """
 
@@ -19,10 +20,15 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, ClassVar, Protocol, Self, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, Self, runtime_checkable
 
 from tvd.data.utterance import Utterance
-from tvd.errors import E_BAD_FILTER_OPTION, E_FILTER_NEEDS_REFERENCE, TvdError
+from tvd.errors import E_BAD_FILTER_OPTION, E_FILTER_NEEDS_REFERENCE, E_JUDGE_NEEDS_TEACHER, TvdError
+
+if TYPE_CHECKING:
+    from tvd.engine.cache import CompletionCache
+    from tvd.engine.dispatch import EngineSettings
+    from tvd.teachers.base import Teacher
 
 _SPACE = re.compile(r"\s+")
 
@@ -151,14 +157,15 @@ class Filter(abc.ABC):
 
     ``name`` is the filter's name in configs (``"exact"``); ``reason`` is the label its removals carry
     in reports and reject files (``"exact_duplicate"``).  ``needs_reference``: the filter cannot be built
-    without a reference model (E561).  ``options`` maps each option the filter takes to its default and
-    ``option_ranges`` gives each option's allowed values; :meth:`resolve_options` checks given options
-    against them.
+    without a reference model (E561); ``needs_teacher``: nor without a teacher to ask (the judge, E565).
+    ``options`` maps each option the filter takes to its default and ``option_ranges`` gives each option's
+    allowed values; :meth:`resolve_options` checks given options against them.
     """
 
     name: str = "abstract"
     reason: str = "abstract"
     needs_reference: ClassVar[bool] = False
+    needs_teacher: ClassVar[bool] = False
     options: ClassVar[Mapping[str, Any]] = MappingProxyType({})
     option_ranges: ClassVar[Mapping[str, OptionRange]] = MappingProxyType({})
 
@@ -208,6 +215,18 @@ class Filter(abc.ABC):
         return context.reference
 
     @classmethod
+    def require_teacher(cls, context: FilterContext) -> Teacher:
+        """``context.teacher``, or E565 naming the filter when there is none."""
+        if context.teacher is None:
+            raise TvdError(
+                E_JUDGE_NEEDS_TEACHER,
+                f"filter {cls.name!r} needs a teacher to ask and none was given",
+                fix="give it a teacher (`tvd run` passes the run's own; in code: build_filters(..., teacher=...)), "
+                "or drop the filter",
+            )
+        return context.teacher
+
+    @classmethod
     def from_context(cls, context: FilterContext) -> Self:
         """A fresh filter for a run (the factory :data:`tvd.filters.pipeline.FILTERS` holds); the default
         checks ``context.options`` (this filter takes none unless it declares some) and takes nothing else."""
@@ -236,12 +255,17 @@ class Filter(abc.ABC):
 class FilterContext:
     """What a filter may be built from when a run starts: the run's seed examples, its base data (the other,
     existing intents: real data), a reference model (:class:`Reference`, or ``None``) and this filter's
-    options (name -> value; checked by the filter's :meth:`Filter.from_context`)."""
+    options (name -> value; checked by the filter's :meth:`Filter.from_context`).  A filter that asks a teacher
+    (``needs_teacher``) gets ``teacher``, and may store its answers in ``cache`` (in a run, the run's completion
+    cache) and send them with ``engine`` (the run's concurrency, rate limits and retries)."""
 
     seeds: tuple[Utterance, ...] = ()
     base: tuple[Utterance, ...] = ()
     reference: Reference | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
+    teacher: Teacher | None = None
+    cache: CompletionCache | None = None
+    engine: EngineSettings | None = None
 
 
 @dataclass

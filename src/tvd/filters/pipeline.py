@@ -16,9 +16,12 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from tvd.data.utterance import Utterance
+from tvd.engine.cache import CompletionCache
+from tvd.engine.dispatch import EngineSettings
 from tvd.errors import E_BAD_FILTER, E_BAD_FILTER_OPTION, TvdError
 from tvd.filters.base import Filter, FilterContext, FilterResult, Reference
 from tvd.registry import Registry
+from tvd.teachers.base import Teacher
 
 FilterFactory = Callable[[FilterContext], Filter]
 FilterOptions = Mapping[str, Mapping[str, Any]]
@@ -48,7 +51,7 @@ _BUILT_IN = (
     (
         "language",
         "tvd.filters.language:LanguageFilter.from_context",
-        "not in its own language (function words for de/it, script for ja; others pass)",
+        "not in its own language (py3langid: best of MASSIVE's 50 languages; options min_confidence, open_set)",
     ),
     (
         "intent",
@@ -74,6 +77,11 @@ _BUILT_IN = (
         "base_conflict",
         "tvd.filters.base_conflict:BaseConflictFilter.from_context",
         "(nearly) the words or template of a base utterance of another intent",
+    ),
+    (
+        "judge",
+        "tvd.filters.judge:JudgeFilter.from_context",
+        "a teacher answers no: not a request of its intent with values of the right types (needs a teacher)",
     ),
 )
 for _name, _factory, _description in _BUILT_IN:
@@ -156,6 +164,11 @@ def needs_reference(names: Iterable[str] | str) -> bool:
     return any((cls := filter_class(name)) is not None and cls.needs_reference for name in _names(names))
 
 
+def needs_teacher(names: Iterable[str] | str) -> bool:
+    """Whether any of the named filters asks a teacher (the judge; E560 for an unknown or repeated name)."""
+    return any((cls := filter_class(name)) is not None and cls.needs_teacher for name in _names(names))
+
+
 def build_filters(
     names: Iterable[str] | str,
     seeds: Iterable[Utterance] = (),
@@ -163,14 +176,20 @@ def build_filters(
     base: Iterable[Utterance] = (),
     reference: Reference | None = None,
     options: FilterOptions | None = None,
+    teacher: Teacher | None = None,
+    cache: CompletionCache | None = None,
+    engine: EngineSettings | None = None,
 ) -> list[Filter]:
     """Fresh filters for ``names`` in the given order, built from one context: ``seeds`` (the new intent's
     examples), ``base`` (the other intents' real data), ``reference`` (a model with ``predict``, e.g. the run's
-    baseline student) and each filter's own ``options[name]``.
+    baseline student) and each filter's own ``options[name]``; a filter that asks a teacher (the judge) gets
+    ``teacher``, ``cache`` (where its answers are stored; in a run, the run's completion cache) and ``engine``
+    (how requests are sent).
 
     A single string is taken as one name.  Raises :class:`TvdError`: E560 for an unknown or repeated name,
     E562 for bad options (see :func:`check_filters`), E561 when a listed filter needs a reference and none is
-    given.  Building is cheap: filters that learn from the data do so on first use.
+    given, E565 when the judge is listed and no teacher is given.  Building is cheap: filters that learn from
+    the data do so on first use.
     """
     listed = _names(names)
     per_filter = _options(listed, options)
@@ -179,10 +198,25 @@ def build_filters(
             cls = filter_class(name)
             if cls is not None and cls.needs_reference:
                 cls.require_reference(FilterContext())
+    if teacher is None:
+        for name in listed:
+            cls = filter_class(name)
+            if cls is not None and cls.needs_teacher:
+                cls.require_teacher(FilterContext())
     seeds, base = tuple(seeds), tuple(base)
     factories = [(name, FILTERS.get(name)) for name in listed]
     return [
-        factory(FilterContext(seeds=seeds, base=base, reference=reference, options=per_filter.get(name, {})))
+        factory(
+            FilterContext(
+                seeds=seeds,
+                base=base,
+                reference=reference,
+                options=per_filter.get(name, {}),
+                teacher=teacher,
+                cache=cache,
+                engine=engine,
+            )
+        )
         for name, factory in factories
     ]
 
@@ -230,10 +264,13 @@ def apply_filters(
     base: Iterable[Utterance] = (),
     reference: Reference | None = None,
     options: FilterOptions | None = None,
+    teacher: Teacher | None = None,
+    cache: CompletionCache | None = None,
 ) -> FilterResult:
     """Filter ``generated`` with the named filters (in order) against ``seeds``, ``base`` and ``reference``
-    (see :func:`build_filters`).
+    (see :func:`build_filters`; ``teacher`` and ``cache`` for the judge).
 
     ``filters=("exact", "seed")`` turns the aggressive template filter off; ``()`` keeps everything.
     """
-    return FilterChain(build_filters(filters, seeds, base=base, reference=reference, options=options)).apply(generated)
+    built = build_filters(filters, seeds, base=base, reference=reference, options=options, teacher=teacher, cache=cache)
+    return FilterChain(built).apply(generated)

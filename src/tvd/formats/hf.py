@@ -15,12 +15,20 @@ Arrow data cannot be loaded or read is E103 as a whole.
 On disk the format is a ``save_to_disk`` directory (``dataset_info.json`` + ``state.json``); a
 ``DatasetDict`` directory (``dataset_dict.json``) is read by choosing ``split``.  ``datasets`` is imported
 only when this format is used: it is slow to import.
+
+:func:`write` also writes a dataset card, ``README.md`` (:func:`dataset_card`): YAML metadata as the Hugging Face
+Hub reads it, then what the data holds (intents, slot labels, languages, where the utterances came from and
+which teacher model wrote them, from each utterance's ``meta``) and, when the caller knows the run that made the
+data (``provenance``, e.g. from :func:`tvd.report.card.run_provenance`), the prompt settings, filters and their
+counts, seed and base data sizes and the run's metrics.  The licence is left for the user to fill in: it depends
+on the seed data's licence and the teacher model's terms, which only they know.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Sequence
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +51,7 @@ if TYPE_CHECKING:
 
 NAME = "hf"
 DATASET_MARKERS = ("dataset_info.json", "state.json")
+CARD_FILE = "README.md"
 DICT_MARKER = "dataset_dict.json"
 TOKENS_COLUMNS = ("tokens", "words")
 TAGS_COLUMNS = ("tags", "ner_tags", "slot_tags")
@@ -275,8 +284,127 @@ def iter_records(
 
 
 
-def write(utterances: Iterable[Utterance], path: str | Path) -> None:
-    """Save ``to_hf_dataset(utterances)`` with ``save_to_disk``, replacing an existing dataset directory atomically."""
+def _size_category(n: int) -> str:
+    for limit, name in ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M")):
+        if n < limit:
+            return name
+    return "n>1M"
+
+
+def _counts_table(counts: Counter[str], what: str) -> list[str]:
+    lines = [f"| {what} | utterances |", "|---|---:|"]
+    lines += [f"| {name} | {n:,} |" for name, n in sorted(counts.items(), key=lambda item: (-item[1], item[0]))]
+    return lines
+
+
+def _percent(value: Any) -> str:
+    return f"{100 * value:.1f}" if isinstance(value, int | float) and not isinstance(value, bool) else "-"
+
+
+def _provenance_lines(provenance: Mapping[str, Any]) -> list[str]:
+    lines = ["", "## How it was made", ""]
+    if provenance.get("run"):
+        lines.append(f"- run: `{provenance['run']}` (its `report.html` shows every utterance, kept or not)")
+    if provenance.get("source_file"):
+        lines.append(f"- this dataset: `{provenance['source_file']}` of that run")
+    teacher = provenance.get("teacher")
+    if isinstance(teacher, Mapping):
+        lines.append(f"- teacher: `{teacher.get('backend')}`, model fingerprint `{teacher.get('fingerprint')}`")
+    if provenance.get("intent"):
+        lines.append(f"- new intent: `{provenance['intent']}`")
+    generation = provenance.get("generation")
+    if isinstance(generation, Mapping):
+        settings = ", ".join(f"{k}: {json.dumps(v)}" for k, v in generation.items() if v not in (None, [], {}))
+        lines.append(f"- prompt settings (LINGUIST): {settings}")
+    data = provenance.get("data")
+    if isinstance(data, Mapping):
+        lines.append(f"- seed data: {data.get('seeds')} utterances; base data: {data.get('base')}; "
+                     f"test data: {data.get('test')}")
+    stats = provenance.get("stats")
+    if isinstance(stats, Mapping):
+        lines.append(f"- completions: {stats.get('samples')} ({stats.get('accepted')} valid, {stats.get('rejected')} "
+                     f"rejected {json.dumps(stats.get('rejected_by_reason', {}))}, {stats.get('failed')} failed)")
+    filters = provenance.get("filters")
+    if isinstance(filters, list):
+        counts = provenance.get("filter_counts") or {}
+        removed = ", ".join(f"{reason} {n}" for reason, n in counts.items()) or "none"
+        lines.append(f"- filters, in order: {', '.join(map(str, filters)) or 'none'}; removed: {removed}")
+    if provenance.get("revalue") is not None:
+        lines.append(f"- re-valued variants per kept utterance: {provenance['revalue']}")
+    metrics = provenance.get("metrics")
+    if isinstance(metrics, Mapping) and metrics:
+        lines += ["", "## Metrics of the run", "",
+                  "Students trained without (baseline) and with (augmented) the generated data, on the run's "
+                  "held-out test set, in percent:", "",
+                  "| metric | " + " | ".join(metrics) + " |", "|---|" + "---:|" * len(metrics)]
+        names = list(dict.fromkeys(k for scores in metrics.values() for k in scores))
+        for name in names:
+            lines.append(f"| {name} | " + " | ".join(_percent(scores.get(name)) for scores in metrics.values()) + " |")
+    return lines
+
+
+def dataset_card(utterances: Sequence[Utterance], provenance: Mapping[str, Any] | None = None) -> str:
+    """The ``README.md`` of a dataset folder (see the module docstring): Hub metadata, contents, provenance."""
+    provenance = provenance or {}
+    intents = Counter(u.intent or "(none)" for u in utterances)
+    labels = Counter(span.label for u in utterances for span in u.spans)
+    languages = sorted({u.language for u in utterances}) or ["en"]
+    sources = Counter(str(u.meta.get("source", "not recorded")) for u in utterances)
+    teachers = Counter(str(u.meta["teacher"]) for u in utterances if u.meta.get("teacher"))
+    name = str(provenance.get("name") or provenance.get("run") or "tvd dataset")
+    lines = [
+        "---",
+        "license: null  # set this: the data derives from your seed data and from the teacher model's outputs",
+        "language:",
+        *(f"- {language}" for language in languages),
+        "task_categories:",
+        "- token-classification",
+        "- text-classification",
+        "tags:",
+        "- intent-classification",
+        "- slot-filling",
+        *(["- synthetic"] if teachers else []),
+        f"size_categories: {_size_category(len(utterances))}",
+        f"pretty_name: {json.dumps(name)}",
+        "---",
+        "",
+        f"# {name}",
+        "",
+        f"{len(utterances):,} utterances annotated with an intent and slots, saved as a Hugging Face `datasets` "
+        "folder by teaching-via-data (`tvd`): load it with `datasets.load_from_disk`. Columns: `text`, `tokens`, "
+        "`tags` (BIO, ClassLabel), `intent` (ClassLabel), `language`.",
+        "",
+        "## Contents",
+        "",
+        *_counts_table(intents, "intent"),
+        "",
+        f"Slot labels ({len(labels)}): " + (", ".join(f"`{label}` {n:,}" for label, n in sorted(labels.items()))
+                                             or "none") + ".",
+        "",
+        "Where the utterances come from (`meta.source`): "
+        + ", ".join(f"{source} {n:,}" for source, n in sources.most_common()) + ".",
+    ]
+    if teachers:
+        lines += ["", "Teacher models (fingerprints: backend, model file, size, hash of its ends, options):", ""]
+        lines += [f"- `{fingerprint}`: {n:,} utterances" for fingerprint, n in teachers.most_common()]
+    if provenance:
+        lines += _provenance_lines(provenance)
+    lines += [
+        "",
+        "## Licence",
+        "",
+        "Not set: fill in `license:` above. Synthetic utterances derive from the seed examples shown to the teacher "
+        "and from the teacher model's outputs, so the seed data's licence and the model's terms of use apply.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write(
+    utterances: Iterable[Utterance], path: str | Path, *, provenance: Mapping[str, Any] | None = None
+) -> None:
+    """Save ``to_hf_dataset(utterances)`` with ``save_to_disk``, replacing an existing dataset directory atomically,
+    with its card (:func:`dataset_card` with ``provenance``) as ``README.md``."""
     utterances = list(utterances)
     try:
         ds = to_hf_dataset(utterances)
@@ -289,6 +417,7 @@ def write(utterances: Iterable[Utterance], path: str | Path) -> None:
     try:
         with atomic_directory(path, is_dataset_directory) as tmp:
             ds.save_to_disk(str(tmp), num_shards=1)  # one shard even for no rows: datasets cannot load zero shards
+            (tmp / CARD_FILE).write_text(dataset_card(utterances, provenance), encoding="utf-8")
     finally:
         if not was_disabled:
             enable_progress_bars()

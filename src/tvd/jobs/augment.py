@@ -19,10 +19,12 @@ from tvd.engine.cache import CompletionCache
 from tvd.engine.dispatch import EngineSettings
 from tvd.engine.generate import GenerationEstimate, GenerationResult, GenerationStats, estimate_generation, generate
 from tvd.evaluate.control import ControlSample
-from tvd.filters import FilterChain, FilterOptions, FilterResult, Reference, build_filters
+from tvd.filters import FilterChain, FilterOptions, FilterResult, Reference, apply_filters, build_filters
+from tvd.filters.language import require_supported
 from tvd.linguist.planner import PlanSettings, plan_requests
 from tvd.linguist.request import LinguistRequest
 from tvd.linguist.task import LinguistTask
+from tvd.linguist.translate import TranslationTask, translation_requests
 from tvd.teachers.base import GenerationParams, Teacher
 
 #: augment's default filters (duplicates only; a run config that names none gets `tvd.filters.RUN_PIPELINE`)
@@ -32,11 +34,16 @@ RUN_FILTERS: tuple[str, ...] = ("exact", "seed")
 @dataclass
 class Augmented:
     """What :func:`augment` made: the requests, the engine's result (accepted, rejects, failures, stats) and the
-    filters' verdict on the accepted utterances (``kept`` is the training data)."""
+    filters' verdict on the accepted utterances (``kept`` is the training data).  With translate-then-generate,
+    ``translation`` is the seed translations' engine result and ``translation_filtered`` the language check's
+    verdict on them (its ``kept`` were the prompts' examples; with ``translate.keep`` they went through the
+    filters with the generated utterances, first)."""
 
     requests: list[LinguistRequest]
     generation: GenerationResult[Utterance]
     filtered: FilterResult
+    translation: GenerationResult[Utterance] | None = None
+    translation_filtered: FilterResult | None = None
 
     @property
     def kept(self) -> list[Utterance]:
@@ -141,17 +148,40 @@ def augment(
     language the fixed include values are written in (default: the seeds'); when the requested language differs,
     the teacher may translate them (see :class:`~tvd.linguist.task.LinguistTask`).  The filters see ``base`` too,
     ``reference`` (a model with ``predict``, e.g. the baseline student, for filters that need one) and their
-    ``filter_options`` (filter name -> options).
+    ``filter_options`` (filter name -> options); a filter that asks a teacher (``judge``) asks ``teacher``, through
+    ``cache`` and ``engine``, so a re-run does not ask again.
 
     The filters are built before anything is sent (an unknown or repeated name is E560, bad options E562, a
     filter that needs a missing reference E561 then, not after the teacher was paid); the cache is locked while
     it is open (E372 if another process holds it)."""
     chain = FilterChain(
-        build_filters(tuple(filters), seeds, base=base, reference=reference, options=filter_options)
+        build_filters(
+            tuple(filters),
+            seeds,
+            base=base,
+            reference=reference,
+            options=filter_options,
+            teacher=teacher,  # for a filter that asks one (the judge): the run's teacher, cache and engine
+            cache=cache,
+            engine=engine,
+        )
     )
-    requests = plan(intent, seeds, base, generation)
+    if "language" in filters or translates(generation, seeds, source_language):
+        require_supported(generation.language)  # E564 before anything is sent, not at the first utterance
+    translation = translation_filtered = None
+    examples, catalogue_base, task = seeds, base, _task(seeds, source_language)
+    if translates(generation, seeds, source_language):
+        translation, translation_filtered = translate_seeds(
+            seeds, generation, teacher, cache, engine=engine, budget_usd=budget_usd, progress=progress
+        )
+        # the translations are the prompts' examples; their values (target language) are the fixed values' catalogue
+        examples, catalogue_base = translation_filtered.kept, ()
+        task = LinguistTask(source_language=generation.language)
+        if budget_usd is not None:
+            budget_usd = max(budget_usd - translation.stats.cost_usd, 0.0)
+    requests = plan(intent, examples, catalogue_base, generation)
     result = generate(
-        _task(seeds, source_language),
+        task,
         requests,
         teacher,
         cache,
@@ -162,4 +192,58 @@ def augment(
         settings=engine,
         budget_usd=budget_usd,
     )
-    return Augmented(requests, result, chain.apply(result.accepted))
+    candidates = list(result.accepted)
+    if translation_filtered is not None and generation.translate is not None and generation.translate.keep:
+        candidates = [*translation_filtered.kept, *candidates]
+    return Augmented(requests, result, chain.apply(candidates), translation, translation_filtered)
+
+
+def translates(generation: GenerationConfig, seeds: Sequence[Utterance], source_language: str | None = None) -> bool:
+    """Whether :func:`augment` translates the seeds first: ``generation.translate`` is set and the requested
+    language differs from the seeds' (``source_language``, default the first seed's)."""
+    if generation.translate is None or not seeds:
+        return False
+    return generation.language != (source_language or seeds[0].language)
+
+
+def translate_seeds(
+    seeds: Sequence[Utterance],
+    generation: GenerationConfig,
+    teacher: Teacher,
+    cache: CompletionCache,
+    *,
+    engine: EngineSettings | None = None,
+    budget_usd: float | None = None,
+    progress: bool = False,
+) -> tuple[GenerationResult[Utterance], FilterResult]:
+    """The seeds translated into ``generation.language`` (:mod:`tvd.linguist.translate`, ``generation.translate``'s
+    settings; through ``cache``), and the ``exact`` + ``language`` filters' verdict on the accepted translations
+    (what they keep is in the target language, each once)."""
+    settings = generation.translate
+    if settings is None:
+        raise ValueError("translate_seeds needs generation.translate")
+    demonstrations = [(source, target) for source, target in settings.demonstrations or ()] or None
+    requests = translation_requests(
+        seeds, generation.language, demonstrations=demonstrations, keep_values=settings.values == "keep"
+    )
+    params = GenerationParams(
+        max_tokens=generation.max_tokens + 16,
+        temperature=settings.temperature,
+        top_p=generation.top_p,
+        top_k=generation.top_k,
+        repeat_penalty=generation.repeat_penalty,
+        seed=generation.seed,
+    )
+    result = generate(
+        TranslationTask(),
+        requests,
+        teacher,
+        cache,
+        params=params,
+        samples_per_request=settings.samples,
+        constrained=generation.constrained,
+        progress=progress,
+        settings=engine,
+        budget_usd=budget_usd,
+    )
+    return result, apply_filters(result.accepted, filters=("exact", "language"))

@@ -26,6 +26,7 @@ from tvd.engine.dispatch import EngineSettings
 from tvd.engine.generate import GenerationEstimate, GenerationResult, estimate_generation, generate
 from tvd.errors import E_BAD_CONFIG_TREE, E_EMPTY_POOL, E_NEEDS_PIZZA_DIR, E_UNKNOWN_STRATEGY, TvdError
 from tvd.formats.pizza import read_pizza
+from tvd.report.html import try_write_run_report
 from tvd.teachers.base import GenerationParams, Teacher
 
 DEFAULT_POOL = "PIZZA_dev.16_shots.json"
@@ -201,10 +202,12 @@ def estimate_clasp(
     )
 
 
-def write_clasp(out: Path, run: ClaspRun) -> None:
-    """The run directory: generated.jsonl (PIZZA JSON lines), rejects.jsonl, failures.jsonl, summary.json."""
+def write_clasp(out: Path, run: ClaspRun, log: Any = print) -> None:
+    """The run directory: generated.jsonl (PIZZA JSON lines), rejects.jsonl, failures.jsonl, summary.json, and
+    report.html (:mod:`tvd.report.html`: trees as indented brackets; a failure there is logged, not raised)."""
     result = run.result
     atomic_write_text(out / "generated.jsonl", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in run.rows))
     atomic_write_text(out / "rejects.jsonl", "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in result.rejects))
     atomic_write_text(out / "failures.jsonl", "".join(json.dumps(f) + "\n" for f in result.failures))
     atomic_write_text(out / "summary.json", json.dumps(run.summary, indent=2, ensure_ascii=False) + "\n")
+    try_write_run_report(out, log=log)

@@ -4,10 +4,12 @@
 LINGUIST job, :func:`~tvd.jobs.augment.augment`, through the run directory's ``cache.sqlite``; then ``revalue``
 re-filled variants of each kept utterance (:func:`~tvd.data.resample.revalue`, values from the seeds and the
 base); :func:`write_generated` writes ``generated.jsonl`` (the teacher's kept utterances) / ``revalued.jsonl`` /
-``rejects.jsonl`` / ``filtered.jsonl`` / ``failures.jsonl``) followed by :func:`train_and_compare` (train the
-student on base + seeds, and on base + seeds x ``seed_weight`` + kept + re-valued; evaluate both on the held-out
-test set; estimate the gain from the seeds alone by :func:`cross_validate`; write ``metrics.json``).  Every file
-goes into the run directory.
+``rejects.jsonl`` / ``filtered.jsonl`` / ``failures.jsonl``; :func:`write_run_record` ``run.json`` /
+``prompts.jsonl`` / ``seeds.jsonl``) followed by :func:`train_and_compare` (train the student on base + seeds, and
+on base + seeds x ``seed_weight`` + kept + re-valued; evaluate both on the held-out test set, their predictions in
+``predictions/<student>.jsonl``; estimate the gain from the seeds alone by :func:`cross_validate`; write
+``metrics.json``).  Both steps end by writing ``report.html`` (:mod:`tvd.report.html`; a failure there is logged,
+never raised: the report is a view of the files already written).  Every file goes into the run directory.
 
 A filter that needs a reference student (``intent``: :func:`tvd.filters.needs_reference`) gets the baseline
 student (base + seeds), trained before generation's filtering by :func:`train_baseline`; it travels in
@@ -45,6 +47,7 @@ from tvd.jobs import augment as linguist_job
 from tvd.jobs.augment import Augmented
 from tvd.jobs.teacher import build_teacher, engine_settings
 from tvd.linguist.request import LinguistRequest
+from tvd.report.html import try_write_run_report
 from tvd.students import Student, make_student
 from tvd.teachers.base import Teacher
 
@@ -156,19 +159,73 @@ def estimate_data(config: RunConfig, data: RunData, *, teacher: Teacher | None =
             config.generation,
             teacher_,
             cache,
-            engine=engine_settings(config.teacher),
+            engine=engine_settings(config.teacher, config.engine),
         )
 
 
 def write_generated(run_dir: Path, augmented: Augmented, revalued: Sequence[Utterance] = ()) -> None:
     """The run directory's data files: generated (kept), revalued (their re-filled variants; empty when the config
-    asks for none), rejects, filtered (with reasons) and failures."""
+    asks for none), rejects, filtered (with reasons) and failures.  With translate-then-generate the seed
+    translations' rejects, failures and language-filter removals come first in the same files (their records
+    name ``translating``); the kept translations are in generated.jsonl (``meta.source`` ``translation``)."""
     result, filtered = augmented.generation, augmented.filtered
+    translation, translation_filtered = augmented.translation, augmented.translation_filtered
+    removed = [*(translation_filtered.removed_records() if translation_filtered else []), *filtered.removed_records()]
     write_jsonl(run_dir / "generated.jsonl", (u.to_dict() for u in filtered.kept))
     write_jsonl(run_dir / "revalued.jsonl", (u.to_dict() for u in revalued))
-    write_jsonl(run_dir / "rejects.jsonl", result.rejects)
-    write_jsonl(run_dir / "filtered.jsonl", filtered.removed_records())
-    write_jsonl(run_dir / "failures.jsonl", result.failures)
+    write_jsonl(run_dir / "rejects.jsonl", [*(translation.rejects if translation else []), *result.rejects])
+    write_jsonl(run_dir / "filtered.jsonl", removed)
+    write_jsonl(run_dir / "failures.jsonl", [*(translation.failures if translation else []), *result.failures])
+
+
+def write_run_record(
+    config: RunConfig, data: RunData, augmented: Augmented, teacher: Teacher, revalued: int = 0
+) -> None:
+    """What the run directory's data files do not say, for the report (:mod:`tvd.report`) and dataset cards:
+    ``run.json`` (the teacher's backend and fingerprint, the generation block, filters in chain order with their
+    removal counts, data sizes, the engine's stats), ``prompts.jsonl`` (each request's prompt and include block,
+    by ``request_id``) and ``seeds.jsonl`` (the seed utterances, for the novelty of generated values).  No teacher
+    option is written: a URL or key stays out."""
+    from tvd import __version__
+    from tvd.linguist.prompt import build_prompt
+
+    run_dir = config.run_dir
+    record = {
+        "kind": "linguist",
+        "tvd_version": __version__,
+        "name": config.name,
+        "intent": data.intent,
+        "teacher": {"backend": teacher.backend, "fingerprint": teacher.fingerprint()},
+        "generation": config.generation.model_dump(mode="json"),
+        "filters": list(config.filters),
+        "filter_options": config.filter_options,
+        "filter_counts": dict(augmented.filtered.counts),
+        "revalue": config.revalue,
+        "n_revalued": revalued,
+        "seed_weight": config.seed_weight,
+        "student": config.student.model_dump(mode="json"),
+        "data": {
+            "format": config.data.format,
+            "base": len(data.base),
+            "seeds": len(data.seeds),
+            "test": len(data.test),
+            "files": {
+                name: path.name
+                for name, path in (("base", config.data.base), ("seed", config.data.seed), ("test", config.data.test))
+                if path is not None
+            },
+        },
+        "stats": augmented.stats.to_dict(),
+    }
+    write_json(run_dir / "run.json", record)
+    write_jsonl(
+        run_dir / "prompts.jsonl",
+        (
+            {"request_id": r.request_id, "include": [[s.label, s.value] for s in r.include], "prompt": build_prompt(r)}
+            for r in augmented.requests
+        ),
+    )
+    write_jsonl(run_dir / "seeds.jsonl", (u.to_dict() for u in data.seeds))
 
 
 def baseline_training_data(data: RunData) -> list[Utterance]:
@@ -230,7 +287,7 @@ def generate_data(
     it is returned in :attr:`GeneratedData.reference`.  Otherwise no student is trained.
     """
     run_dir = config.run_dir
-    settings = engine_settings(config.teacher)
+    settings = engine_settings(config.teacher, config.engine)
     config.check()
     with run_lock(run_dir):
         reference = None
@@ -262,6 +319,8 @@ def generate_data(
             )
             revalued = revalue_kept(config, data, augmented.kept)
             write_generated(run_dir, augmented, revalued)
+            write_run_record(config, data, augmented, teacher_, len(revalued))
+        try_write_run_report(run_dir, log=log)
     stats, filtered = augmented.stats, augmented.filtered
     for line in summary_lines(stats, settings.price):
         log(line)
@@ -336,6 +395,17 @@ def train_and_compare(
         return _train_and_compare(config, data, generated, log, baseline)
 
 
+def prediction_records(gold: Sequence[Utterance], predicted: Sequence[Utterance]) -> list[dict[str, Any]]:
+    """One ``predictions/<student>.jsonl`` line per test utterance: its text, the gold intent and slots and the
+    student's (for the report's confusion matrices)."""
+
+    def labels(u: Utterance) -> dict[str, Any]:
+        record = u.to_dict()
+        return {"intent": record["intent"], "slots": record["slots"]}
+
+    return [{"text": g.text, "gold": labels(g), "predicted": labels(p)} for g, p in zip(gold, predicted, strict=True)]
+
+
 def _train_and_compare(
     config: RunConfig, data: RunData, generated: GeneratedData, log: Any, given: TrainedStudent | None
 ) -> Comparison:
@@ -356,7 +426,9 @@ def _train_and_compare(
             log(f"trained {name} student on {len(train)} utterances in {timings[name]:.1f} s")
         student.save(run_dir / "students" / name)
         if data.test:
-            metrics[name] = evaluate(data.test, student.predict(data.test))
+            predicted = student.predict(data.test)
+            metrics[name] = evaluate(data.test, predicted)
+            write_jsonl(run_dir / "predictions" / f"{name}.jsonl", prediction_records(data.test, predicted))
     validation = cross_validate(config, data, generated, log=log)
     summary = {
         "intent": data.intent,
@@ -374,4 +446,5 @@ def _train_and_compare(
         "seed_validation": validation.to_dict() if validation is not None else None,
     }
     write_json(run_dir / "metrics.json", summary)
+    try_write_run_report(run_dir, log=log)
     return Comparison(metrics=metrics, seed_validation=validation, summary=summary)

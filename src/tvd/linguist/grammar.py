@@ -18,21 +18,32 @@ from tvd.linguist.request import LinguistRequest
 MAX_PERMUTED = 4
 MAX_VALUE_WORDS = 6
 _WORD = r'[^ \[\]<>\n|*\\=#{}()_~^$%@+"]+'
+_STRICT_WORD = r'[^ \[\]<>\n|*\\=#{}()_~^$%@+"\t\r\u00A0\u2000-\u200B\u3000]+'
 
 
 def _literal(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def output_grammar(request: LinguistRequest, *, same_language_fixed_values: bool = True, max_words: int = 8) -> str:
+def output_grammar(
+    request: LinguistRequest,
+    *,
+    same_language_fixed_values: bool = True,
+    max_words: int = 8,
+    leading_space: bool = False,
+) -> str:
     """A GBNF grammar for one completion of ``request``.
 
     ``same_language_fixed_values``: write fixed include values verbatim.  When the request asks for
     another language than the fixed values are in, pass ``False`` to let the teacher translate them.
-    ``max_words``: most words of free text before, between and after the slots.
+    ``max_words``: most words of free text before, between and after the slots.  ``leading_space``: for a
+    prompt that ends right after a ``Name:`` cue, let the completion start with one space, and keep other
+    space characters (no-break, ideographic, tabs) out of words: a model that wants to write the space and
+    may not otherwise writes a no-break space instead and glues every word into one (the LINGUIST prompt ends
+    with a newline and keeps the original grammar, byte for byte, so cached completions stay valid).
     """
     numbers = request.numbers
-    rules = [f"word ::= {_WORD}"]
+    rules = [f"word ::= {_STRICT_WORD if leading_space else _WORD}"]
     slot_rules: list[str] = []
     needs_value = False
     for i, slot in enumerate(request.include):
@@ -55,4 +66,5 @@ def output_grammar(request: LinguistRequest, *, same_language_fixed_values: bool
             f'tail ::= (" " word){{0,{max_words}}} end',
         ]
     rules.append(r"end ::= [?.!]?")
-    return "\n".join([f'root ::= {body} "\\n"?', *rules]) + "\n"
+    start = '" "? ' if leading_space else ""
+    return "\n".join([f'root ::= {start}{body} "\\n"?', *rules]) + "\n"

@@ -1,0 +1,233 @@
+"""CLASP TS / TB in German: valid pairs, pairs in German, and TS's translated slot values as German words.
+
+Runs the library job of ``tvd clasp`` (:func:`tvd.jobs.clasp.clasp_job`, no subprocess) for TS and TB on
+``examples/clasp/de.yaml`` with the embedded teacher (``tvd clasp``'s default, batched decoding), for each seed.
+``--count N`` pairs per strategy and seed: ``ceil(N / pool size)`` samples of each of the config's English parses.
+Completions are cached in ``bench/work/clasp_crosslingual/cache.sqlite`` (resumable; a re-run validates again
+and sends only what is missing).  Per strategy and seed it reports:
+
+* ``planned``: pairs planned; ``valid``: accepted by the job's validation (for the code measured, which may
+  include its own ``wrong_language`` check); ``valid_german``: valid and in German by the ``language`` filter
+  (:func:`tvd.filters.language.in_language` on the utterance text, its default candidates: German and the 50
+  MASSIVE languages);
+* TS only: the value translations (TS's first step) and the share that are **target-language words**
+  (:func:`target_language_word`).
+
+A target-language word (what is checked, and why): a small teacher's "translations" were number salad
+(``ham`` -> ``4-4``) or the English word again, and single words are too short for a language identifier alone
+(py3langid over {de, en} gives ``two`` 0.80 German and ``Oliven`` 0.29), so a value counts when it is the
+config's glossary translation of its English value, or else when all of these hold:
+
+1. ``changed``: it differs from the English value (case and spacing ignored), except for an English value with
+   no letters (a number in digits stays as it is);
+2. ``letters``: letters, spaces, hyphens and apostrophes only, where the English value had letters only;
+3. ``not_english``: it is not an English surface form of the PIZZA catalogues (any label; checked when the PIZZA
+   folder is there: ``$TVD_DATA/pizza`` or ``--data``), which catches an English word other than the source;
+4. ``german``: py3langid over the candidates {de, en} gives German at least the probability of English (ties
+   go to German: the preference for the target language that a one-word text needs).
+
+No German word list ships with a package the project already has, hence the combination.  Results:
+``bench/results/clasp_crosslingual.json`` (records merged by label, strategy and seed).
+
+    python bench/clasp_crosslingual.py --seeds 0 1 2 --count 24 --label parallel
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import re
+import statistics
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+from _protocol import REPO, RESULTS, WORK, default_data, merge_records, stamp
+from tvd.clasp.resolve import Catalogs
+from tvd.config import TeacherConfig, load_clasp_config, parse_options
+from tvd.data.atomic import atomic_write_text
+from tvd.engine.cache import CompletionCache
+from tvd.filters.language import in_language, probabilities
+from tvd.jobs.clasp import clasp_job
+from tvd.jobs.teacher import build_teacher
+
+CONFIG = REPO / "examples" / "clasp" / "de.yaml"
+_LETTERS = re.compile(r"^[^\W\d_]+(?:[ '\-][^\W\d_]+)*$")  # letters, words joined by space / hyphen / apostrophe
+_HAS_LETTER = re.compile(r"[^\W\d_]")
+
+
+def _plain(text: str) -> str:
+    return " ".join(text.lower().split())
+
+
+def word_checks(
+    source: str, value: str, glossary: dict[str, str], english: frozenset[str], language: str = "de"
+) -> dict[str, bool]:
+    """Each criterion of :func:`target_language_word` for the translation ``value`` of the English ``source``."""
+    if glossary.get(source) == value:
+        return {"glossary": True}
+    source_letters = _LETTERS.match(source.strip()) is not None
+    scores = probabilities(value, [language, "en"])
+    return {
+        "glossary": False,
+        "changed": _plain(value) != _plain(source) or not _HAS_LETTER.search(source),
+        "letters": _LETTERS.match(value.strip()) is not None or not source_letters,
+        "not_english": _plain(value) not in english,
+        "german": scores[language] >= scores["en"],
+    }
+
+
+def target_language_word(checks: dict[str, bool]) -> bool:
+    """A glossary entry, or every criterion of :func:`word_checks` met (see the module docstring)."""
+    return checks["glossary"] or all(v for k, v in checks.items() if k != "glossary")
+
+
+def english_forms(data: Path) -> frozenset[str]:
+    """Every surface form of the PIZZA catalogues (lower case), or none without the folder."""
+    if not (data / "catalogs").is_dir():
+        return frozenset()
+    catalogs = Catalogs.load(data / "catalogs")
+    return frozenset(_plain(v) for label in catalogs.entries for v in catalogs.values(label))
+
+
+def _shown(path: Path) -> str:
+    """``path`` relative to the repository when inside it."""
+    resolved = path.resolve()
+    return str(resolved.relative_to(REPO)) if resolved.is_relative_to(REPO) else str(path)
+
+
+def measure(run: Any, planned: int, language: str) -> dict[str, Any]:
+    stats = run.result.stats.to_dict()
+    texts = [r["train.SRC"] for r in run.rows]
+    in_target = [t for t in texts if in_language(t, language)]
+    return {
+        "planned": planned,
+        "valid": len(texts),
+        "valid_german": len(in_target),
+        "valid_share": round(len(texts) / planned, 3) if planned else 0.0,
+        "valid_german_share": round(len(in_target) / planned, 3) if planned else 0.0,
+        "rejected_by_reason": stats["rejected_by_reason"],
+        "teacher_seconds": stats["teacher_seconds"],
+        "sent": stats["sent"],
+        "examples": texts[:6],
+        "german_examples": [r["train.TOP"] for r in run.rows if in_language(r["train.SRC"], language)][:4],
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--config", default=str(CONFIG), help="a CLASP config (default: examples/clasp/de.yaml)")
+    ap.add_argument("--strategies", nargs="+", choices=["ts", "tb"], default=["ts", "tb"])
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--count", type=int, default=24, help="pairs per strategy and seed (default 24)")
+    ap.add_argument("--label", default="current", help="the name of the code version measured (records' key)")
+    ap.add_argument("--data", default=str(default_data() / "pizza"), help="PIZZA folder (catalogues: English forms)")
+    ap.add_argument("--work", default=str(WORK / "clasp_crosslingual"))
+    ap.add_argument("--out", default=str(RESULTS / "clasp_crosslingual.json"))
+    ap.add_argument("--teacher", default="llamacpp", help="teacher backend (`tvd teacher list`; default: embedded)")
+    ap.add_argument("--teacher-option", action="append", default=[], metavar="KEY=VALUE", help="teacher option")
+    args = ap.parse_args(argv)
+
+    base = load_clasp_config(args.config)
+    pool_size = len(base.pool) if isinstance(base.pool, list) else 0
+    if not pool_size:
+        raise SystemExit(f"{args.config}: this benchmark needs a `pool:` list of TOP trees")
+    samples = math.ceil(args.count / pool_size)
+    glossary = {str(en): str(tgt) for en, tgt in base.glossary}
+    english = english_forms(Path(args.data))
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    teacher_config = TeacherConfig(backend=args.teacher, options=parse_options(args.teacher_option, "--teacher-option"))
+    records: list[dict[str, Any]] = []
+    with build_teacher(teacher_config) as teacher, CompletionCache(work / "cache.sqlite") as cache:
+        teacher_name = f"{args.teacher} ({teacher.fingerprint()})"
+        for seed in args.seeds:
+            for strategy in args.strategies:
+                config = base.model_copy(update={"strategy": strategy, "count": samples, "seed": seed})
+                started = time.perf_counter()
+                run = clasp_job(config, teacher, cache, progress=False)
+                record: dict[str, Any] = {
+                    "label": args.label,
+                    "strategy": strategy,
+                    "seed": seed,
+                    **measure(run, pool_size * samples, base.language),
+                    "seconds": round(time.perf_counter() - started, 1),
+                }
+                if strategy == "ts":
+                    step = run.summary["value_translation"]
+                    translations: dict[str, str] = step["translations"]
+                    checks = {s: word_checks(s, v, glossary, english, base.language) for s, v in translations.items()}
+                    words = [s for s in translations if target_language_word(checks[s])]
+                    failed = Counter(k for c in checks.values() if not target_language_word(c) for k, v in c.items()
+                                     if k != "glossary" and not v)  # fmt: skip
+                    values = step["stats"].get("planned", len(translations))
+                    record["values"] = {
+                        "planned": values,
+                        "translated": len(translations),
+                        "target_language_words": len(words),
+                        "share": round(len(words) / values, 3) if values else 0.0,
+                        "failed_checks": dict(sorted(failed.items())),
+                        "translations": {s: [v, target_language_word(checks[s])] for s, v in translations.items()},
+                    }
+                records.append(record)
+                out = work / f"{args.label}-{strategy}-seed{seed}"
+                out.mkdir(exist_ok=True)
+                rejects = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in run.result.rejects)
+                atomic_write_text(out / "rejects.jsonl", rejects)
+                rows = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in run.rows)
+                atomic_write_text(out / "generated.jsonl", rows)
+                values_line = ""
+                if "values" in record:
+                    v = record["values"]
+                    values_line = f"; values: {v['target_language_words']}/{v['planned']} German words"
+                print(
+                    f"{args.label} {strategy} seed {seed}: {record['valid']}/{record['planned']} valid, "
+                    f"{record['valid_german']} valid and German{values_line}; rejected {record['rejected_by_reason']}"
+                    f" ({record['sent']} sent, {record['seconds']} s)"
+                )
+    path = Path(args.out)
+    merged = merge_records(path, records, key=lambda r: (r["label"], r["strategy"], r["seed"]))
+    summary: dict[str, Any] = {}
+    for label in dict.fromkeys(r["label"] for r in merged):
+        for strategy in ("ts", "tb"):
+            rows = [r for r in merged if r["label"] == label and r["strategy"] == strategy]
+            if not rows:
+                continue
+            entry = {
+                "seeds": [r["seed"] for r in rows],
+                "planned": sum(r["planned"] for r in rows),
+                "valid": sum(r["valid"] for r in rows),
+                "valid_german": sum(r["valid_german"] for r in rows),
+                "valid_german_share_median": statistics.median(r["valid_german_share"] for r in rows),
+            }
+            if strategy == "ts":
+                entry["value_word_share_median"] = statistics.median(r["values"]["share"] for r in rows)
+            summary[f"{label}/{strategy}"] = entry
+    document = {
+        **stamp("clasp_crosslingual.py", argv),
+        "settings": {
+            "teacher": f"{teacher_name}, grammar-constrained, temperature 0.7, batched",
+            "config": _shown(Path(args.config)),
+            "pairs_per_strategy_and_seed": pool_size * samples,
+            "language_filter": "tvd.filters.language.in_language(utterance text, language), default candidates",
+            "target_language_word": "glossary entry, or changed + letters + not an English catalogue form + "
+            "py3langid {de, en}: p(de) >= p(en)",
+            "english_catalogue_forms": len(english),
+            "loadavg_after": os.getloadavg()[0],
+        },
+        "summary": summary,
+        "records": merged,
+    }
+    atomic_write_text(path, json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+    for key, entry in summary.items():
+        print(key, json.dumps(entry, ensure_ascii=False))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

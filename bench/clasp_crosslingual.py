@@ -6,12 +6,15 @@ Runs the library job of ``tvd clasp`` (:func:`tvd.jobs.clasp.clasp_job`, no subp
 Completions are cached in ``bench/work/clasp_crosslingual/cache.sqlite`` (resumable; a re-run validates again
 and sends only what is missing).  Per strategy and seed it reports:
 
-* ``planned``: pairs planned; ``valid``: accepted by the job's validation (for the code measured, which may
-  include its own ``wrong_language`` check); ``valid_german``: valid and in German by the ``language`` filter
+* ``planned``: pairs planned; ``valid``: accepted by the job's validation (which now includes its
+  ``wrong_language`` check); ``valid_structure``: valid but for that check; ``valid_german``: valid and in
+  German by the ``language`` filter
   (:func:`tvd.filters.language.in_language` on the utterance text, its default candidates: German and the 50
-  MASSIVE languages);
-* TS only: the value translations (TS's first step) and the share that are **target-language words**
-  (:func:`target_language_word`).
+  MASSIVE languages); ``valid_german_no_digit``: of those, the ones without a digit (no English source has
+  one: py3langid takes ``ich möchte 1 1 45 45`` for German);
+* TS only: the value translations (TS's first step) and the share of the values the teacher translated (not
+  given by the glossary) that are **target-language words** (:func:`target_language_word`), and that are
+  correct translations (:data:`REFERENCE_DE`, German only).
 
 A target-language word (what is checked, and why): a small teacher's "translations" were number salad
 (``ham`` -> ``4-4``) or the English word again, and single words are too short for a language identifier alone
@@ -51,12 +54,35 @@ from _protocol import REPO, RESULTS, WORK, default_data, merge_records, stamp
 from tvd.clasp.resolve import Catalogs
 from tvd.config import TeacherConfig, load_clasp_config, parse_options
 from tvd.data.atomic import atomic_write_text
+from tvd.data.parse_tree import Tree
 from tvd.engine.cache import CompletionCache
 from tvd.filters.language import in_language, probabilities
 from tvd.jobs.clasp import clasp_job
 from tvd.jobs.teacher import build_teacher
 
 CONFIG = REPO / "examples" / "clasp" / "de.yaml"
+#: German translations of the 17 slot values of examples/clasp/de.yaml's pool (hand-written for this benchmark,
+#: casefolded, inflected forms included): a value translation among them is ``correct``.  A German word is not
+#: necessarily its translation (``a`` -> ``Wähler``, "voter", passes every check of a target-language word).
+REFERENCE_DE = {
+    "a": {"ein", "eine", "einen"},
+    "one": {"ein", "eine", "einen", "eins"},
+    "two": {"zwei"},
+    "three": {"drei"},
+    "large": {"groß", "große", "großen", "großer"},
+    "small": {"klein", "kleine", "kleinen", "kleiner"},
+    "medium": {"mittel", "mittlere", "mittleren", "mittelgroß", "mittelgroße", "mittelgroßen", "mittelgroßer"},
+    "ham": {"schinken"},
+    "mushrooms": {"pilze", "pilzen", "champignons"},
+    "onions": {"zwiebeln"},
+    "cheese": {"käse"},
+    "extra": {"extra", "zusätzlich", "zusätzlichen", "zusätzlicher", "viel"},
+    "pepperoni": {"peperoni", "pepperoni", "salami", "peperonisalami"},
+    "olives": {"oliven"},
+    "tuna": {"thunfisch"},
+    "cokes": {"cola", "colas", "coca-cola"},
+    "vegetarian": {"vegetarisch", "vegetarische", "vegetarischen", "vegetarischer"},
+}
 _LETTERS = re.compile(r"^[^\W\d_]+(?:[ '\-][^\W\d_]+)*$")  # letters, words joined by space / hyphen / apostrophe
 _HAS_LETTER = re.compile(r"[^\W\d_]")
 
@@ -105,10 +131,14 @@ def measure(run: Any, planned: int, language: str) -> dict[str, Any]:
     stats = run.result.stats.to_dict()
     texts = [r["train.SRC"] for r in run.rows]
     in_target = [t for t in texts if in_language(t, language)]
+    wrong_language = stats["rejected_by_reason"].get("wrong_language", 0)
+    no_digit = [t for t in in_target if not any(c.isdigit() for c in t)]
     return {
         "planned": planned,
         "valid": len(texts),
+        "valid_structure": len(texts) + wrong_language,
         "valid_german": len(in_target),
+        "valid_german_no_digit": len(no_digit),
         "valid_share": round(len(texts) / planned, 3) if planned else 0.0,
         "valid_german_share": round(len(in_target) / planned, 3) if planned else 0.0,
         "rejected_by_reason": stats["rejected_by_reason"],
@@ -116,6 +146,39 @@ def measure(run: Any, planned: int, language: str) -> dict[str, Any]:
         "sent": stats["sent"],
         "examples": texts[:6],
         "german_examples": [r["train.TOP"] for r in run.rows if in_language(r["train.SRC"], language)][:4],
+    }
+
+
+def value_record(
+    step: dict[str, Any], pool_values: list[str], glossary: dict[str, str], english: frozenset[str], language: str
+) -> dict[str, Any]:
+    """TS's value translations judged: over the values the teacher translated (not given by the glossary), and
+    over every value of the pool (a glossary entry counts as a word; a value left untranslated does not)."""
+    translations: dict[str, str] = step["translations"]
+    given = set(step.get("from_glossary", ()))
+    judged = {}
+    for source in pool_values:
+        value = translations.get(source)
+        checks = word_checks(source, value, glossary, english, language) if value is not None else {"missing": False}
+        judged[source] = (value, target_language_word(checks) if value is not None else False, checks)
+    asked = [s for s in pool_values if s not in given]
+    words = [s for s in asked if judged[s][1]]
+    reference = REFERENCE_DE if language == "de" else {}
+    correct = [s for s in asked if s in reference and (judged[s][0] or "").casefold() in reference[s]]
+    failed = Counter(
+        k for s in asked if not judged[s][1] for k, ok in judged[s][2].items() if k != "glossary" and not ok
+    )
+    return {
+        "pool_values": len(pool_values),
+        "from_glossary": len(given),
+        "asked": len(asked),
+        "completions": step["stats"].get("planned", 0),
+        "target_language_words": len(words),
+        "correct": len(correct) if reference else None,
+        "share": round(len(words) / len(asked), 3) if asked else 0.0,
+        "all_values_share": round(sum(j[1] for j in judged.values()) / len(pool_values), 3) if pool_values else 0.0,
+        "failed_checks": dict(sorted(failed.items())),
+        "translations": {s: [v, ok] for s, (v, ok, _) in judged.items()},
     }
 
 
@@ -139,6 +202,7 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"{args.config}: this benchmark needs a `pool:` list of TOP trees")
     samples = math.ceil(args.count / pool_size)
     glossary = {str(en): str(tgt) for en, tgt in base.glossary}
+    pool_values = sorted({v for top in base.pool for _, v in Tree.from_top(str(top)).semantics_only().slot_values()})
     english = english_forms(Path(args.data))
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
@@ -159,21 +223,8 @@ def main(argv: list[str] | None = None) -> int:
                     "seconds": round(time.perf_counter() - started, 1),
                 }
                 if strategy == "ts":
-                    step = run.summary["value_translation"]
-                    translations: dict[str, str] = step["translations"]
-                    checks = {s: word_checks(s, v, glossary, english, base.language) for s, v in translations.items()}
-                    words = [s for s in translations if target_language_word(checks[s])]
-                    failed = Counter(k for c in checks.values() if not target_language_word(c) for k, v in c.items()
-                                     if k != "glossary" and not v)  # fmt: skip
-                    values = step["stats"].get("planned", len(translations))
-                    record["values"] = {
-                        "planned": values,
-                        "translated": len(translations),
-                        "target_language_words": len(words),
-                        "share": round(len(words) / values, 3) if values else 0.0,
-                        "failed_checks": dict(sorted(failed.items())),
-                        "translations": {s: [v, target_language_word(checks[s])] for s, v in translations.items()},
-                    }
+                    record["values"] = value_record(run.summary["value_translation"], pool_values, glossary, english,
+                                                    base.language)  # fmt: skip
                 records.append(record)
                 out = work / f"{args.label}-{strategy}-seed{seed}"
                 out.mkdir(exist_ok=True)
@@ -184,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
                 values_line = ""
                 if "values" in record:
                     v = record["values"]
-                    values_line = f"; values: {v['target_language_words']}/{v['planned']} German words"
+                    values_line = f"; values: {v['target_language_words']}/{v['asked']} German words"
                 print(
                     f"{args.label} {strategy} seed {seed}: {record['valid']}/{record['planned']} valid, "
                     f"{record['valid_german']} valid and German{values_line}; rejected {record['rejected_by_reason']}"
@@ -202,11 +253,15 @@ def main(argv: list[str] | None = None) -> int:
                 "seeds": [r["seed"] for r in rows],
                 "planned": sum(r["planned"] for r in rows),
                 "valid": sum(r["valid"] for r in rows),
+                "valid_structure": sum(r.get("valid_structure", r["valid"]) for r in rows),
                 "valid_german": sum(r["valid_german"] for r in rows),
+                "valid_german_no_digit": sum(r.get("valid_german_no_digit", 0) for r in rows),
                 "valid_german_share_median": statistics.median(r["valid_german_share"] for r in rows),
             }
             if strategy == "ts":
-                entry["value_word_share_median"] = statistics.median(r["values"]["share"] for r in rows)
+                entry["value_words"] = sum(r["values"]["target_language_words"] for r in rows)
+                entry["values_asked"] = sum(r["values"]["asked"] for r in rows)
+                entry["values_correct"] = sum(r["values"].get("correct") or 0 for r in rows)
             summary[f"{label}/{strategy}"] = entry
     document = {
         **stamp("clasp_crosslingual.py", argv),

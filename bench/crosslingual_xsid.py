@@ -241,6 +241,15 @@ def summarise(
     return rows
 
 
+def _method_seeds(method: str, args: argparse.Namespace) -> list[int]:
+    """The seeds ``method`` runs with: --seeds, narrowed by --direct-seeds / --generate-seeds for those methods."""
+    if method == "direct":
+        return [s for s in args.seeds if s in args.direct_seeds]
+    if method.startswith("translate-generate") and args.generate_seeds is not None:
+        return [s for s in args.seeds if s in args.generate_seeds]
+    return list(args.seeds)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=default_data(), help="folder holding snips/ and xsid/")
@@ -248,12 +257,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--methods", nargs="+", default=list(DEFAULT_METHODS), choices=METHODS)
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--direct-seeds", nargs="+", type=int, default=[0], help="seeds of the direct method")
+    parser.add_argument(
+        "--generate-seeds", nargs="+", type=int, help="seeds of the translate-generate methods (default: --seeds)"
+    )
     parser.add_argument("--stage", choices=("generate", "all"), default="all", help="generate: fill caches only")
     parser.add_argument("--eval", choices=("test", "valid"), default="test", help="the xSID split scored")
     parser.add_argument("--english-per-intent", type=int, help="sample SNIPS train to this many per intent")
-    parser.add_argument("--translate", type=int, default=15, help="English utterances translated per intent")
+    parser.add_argument("--translate", type=int, default=10, help="English utterances translated per intent")
     parser.add_argument("--translate-temperature", type=float, default=0.3)
-    parser.add_argument("--requests", type=int, default=5, help="translate-generate: LINGUIST prompts per intent")
+    parser.add_argument("--requests", type=int, default=4, help="translate-generate: LINGUIST prompts per intent")
     parser.add_argument("--direct-requests", type=int, default=3, help="direct: LINGUIST prompts per intent")
     parser.add_argument("--samples", type=int, default=2, help="completions per LINGUIST prompt")
     parser.add_argument("--pool", type=int, default=200, help="English SNIPS utterances per intent (example pool)")
@@ -300,7 +312,7 @@ def main(argv: list[str] | None = None) -> int:
         with _teacher(args) as teacher:
             for seed in args.seeds:
                 for method in wanted:
-                    if method == "direct" and seed not in args.direct_seeds:
+                    if seed not in _method_seeds(method, args):
                         continue
                     for language in args.languages:
                         kept, counts = generate_cell(method, language, seed, snips, teacher, args)
@@ -314,10 +326,7 @@ def main(argv: list[str] | None = None) -> int:
     records: list[dict[str, Any]] = []
     started = time.perf_counter()
     for method in methods:
-        seeds = args.direct_seeds if method == "direct" else args.seeds
-        for seed in seeds if method in GENERATED else [None]:
-            if method == "direct" and seed not in args.seeds:
-                continue
+        for seed in _method_seeds(method, args) if method in GENERATED else [None]:
             name = f"{method}-{languages_key}" + (f"-s{seed}" if seed is not None else "")
             path = records_dir / f"{name}.json"
             if path.is_file():

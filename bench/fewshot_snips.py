@@ -40,6 +40,7 @@ share of real-oracle's gain reached, and paired differences against resample ove
 
     python bench/fewshot_snips.py                                   # 7 intents x 3 seeds, the main methods
     python bench/fewshot_snips.py --intents GetWeather --seeds 0 --methods real10 linguist-icl
+    python bench/fewshot_snips.py --ray auto       # the cells as Ray tasks on this machine's `ray start` cluster
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ import random
 import statistics
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import as_completed
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -64,6 +65,7 @@ from tvd.data.resample import build_catalogue, resample
 from tvd.engine.cache import CompletionCache
 from tvd.evaluate.metrics import evaluate
 from tvd.jobs.augment import RUN_FILTERS, Augmented, augment, generation_params
+from tvd.jobs.sweep import sweep_pool
 from tvd.report.summary import add_gap_closed, paired_difference, pivot
 from tvd.report.summary import summarise as summarise_records
 from tvd.report.table import format_table
@@ -521,6 +523,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-width", type=int, default=8, help="embedded teacher's batched-decoding width")
     parser.add_argument("--model-path", help="GGUF teacher (default: the embedded Gemma 3 270M)")
     parser.add_argument("--workers", type=int, default=2, help="parallel processes (one cell each)")
+    ray_help = "run the cells as Ray tasks on this cluster (auto, local, host:port) instead of --workers processes"
+    parser.add_argument("--ray", metavar="ADDRESS", help=ray_help)
     cv = parser.add_argument_group("seed cross-validation (the do-no-harm estimate of tvd run)")
     cv.add_argument("--cv-methods", nargs="*", default=["linguist-filtered-revalued"], metavar="METHOD")
     cv.add_argument("--cv-folds", type=int, default=5)
@@ -574,9 +578,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.report_only:
         print(f"--report-only: leaving out {len(todo)} unfinished cell(s)")
         todo, run_full_job = [], False
-    print(f"{len(jobs)} cells, {len(jobs) - len(todo)} complete; running {len(todo)} with {args.workers} worker(s)")
+    where = f"as Ray tasks on {args.ray}" if args.ray else f"with {args.workers} worker(s)"
+    print(f"{len(jobs)} cells, {len(jobs) - len(todo)} complete; running {len(todo)} {where}")
     started = time.perf_counter()
-    with ProcessPoolExecutor(max_workers=args.workers) as pool:
+    with sweep_pool(args.ray, args.workers, pythonpath=[Path(__file__).resolve().parent]) as pool:
         futures = {}
         if run_full_job:
             futures[pool.submit(run_full, args)] = {"intent": "all", "seed": "all", "methods": ["full"]}

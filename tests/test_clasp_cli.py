@@ -11,20 +11,47 @@ from click.testing import CliRunner
 from pizza_cases import MISS, NEGATED, ORDERED, SWAP, write_catalogs
 from tvd.cli import clasp_cmd
 from tvd.cli.main import main
+from tvd.config import load_clasp_config
 from tvd.data.parse_tree import Tree
 from tvd.teachers.scripted import ScriptedTeacher
 
+CONFIG = Path(__file__).resolve().parents[1] / "examples" / "clasp" / "de.yaml"
+GLOSSARY = dict(load_clasp_config(CONFIG).glossary)
+
+
+def _german(english: Tree) -> Tree:
+    """A German-looking tree for an English one: its parse, values through the glossary (else ``<value>en``),
+    connecting words ``ich möchte bitte`` and ``Pizza mit``."""
+
+    def walk(node: Tree) -> Tree:
+        if node.is_preterminal():
+            value = " ".join(node.children)  # type: ignore[arg-type]
+            return Tree(node.label, tuple(GLOSSARY.get(value, f"{value}en").split()))
+        children = tuple(walk(c) for c in node.subtrees)
+        return Tree(node.label, ("Pizza", "mit", *children) if node.label == "PIZZAORDER" else children)
+
+    german = walk(english.semantics_only())
+    return Tree("ORDER", ("ich", "möchte", "bitte", *german.children))
+
 
 def _echo_target(prompt: str, seed: int) -> str:
-    """RS / TS: write the requested parse with one connecting word; TB / GB: copy the last shot."""
+    """RS: write the requested parse with one connecting word; GB: copy the last shot.  TS / TB (parallel text,
+    ending in ``German:``): a value becomes ``<value>en``; a tree its German-looking version (:func:`_german`),
+    except for TB requests 1 and 4 (a tree of another shape: ``parse_changed``) and 2 and 5 (the English tree:
+    ``wrong_language``); request ``r``'s seed is ``r * 1000``, and 1000 is 1 modulo 3."""
     if prompt.rstrip().endswith("<utterance>"):
         target = Tree.from_top(prompt.rsplit("<parse> ", 1)[1].split(" </parse>")[0])
         return "(ORDER i want" + str(target)[len("(ORDER") :].replace(" (NOT", " no (NOT")
-    last = prompt.splitlines()[-1]
-    if last.startswith("<english> (ORDER"):
-        return "(ORDER ich möchte (PIZZAORDER (NUMBER eine ) (SIZE große ) Pizza ) )"
-    if last.startswith("<english>"):
-        return f"wert{seed % 997} </"
+    if prompt.endswith("\nGerman:"):
+        english = prompt.splitlines()[-2].removeprefix("English: ")
+        if not english.startswith("(ORDER"):
+            return f" {english}en\n"
+        tree = Tree.from_top(english)
+        if "\n\nEnglish: (ORDER" in prompt and seed % 3 == 1:  # TS and TB prompts look the same: both get these
+            return " (ORDER ich möchte (PIZZAORDER (NUMBER eine ) (SIZE große ) Pizza ) )"
+        if seed % 3 == 2:
+            return f" {english}"
+        return f" {_german(tree)}"
     return prompt.strip().splitlines()[-1]
 
 
@@ -77,27 +104,38 @@ def test_rs_then_train_then_evaluate(tmp_path: Path, pizza_dir: Path) -> None:
 
 
 def test_ts_and_tb_with_the_german_config(tmp_path: Path, pizza_dir: Path) -> None:
-    config = Path(__file__).resolve().parents[1] / "examples" / "clasp" / "de.yaml"
     runner = CliRunner()
     tb = runner.invoke(
         main,
-        ["clasp", "--strategy", "tb", "--config", str(config), "--data", str(pizza_dir), "--out", str(tmp_path / "tb"),
+        ["clasp", "--strategy", "tb", "--config", str(CONFIG), "--data", str(pizza_dir), "--out", str(tmp_path / "tb"),
          "-n", "1", "--no-progress"],
     )  # fmt: skip
     assert tb.exit_code == 0, tb.output
-    assert "rejected" in tb.output  # shapes differ from most English parses: rejected with parse_changed
-    rejects = (tmp_path / "tb" / "rejects.jsonl").read_text(encoding="utf-8")
-    assert "parse_changed" in rejects
+    rejects = [json.loads(line) for line in (tmp_path / "tb" / "rejects.jsonl").read_text("utf-8").splitlines()]
+    assert sorted(r["reason"] for r in rejects) == ["parse_changed"] * 2 + ["wrong_language"] * 2
+    assert {r["request_id"] for r in rejects if r["reason"] == "wrong_language"} == {"tb-2-0", "tb-5-0"}
+    rows = [json.loads(line) for line in (tmp_path / "tb" / "generated.jsonl").read_text("utf-8").splitlines()]
+    assert [r["request_id"] for r in rows] == ["tb-0-0", "tb-3-0"]
+    assert rows[0]["train.SRC"] == "ich möchte bitte Pizza mit aen groß hamen"
+    assert json.loads((tmp_path / "tb" / "summary.json").read_text("utf-8"))["language_check"] is True
+
     ts = runner.invoke(
         main,
-        ["clasp", "--strategy", "ts", "--config", str(config), "--data", str(pizza_dir), "--out", str(tmp_path / "ts"),
+        ["clasp", "--strategy", "ts", "--config", str(CONFIG), "--data", str(pizza_dir), "--out", str(tmp_path / "ts"),
          "-n", "1", "--no-progress"],
     )  # fmt: skip
     assert ts.exit_code == 0, ts.output
     summary = json.loads((tmp_path / "ts" / "summary.json").read_text(encoding="utf-8"))
-    translations = summary["value_translation"]["translations"]
-    assert len(translations) == 17 and all(v.startswith("wert") for v in translations.values())
-    assert summary["stats"]["accepted"] == 6  # every pool parse, values "translated", utterance written
+    step = summary["value_translation"]
+    translations = step["translations"]
+    # 17 values in the pool; 5 of them in the glossary, used as they are; the 12 others asked 3 times each
+    assert len(translations) == 17 and step["stats"]["planned"] == 36
+    assert step["from_glossary"] == ["cokes", "extra", "large", "pepperoni", "two"]
+    assert translations["large"] == "groß" and translations["ham"] == "hamen"
+    assert step["candidates"]["ham"] == ["hamen"] * 3
+    # TS requests 1 and 4 get a tree of another shape, 2 and 5 the English tree: neither has the German values
+    assert summary["stats"]["accepted"] == 2
+    assert summary["stats"]["rejected_by_reason"] == {"value_missing": 4}
 
 
 def test_ts_without_config_is_a_coded_error(tmp_path: Path, pizza_dir: Path) -> None:
@@ -121,14 +159,14 @@ def test_dry_run_sends_nothing_then_reports_the_cache(tmp_path: Path, pizza_dir:
 
 
 def test_ts_dry_run_plans_the_second_step_from_cached_translations(tmp_path: Path) -> None:
-    config = Path(__file__).resolve().parents[1] / "examples" / "clasp" / "de.yaml"
     runner = CliRunner()
-    args = ["clasp", str(config), "--strategy", "ts", "-o", str(tmp_path / "ts"), "-n", "1", "--no-progress"]
+    args = ["clasp", str(CONFIG), "--strategy", "ts", "-o", str(tmp_path / "ts"), "-n", "1", "--no-progress"]
     first = runner.invoke(main, [*args, "--dry-run"])
-    assert "23 completions planned, 0 in the cache, 23 request(s) to send" in first.output  # 17 values + 6 parses
+    # 12 values (the pool's 17 less the glossary's 5) asked 3 times, and the 6 parses
+    assert "42 completions planned, 0 in the cache, 42 request(s) to send" in first.output
     assert runner.invoke(main, args).exit_code == 0
     second = runner.invoke(main, [*args, "--dry-run"])
-    assert "23 completions planned, 23 in the cache, 0 request(s) to send" in second.output
+    assert "42 completions planned, 42 in the cache, 0 request(s) to send" in second.output
 
 
 def test_budget_stops_resumably(tmp_path: Path, pizza_dir: Path) -> None:

@@ -5,20 +5,34 @@ from __future__ import annotations
 import importlib.util
 import json
 import random
+import re
 
 import pytest
 
 from pizza_cases import NEGATED, ORDERED, SHARED_PIZZA, SWAP, write_catalogs
-from tvd.clasp.grammar import free_grammar, skeleton_grammar
+from tvd.clasp.grammar import WORD_ANY, WORD_TEXT, free_grammar, skeleton_grammar, word_except
 from tvd.clasp.prompt import utterance_prompt
 from tvd.clasp.resolve import Catalogs
-from tvd.clasp.strategies import plan_gb, plan_rs, plan_tb, plan_ts, plan_ts_values, replace_values
+from tvd.clasp.strategies import (
+    ClaspInputs,
+    ClaspRequest,
+    TranslateSlots,
+    choose_translations,
+    plan_gb,
+    plan_rs,
+    plan_tb,
+    plan_ts,
+    plan_ts_values,
+    replace_values,
+    value_grammar,
+)
 from tvd.clasp.task import ClaspTask
 from tvd.clasp.validate import Rejection, check_output
 from tvd.data.parse_tree import Tree
 from tvd.engine.cache import CompletionCache
 from tvd.engine.generate import generate
 from tvd.formats.pizza import read_pizza
+from tvd.teachers.base import Completion
 from tvd.teachers.scripted import ScriptedTeacher
 
 POOL = [Tree.from_top(c["dev.TOP"]) for c in (ORDERED, SWAP, NEGATED)]
@@ -144,7 +158,11 @@ def test_grammars_compile_in_llama_cpp(values) -> None:
     from llama_cpp import LlamaGrammar
 
     semantics = POOL[2].semantics_only()
-    for text in (skeleton_grammar(semantics, source=POOL[2]), free_grammar(values), free_grammar({})):
+    grammars = [skeleton_grammar(semantics, source=POOL[2]), free_grammar(values), free_grammar({})]
+    grammars += [r.grammar for r in plan_ts(POOL, {"olives": "Oliven"}, [(POOL[0], POOL[1])], "de")]
+    grammars += [r.grammar for r in plan_tb(POOL, [(POOL[0], POOL[1])], "de")]
+    grammars += [value_grammar("ham"), value_grammar("2 liter")]
+    for text in grammars:
         assert LlamaGrammar.from_string(text, verbose=False) is not None
 
 
@@ -154,14 +172,20 @@ def test_prompts_end_where_the_answer_starts(values) -> None:
     assert prompt.endswith(f"<parse> {POOL[2].semantics_only()} </parse> <utterance> ")
     requests = plan_gb(POOL, values, 2, seed=1, shots=2)
     assert requests[0].prompt.endswith(")\n") and requests[0].expected is None
-    ts_values = plan_ts_values(POOL, [("large", "groß")], "de")
-    assert {r.source for r in ts_values} >= {"sausage", "ginger ale"}
-    ts = plan_ts(POOL[:1], {"medium": "mittlere"}, POOL[1:2], "de", samples=2)
-    assert (
-        len(ts) == 2 and "(SIZE mittlere )" in str(ts[0].expected) and "<language> German </language>" in ts[0].prompt
-    )
-    tb = plan_tb(POOL[:1], [(POOL[1], POOL[1])], "de")
-    assert tb[0].prompt.endswith("<german> ")
+    glossary = [("large", "groß"), ("sausage", "Wurst")]
+    ts_values = plan_ts_values(POOL, glossary, "de", candidates=2)
+    sources = [r.source for r in ts_values]
+    assert set(sources) >= {"ginger ale"} and "sausage" not in sources  # a glossary entry is not asked for
+    assert len(sources) == 2 * len(set(sources)) and len({r.request_id for r in ts_values}) == len(ts_values)
+    assert ts_values[0].prompt.startswith("English: large\nGerman: groß\n\nEnglish: sausage\nGerman: Wurst\n\n")
+    assert ts_values[0].prompt.endswith(f"\nEnglish: {ts_values[0].source}\nGerman:")
+    ts = plan_ts(POOL[:1], {"medium": "mittlere"}, [(POOL[1], POOL[2])], "de", samples=2)
+    assert len(ts) == 2 and "(SIZE mittlere )" in str(ts[0].expected)
+    assert ts[0].prompt == f"English: {POOL[1]}\nGerman: {POOL[2]}\n\nEnglish: {POOL[0]}\nGerman:"
+    assert '" (SIZE mittlere )"' in ts[0].grammar and ts[0].grammar.startswith('root ::= " "? "(ORDER"')
+    tb = plan_tb(POOL[:1], [(POOL[1], POOL[2])], "de")
+    assert tb[0].prompt == ts[0].prompt
+    assert '" (SIZE" value " )"' in tb[0].grammar and "medium" not in tb[0].grammar  # the shape, not the values
 
 
 def test_generation_caches_validates_and_resumes(tmp_path, values) -> None:
@@ -202,3 +226,138 @@ def test_embedded_teacher_writes_valid_rs_and_gb_pairs(tmp_path, values) -> None
     if rs:  # the grammar pins the values: the parse is the requested one
         assert Tree.from_top(rs[0]["top"]).semantics_only().unordered_equal(requests[0].expected)
     assert result.stats.to_dict()["accepted"] + result.stats.to_dict()["rejected"] == 2
+
+
+def test_target_language_grammars_allow_letters_only_where_the_english_had_no_digit() -> None:
+    ham = value_grammar("ham")
+    assert ham.startswith('root ::= " "? word (" " word){0,1} "\\n"\nword ::= word-0') and "[hH] word-1" in ham
+    assert value_grammar("2 liter").endswith(f"word ::= {WORD_ANY}\n")
+    assert "0-9" in WORD_TEXT and ".,;" in WORD_TEXT and "0-9" not in WORD_ANY
+    assert word_except(["4-4", "2"]) == [f"word ::= {WORD_TEXT}"]  # only words of letters are excluded
+    source = Tree.from_top("(ORDER i want (PIZZAORDER (NUMBER 2 ) (TOPPING ham ) ) )")
+    grammar = skeleton_grammar(source.semantics_only(), source=source, word=WORD_TEXT, free_values=True)
+    assert '" (NUMBER" anyvalue " )"' in grammar and '" (TOPPING" value " )"' in grammar
+    assert grammar.startswith('root ::= "(ORDER" fill1')  # no leading space unless asked
+    assert skeleton_grammar(source.semantics_only(), leading_space=True).startswith('root ::= " "? "(ORDER"')
+
+
+def _value_request(source: str) -> ClaspRequest:
+    return ClaspRequest("ts-value-0-0", "ts", "", None, None, "de", source, "value")
+
+
+def test_value_translations_must_change_a_word() -> None:
+    task = ClaspTask()
+    record = task.validate(_value_request("ham"), Completion(" Schinken\n"), sample=0, teacher="t")
+    assert record["source"] == "ham" and record["value"] == "Schinken"
+    with pytest.raises(Rejection) as info:
+        task.validate(_value_request("ham"), Completion(" Ham\n"), sample=0, teacher="t")
+    assert info.value.reason == "untranslated"
+    assert task.validate(_value_request("2"), Completion(" 2\n"), sample=0, teacher="t")["value"] == "2"
+
+
+def test_pairs_in_another_language_are_checked_for_their_language() -> None:
+    def german(text: str, language: str) -> bool:
+        assert language == "de"
+        return "ich" in text.split()
+
+    source = "(ORDER i want (PIZZAORDER (NUMBER a ) pizza ) )"
+    request = ClaspRequest("tb-0-0", "tb", "", None, None, "de", source)
+    task = ClaspTask(language_check=german)
+    kept = task.validate(
+        request, Completion(" (ORDER ich will (PIZZAORDER (NUMBER eine ) Pizza ) )"), sample=0, teacher="t"
+    )
+    assert kept["text"] == "ich will eine Pizza"
+    with pytest.raises(Rejection) as info:
+        task.validate(request, Completion(f" {source}"), sample=0, teacher="t")
+    assert info.value.reason == "wrong_language"
+    assert ClaspTask().validate(request, Completion(source), sample=0, teacher="t")["text"] == "i want a pizza"
+    english = ClaspRequest("rs-0", "rs", "", None, None, "en", source)
+    assert task.validate(english, Completion(source), sample=0, teacher="t")["language"] == "en"  # not checked
+
+
+def test_ts_keeps_the_most_frequent_translation_and_the_glossary() -> None:
+    assert choose_translations(
+        [{"source": "ham", "value": v} for v in ("Schinken", "Speck", "Speck")] + [{"source": "a", "value": "ein"}]
+    ) == {"ham": "Speck", "a": "ein"}
+    assert choose_translations([{"source": "ham", "value": v} for v in ("Schinken", "Speck")]) == {"ham": "Schinken"}
+    asked: list[ClaspRequest] = []
+
+    def run_step(requests: list[ClaspRequest]) -> tuple[list[dict[str, str]], dict[str, int]]:
+        asked.extend(requests)
+        return [{"source": r.source, "value": r.source.upper() + "X"} for r in requests], {"planned": len(requests)}
+
+    glossary = [("large", "groß"), ("rare", "selten")]
+    inputs = ClaspInputs(POOL[1:2], {}, 1, language="de", glossary=glossary, pairs=[(POOL[0], POOL[0])])
+    plan = TranslateSlots().plan(inputs, run_step)
+    step = plan.steps["value_translation"]
+    assert {r.source for r in asked} == {"four", "small", "sausage", "mushrooms"}  # no glossary value asked
+    assert step["from_glossary"] == [] and step["translations"]["small"] == "SMALLX"
+    assert len(step["candidates"]["small"]) == 3
+    assert (
+        str(plan.requests[0].expected) == "(ORDER (PIZZAORDER (NUMBER FOURX ) (SIZE SMALLX ) (TOPPING SAUSAGEX ) "
+        "(TOPPING MUSHROOMSX ) ) )"
+    )
+
+
+_GBNF_TOKEN = re.compile(r'"(?:\\.|[^"\\])*"|\[(?:\\.|[^\]\\])*\]|[A-Za-z][A-Za-z0-9-]*|\{\d+(?:,\d*)?\}|[()|?*+]|\s+')
+
+
+def gbnf_regex(grammar: str) -> re.Pattern[str]:
+    """A Python regex for a GBNF grammar without recursion (the CLASP grammars): rules inlined, literals escaped,
+    character classes kept (their escapes are Python's too).  Lets a test check what a grammar admits."""
+    rules = {}
+    for line in grammar.strip().splitlines():
+        name, _, body = line.partition(" ::= ")
+        rules[name.strip()] = body
+
+    def expand(name: str) -> str:
+        out = []
+        for token in _GBNF_TOKEN.findall(rules[name]):
+            if token.isspace():
+                continue
+            if token.startswith('"'):
+                out.append(re.escape(json.loads(token)))
+            elif token[0].isalpha():
+                out.append(f"(?:{expand(token)})")
+            else:
+                out.append(token)
+        return "".join(out)
+
+    return re.compile(expand("root"))
+
+
+def test_word_except_admits_every_word_but_the_excluded_ones() -> None:
+    pattern = gbnf_regex("\n".join(['root ::= word (" " word)*', *word_except(["with", "and", "a", "ham"])]))
+    for text in ("with", "With", "AND", "a", "ham", "mit ham", "ich a", "4", "Oliven😋", "und ►"):
+        assert not pattern.fullmatch(text), text
+    for text in ("mit", "wit", "without", "an", "andere", "ab", "Schinken", "hamburger", "Käse", "ich möchte"):
+        assert pattern.fullmatch(text), text
+    assert pattern.fullmatch("Thunfisch-Pizza") and pattern.fullmatch("gibt's")
+
+
+def test_tb_grammar_keeps_the_shape_and_refuses_the_english_words() -> None:
+    source = POOL[0]  # please get me (PIZZAORDER (NUMBER a ) (SIZE medium ) pizza with (TOPPING bacon ) and ...)
+    pairs = [(POOL[1], Tree.from_top("(ORDER (PIZZAORDER (NUMBER vier ) Pizza mit (TOPPING Wurst ) ) )"))]
+    pattern = gbnf_regex(plan_tb([source], pairs, "de")[0].grammar)
+    german = (
+        " (ORDER bitte gib mir (PIZZAORDER (NUMBER eine ) (SIZE mittlere ) Pizza mit (TOPPING Speck ) und "
+        "(TOPPING Spinat ) ) )"
+    )
+    assert pattern.fullmatch(german)
+    assert not pattern.fullmatch(german.replace("Speck", "bacon"))  # an English value copied
+    assert not pattern.fullmatch(german.replace("mit", "with"))  # an English connecting word copied
+    assert pattern.fullmatch(german.replace("Pizza", "pizza"))  # the demonstrations' German has it
+    assert not pattern.fullmatch(german.replace(" (SIZE mittlere )", ""))  # the shape is pinned
+
+
+def test_ts_grammar_pins_the_translated_values() -> None:
+    pairs = [(POOL[1], Tree.from_top("(ORDER (PIZZAORDER (NUMBER vier ) Pizza mit (TOPPING Wurst ) ) )"))]
+    translations = {"a": "eine", "medium": "mittlere", "bacon": "Speck", "spinach": "Spinat"}
+    pattern = gbnf_regex(plan_ts(POOL[:1], translations, pairs, "de")[0].grammar)
+    german = (
+        " (ORDER bitte gib mir (PIZZAORDER (NUMBER eine ) (SIZE mittlere ) Pizza mit (TOPPING Speck ) und "
+        "(TOPPING Spinat ) ) )"
+    )
+    assert pattern.fullmatch(german)
+    assert not pattern.fullmatch(german.replace("Speck", "Salami"))
+    assert not pattern.fullmatch(german.replace("bitte", "please"))

@@ -30,8 +30,11 @@ def test_augment_returns_kept_rejected_and_filtered_and_writes_nothing(tmp_path:
 
 
 def test_fixed_values_are_checked_in_the_seeds_language_only(tmp_path: Path, weather_seeds) -> None:
-    """Asked for German from English seeds, the teacher may translate fixed values (no fixed_value_changed)."""
-    generation = GenerationConfig(requests=4, samples_per_request=1, examples_per_prompt=2, wildcard_rate=0.0)
+    """Asked for German from English seeds (without translate-then-generate: the English seeds are the examples),
+    the teacher may translate fixed values (no fixed_value_changed)."""
+    generation = GenerationConfig(
+        requests=4, samples_per_request=1, examples_per_prompt=2, wildcard_rate=0.0, translate=None
+    )
 
     def translating(prompt: str, seed: int) -> str:  # every include value "translated"
         include = re.search(r"<include> (.*) </include>", prompt).group(1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 from pathlib import Path
@@ -165,6 +166,15 @@ def test_generate_only_run_has_no_student_section_but_a_report(tmp_path: Path) -
     assert "No students in this run" in html and not (run / "metrics.json").exists()
 
 
+def test_metrics_older_than_the_generation_are_marked(run_dir: Path, tmp_path: Path) -> None:
+    again = tmp_path / "again"
+    shutil.copytree(run_dir, again)
+    assert "students" not in dict(report_data(read_run_dir(again)).facts)
+    (again / "run.json").touch()  # as `tvd generate` run after the training
+    os.utime(again / "metrics.json", (0, 0))
+    assert "predates this generation" in dict(report_data(read_run_dir(again)).facts)["students"]
+
+
 def test_not_a_run_directory_and_damaged_files_are_coded_errors(run_dir: Path, tmp_path: Path) -> None:
     with pytest.raises(TvdError) as info:
         read_run_dir(tmp_path)
@@ -212,15 +222,20 @@ def test_clasp_runs_show_trees_as_indented_brackets_and_slot_nodes_as_spans() ->
 
 def test_tvd_clasp_writes_a_report_with_every_pair(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from pizza_cases import MISS, NEGATED, ORDERED, SWAP, write_catalogs
-    from test_clasp_cli import _echo_target
     from tvd.cli import clasp_cmd
+    from tvd.data.parse_tree import Tree
     from tvd.teachers.scripted import ScriptedTeacher
+
+    def rs_teacher(prompt: str, seed: int) -> str:
+        """Writes the parse the RS prompt asks for, with "i want" as its connecting words."""
+        target = Tree.from_top(prompt.rsplit("<parse> ", 1)[1].split(" </parse>")[0])
+        return "(ORDER i want" + str(target)[len("(ORDER") :].replace(" (NOT", " no (NOT")
 
     data = tmp_path / "pizza"
     write_catalogs(data / "catalogs")
     lines = [json.dumps(case) for case in (ORDERED, SWAP, NEGATED, MISS)]
     (data / "PIZZA_dev.16_shots.json").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    monkeypatch.setattr(clasp_cmd, "teacher_for", lambda config: ScriptedTeacher(_echo_target))
+    monkeypatch.setattr(clasp_cmd, "teacher_for", lambda config: ScriptedTeacher(rs_teacher))
     out = tmp_path / "rs"
     args = ["clasp", "--strategy", "rs", "--data", str(data), "--out", str(out), "-n", "5", "--no-progress"]
     result = CliRunner().invoke(main, args)
@@ -257,13 +272,14 @@ def test_confusion_matrix_and_template_diversity() -> None:
         {"gold": {"intent": "a"}, "predicted": {"intent": "b"}},
         {"gold": {"intent": "b"}, "predicted": {"intent": None}},
     ]
-    assert confusion_matrix(rows) == {"labels": ["<none>", "a", "b"], "matrix": [[0, 0, 0], [0, 1, 1], [1, 0, 0]],
-                                      "n": 3}
-    def city(text: str, value: str) -> Utterance:
-        start = text.index(value)
-        return Utterance.from_dict({"text": text, "slots": [{"start": start, "end": start + len(value),
-                                                             "label": "city"}]})
+    confusion = confusion_matrix(rows)
+    assert confusion["labels"] == ["<none>", "a", "b"] and confusion["n"] == 3
+    assert confusion["matrix"] == [[0, 0, 0], [0, 1, 1], [1, 0, 0]]  # gold rows x predicted columns
 
-    diversity = template_diversity([city("weather in oslo", "oslo"), city("Weather in rome", "rome"),
-                                    city("rain in lima", "lima")])
+    def city(text: str) -> Utterance:
+        value = text.split()[-1]
+        start = text.index(value)
+        return Utterance.from_dict({"text": text, "slots": [{"start": start, "end": len(text), "label": "city"}]})
+
+    diversity = template_diversity([city("weather in oslo"), city("Weather in rome"), city("rain in lima")])
     assert diversity == {"utterances": 3, "distinct": 2, "share": 2 / 3, "top": [["weather in {city}", 2]]}

@@ -134,7 +134,8 @@ class GenerationConfig(_Block):
     max_tokens: int = Field(default=48, ge=1)
     seed: int = 0
     translate: TranslateConfig | None = Field(
-        default=None, description="translate the seeds first when language differs from theirs (null = off)"
+        default_factory=TranslateConfig,
+        description="translate the seeds first when language differs from theirs (null = never)",
     )
 
 

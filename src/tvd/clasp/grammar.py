@@ -10,12 +10,63 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from tvd.data.parse_tree import Tree
 
 WORD_EN = "[a-z]+"
 WORD_ANY = r'[^ \[\]<>\n|*\\=#{}()_~^$%@+"]+'
+#: a word of letters: no digits, no punctuation or symbols (emoji among them), no space characters (tabs,
+#: no-break or ideographic spaces: a model that may not write a space writes one of those and glues words);
+#: ``'`` or ``-`` only between letters.  For connecting words and slot values in another language whose English
+#: source has no digits: the 270M teacher "translated" ``ham`` into ``4-4`` and wrote ``ich möchte 1 11 Pizzen
+#: mit 2 1/2`` with WORD_ANY, and ``Olivenhainen 😋`` or ``und ▻►►►`` without the symbol ranges.
+_NOT_LETTER = (
+    ' \\[\\]<>\\n|*\\\\=#{}()_~^$%@+"\\t\\r\\u00A0'  # WORD_ANY's exclusions, tab, CR, no-break space
+    "\\u02B0-\\u02FF\\u2000-\\u2BFF\\u2E00-\\u2E7F\\u3000-\\u303F\\uFE00-\\uFE0F\\uFFF0-\\uFFFF\\U0001F000-\\U0001FAFF"
+    "0-9.,;:!?/&`'\u00b4\u00ab\u00bb\u00b7"  # spaces, modifiers, symbols, emoji; digits, punctuation
+)
+_LETTER = f"[^{_NOT_LETTER}-]"
+WORD_TEXT = f"{_LETTER}+ ([-'] {_LETTER}+)?"
+
+
+def word_except(excluded: Iterable[str], name: str = "word") -> list[str]:
+    """GBNF rules defining ``name`` as a :data:`WORD_TEXT` word that is none of ``excluded`` (case-insensitive;
+    only words of letters are excluded, others are ignored).  A trie: rule ``{name}-N`` is the word after the
+    N-th prefix of an excluded word; it may end there unless that prefix is excluded, go on with a letter that
+    no excluded word continues with (then anything), or follow the trie.  TB / TS's target-language words: the
+    English source's words, which the 270M teacher otherwise copies ("kann ich one medium pizza with extra
+    Cheese"), are not allowed, except those the demonstrations show in both languages."""
+    words = sorted({w.casefold() for w in excluded if w.isalpha()})
+    if not words:
+        return [f"{name} ::= {WORD_TEXT}"]
+    trie: list[dict[str, int]] = [{}]
+    ends: set[int] = set()
+    for w in words:
+        node = 0
+        for ch in w:
+            if ch not in trie[node]:
+                trie.append({})
+                trie[node][ch] = len(trie) - 1
+            node = trie[node][ch]
+        ends.add(node)
+    rest = f"{_LETTER}*"
+    rules = [f"{name} ::= {name}-0 ([-'] {_LETTER}+)?"]
+    for n, children in enumerate(trie):
+        forms = "".join(sorted({c for ch in children for c in (ch, ch.upper()) if len(c) == 1}))
+        options = [f"[^{_NOT_LETTER}{forms}-] {rest}"]
+        options += [
+            f"[{ch}{ch.upper() if len(ch.upper()) == 1 else ''}] {name}-{child}"
+            for ch, child in sorted(children.items())
+        ]
+        body = " | ".join(options)
+        may_end = n != 0 and n not in ends
+        rules.append(f"{name}-{n} ::= ({body}){'?' if may_end else ''}")
+    return rules
+
+
+MAX_VALUE_WORDS = 4
+"""Most words of a free slot value (``skeleton_grammar(free_values=True)``)."""
 
 
 def _literal(text: str) -> str:
@@ -36,6 +87,9 @@ def skeleton_grammar(
     max_words: int = 4,
     word: str = WORD_EN,
     negation_cues: tuple[str, ...] = (),
+    free_values: bool = False,
+    leading_space: bool = False,
+    exclude_words: Iterable[str] = (),
 ) -> str:
     """A grammar admitting exactly ``semantics`` (a semantics-only tree) with connecting words around.
 
@@ -43,6 +97,10 @@ def skeleton_grammar(
     connecting words the teacher must write at least one (a base model otherwise tends to write none).
     ``negation_cues``: the gap right before each NOT ends with one of these (the teacher picks which and
     writes up to two words before it); without them a small teacher copies its shots' few cues.
+    ``free_values`` (TB): only the shape is pinned, each slot's value is 1-4 free words (``word``; any word
+    for a slot whose value in ``semantics`` has a digit).  ``leading_space``: the answer may start with one
+    space (a prompt ending in a ``German:`` cue).  ``exclude_words``: words (of letters) that neither connecting
+    words nor free values may be (:func:`word_except`; ``word`` is then :data:`WORD_TEXT`).
     """
 
     def gaps(tree: Tree | None, count: int) -> list[bool]:
@@ -62,7 +120,11 @@ def skeleton_grammar(
 
     def node(tree: Tree, src: Tree | None) -> str:
         if tree.is_preterminal():
-            return _literal(f" ({tree.label} {' '.join(tree.children)} )")  # type: ignore[arg-type]
+            value = " ".join(tree.children)  # type: ignore[arg-type]
+            if free_values:
+                kind = "anyvalue" if any(c.isdigit() for c in value) else "value"
+                return f"{_literal(f' ({tree.label}')} {kind} {_literal(' )')}"
+            return _literal(f" ({tree.label} {value} )")
         subtrees = tree.subtrees
         src_subtrees = (
             src.subtrees if src is not None and len(src.subtrees) == len(subtrees) else [None] * len(subtrees)
@@ -77,12 +139,18 @@ def skeleton_grammar(
 
     body = node(semantics, source)
     body = body.replace(_literal(f" ({semantics.label}"), _literal(f"({semantics.label}"), 1)
+    start = '" "? ' if leading_space else ""
     rules = [
-        f"root ::= {body}",
+        f"root ::= {start}{body}",
         f'fill ::= (" " word){{0,{max_words}}}',
         f'fill1 ::= (" " word){{1,{max_words}}}',
-        f"word ::= {word}",
+        *(word_except(exclude_words) if exclude_words else [f"word ::= {word}"]),
     ]
+    if free_values:
+        rules += [
+            f'value ::= (" " word){{1,{MAX_VALUE_WORDS}}}',
+            f'anyvalue ::= (" " {WORD_ANY}){{1,{MAX_VALUE_WORDS}}}',
+        ]
     if negation_cues:
         cues = " | ".join(_literal(" " + cue) for cue in negation_cues)
         rules.append(f'neg ::= (" " word){{0,2}} ({cues})')

@@ -6,21 +6,27 @@ combinations: each request draws its source parse and each slot's new value inde
 
 * **RS**: source parse, every slot value replaced by a catalogue value of its label; the teacher writes
   the utterance (as a TOP tree) for the new parse.
-* **TS**: the slot values are first translated by the teacher (one request per distinct value, shared),
-  then the target-language utterance is written for the parse with translated values.
+* **TS**: the slot values are first translated by the teacher (:data:`VALUE_CANDIDATES` requests per distinct
+  value without a glossary entry, the most frequent valid answer kept; a glossary entry is used as it is), then
+  the target-language utterance is written for the parse with translated values, from the English tree.
 * **GB**: a few-shot block of real TOP trees; the teacher writes one more.
-* **TB**: (English, target) TOP pairs as shots; the teacher writes the target tree for a new English one.
+* **TB**: (English, target) TOP pairs as shots; the teacher writes the target tree for a new English one, under
+  a grammar that keeps the English parse's shape (values and connecting words free).
+
+TS and TB use parallel-text prompts (:func:`~tvd.clasp.prompt.parallel_tree_prompt`) and, in the target
+language, words of letters only (:data:`~tvd.clasp.grammar.WORD_TEXT`) where the English had no digits.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Mapping, Sequence
+from collections import Counter
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from tvd.clasp.grammar import WORD_ANY, free_grammar, skeleton_grammar
-from tvd.clasp.prompt import both_prompt, translate_both_prompt, translate_value_prompt, utterance_prompt
+from tvd.clasp.grammar import WORD_ANY, free_grammar, skeleton_grammar, word_except
+from tvd.clasp.prompt import both_prompt, parallel_tree_prompt, parallel_value_prompt, utterance_prompt
 from tvd.data.parse_tree import Tree
 from tvd.errors import E_EMPTY_POOL, E_UNKNOWN_STRATEGY, TvdError
 from tvd.registry import Registry
@@ -115,34 +121,94 @@ def plan_gb(
     return out
 
 
-def plan_ts_values(pool: Sequence[Tree], glossary: Sequence[tuple[str, str]], language: str) -> list[ClaspRequest]:
-    """TS step 1: one translation request per distinct slot value of the pool."""
+#: TS's first step: requests per slot value (different seeds); the most frequent valid translation is kept
+VALUE_CANDIDATES = 3
+
+
+def value_grammar(value: str, allowed: Collection[str] = ()) -> str:
+    """A value translation: up to one word more than ``value`` (at most 4) after an optional space, then a
+    newline.  When ``value`` has no digit, words of letters only and none of ``value``'s own words
+    (:func:`~tvd.clasp.grammar.word_except`) unless ``allowed`` (words a demonstration keeps) has it."""
+    more = min(len(value.split()), 3)
+    if any(c.isdigit() for c in value):
+        words = [f"word ::= {WORD_ANY}"]
+    else:
+        words = word_except(english_words(value.split(), allowed))
+    return "\n".join([f'root ::= " "? word (" " word){{0,{more}}} "\\n"', *words]) + "\n"
+
+
+def shared_words(pairs: Sequence[tuple[Tree, Tree]], glossary: Sequence[tuple[str, str]] = ()) -> set[str]:
+    """Words a translation may keep from its English source: every word of the demonstrations' target side
+    (``Pizza``, ``extra``, ``will``), casefolded."""
+    words = {w for _, target in pairs for w in target.words()}
+    words |= {w for _, target in glossary for w in target.split()}
+    return {w.casefold() for w in words}
+
+
+def english_words(words: Sequence[str], allowed: Collection[str]) -> list[str]:
+    """The words of ``words`` a target-language answer must not copy: those not in ``allowed`` (casefolded)."""
+    return sorted({w.casefold() for w in words} - {a.casefold() for a in allowed})
+
+
+def plan_ts_values(
+    pool: Sequence[Tree],
+    glossary: Sequence[tuple[str, str]],
+    language: str,
+    *,
+    candidates: int = VALUE_CANDIDATES,
+) -> list[ClaspRequest]:
+    """TS step 1: ``candidates`` translation requests per distinct slot value of the pool that the glossary
+    does not translate (request ids ``ts-value-{value index}-{candidate}``)."""
     _check_pool(pool)
-    values = sorted({v for tree in pool for _, v in tree.semantics_only().slot_values()})
-    grammar = f'root ::= word (" " word){{0,3}} " </"\nword ::= {WORD_ANY}\n'
+    known = {en for en, _ in glossary}
+    values = sorted({v for tree in pool for _, v in tree.semantics_only().slot_values()} - known)
+    allowed = shared_words((), glossary)
     return [
         ClaspRequest(
-            f"ts-value-{i}", "ts", translate_value_prompt(glossary, v, language), grammar, None, language, v, "value"
+            f"ts-value-{i}-{k}",
+            "ts",
+            parallel_value_prompt(glossary, v, language),
+            value_grammar(v, allowed),
+            None,
+            language,
+            v,
+            "value",
         )
         for i, v in enumerate(values)
+        for k in range(candidates)
     ]
+
+
+def choose_translations(accepted: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+    """Per source value, the most frequent accepted translation, case ignored (ties: the one that came first;
+    its first spelling)."""
+    by_source: dict[str, Counter[str]] = {}
+    spelling: dict[tuple[str, str], str] = {}
+    for record in accepted:
+        key = record["value"].casefold()
+        by_source.setdefault(record["source"], Counter())[key] += 1
+        spelling.setdefault((record["source"], key), record["value"])
+    return {source: spelling[source, counts.most_common(1)[0][0]] for source, counts in by_source.items()}
 
 
 def plan_ts(
     pool: Sequence[Tree],
     translations: Mapping[str, str],
-    target_shots: Sequence[Tree],
+    pairs: Sequence[tuple[Tree, Tree]],
     language: str,
     *,
     samples: int = 1,
 ) -> list[ClaspRequest]:
-    """TS step 2: for each pool parse (``samples`` times), the parse with translated values."""
+    """TS step 2: for each pool parse (``samples`` times), the target-language tree of the English one, its
+    parse pinned with translated values (a value without translation stays as it is)."""
     _check_pool(pool)
     out = []
+    allowed = shared_words(pairs) | {w.casefold() for v in translations.values() for w in v.split()}
     for i, source in enumerate(pool):
         target = map_values(source.semantics_only(), translations)
-        prompt = utterance_prompt(target_shots, target, language)
-        grammar = skeleton_grammar(target, source=source, word=WORD_ANY)
+        prompt = parallel_tree_prompt(pairs, source, language)
+        exclude = english_words(source.words(), allowed)
+        grammar = skeleton_grammar(target, source=source, leading_space=True, exclude_words=exclude)
         for s in range(samples):
             out.append(ClaspRequest(f"ts-{i}-{s}", "ts", prompt, grammar, target, language, str(source)))
     return out
@@ -151,12 +217,17 @@ def plan_ts(
 def plan_tb(
     pool: Sequence[Tree], pairs: Sequence[tuple[Tree, Tree]], language: str, *, samples: int = 1
 ) -> list[ClaspRequest]:
-    """TB: translate each pool tree (utterance and parse together) given (English, target) pairs."""
+    """TB: translate each pool tree (utterance and parse together) given (English, target) pairs; the grammar
+    keeps the English parse's shape, in its order, with free values and connecting words."""
     _check_pool(pool)
-    grammar = free_grammar({}, word=WORD_ANY)
     out = []
+    allowed = shared_words(pairs)
     for i, source in enumerate(pool):
-        prompt = translate_both_prompt(pairs, source, language)
+        prompt = parallel_tree_prompt(pairs, source, language)
+        exclude = english_words(source.words(), allowed)
+        grammar = skeleton_grammar(
+            source.semantics_only(), source=source, free_values=True, leading_space=True, exclude_words=exclude
+        )
         for s in range(samples):
             out.append(ClaspRequest(f"tb-{i}-{s}", "tb", prompt, grammar, None, language, str(source)))
     return out
@@ -236,10 +307,15 @@ class TranslateSlots:
 
     def plan(self, inputs: ClaspInputs, run_step: StepRunner) -> Plan:
         accepted, stats = run_step(plan_ts_values(inputs.pool, inputs.glossary, inputs.language))
-        translations = {a["source"]: a["value"] for a in accepted}
-        shots = [target for _, target in inputs.pairs]
-        requests = plan_ts(inputs.pool, translations, shots, inputs.language, samples=inputs.count)
-        return Plan(requests, {"value_translation": {"stats": stats, "translations": translations}})
+        pool_values = {v for tree in inputs.pool for _, v in tree.semantics_only().slot_values()}
+        given = {en: tgt for en, tgt in inputs.glossary if en in pool_values}
+        translations = {**given, **choose_translations(accepted)}
+        requests = plan_ts(inputs.pool, translations, inputs.pairs, inputs.language, samples=inputs.count)
+        candidates: dict[str, list[str]] = {}
+        for record in accepted:
+            candidates.setdefault(record["source"], []).append(record["value"])
+        step = {"stats": stats, "translations": translations, "from_glossary": sorted(given), "candidates": candidates}
+        return Plan(requests, {"value_translation": step})
 
 
 @dataclass(frozen=True)

@@ -2,13 +2,16 @@
 
 A ``pair`` request's completion must be a valid TOP tree (:func:`~tvd.clasp.validate.check_output`): the
 requested parse for RS / TS, the English parse's shape for TB; English outputs are also checked against the
-catalogues (a known TOPPING / DRINKTYPE / STYLE value outside any slot is ``value_outside_slot``).  A ``value``
-request (TS's first step) must be a short translation with no markup.
+catalogues (a known TOPPING / DRINKTYPE / STYLE value outside any slot is ``value_outside_slot``), and outputs
+in another language by ``language_check`` when the task has one (``wrong_language``: the utterance is not in
+the requested language; the job passes the ``language`` filter's :func:`~tvd.filters.language.in_language`,
+a later layer than this one).  A ``value`` request (TS's first step) must be a short translation with no
+markup that is not the English value again (``untranslated``; a value without letters, a number, may stay).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,7 +22,7 @@ from tvd.engine.task import Rejection
 from tvd.teachers.base import Completion, GenerationParams
 
 #: Bump when accept/reject behaviour changes.
-VALIDATOR_VERSION = "clasp-validate-1"
+VALIDATOR_VERSION = "clasp-validate-2"
 
 
 def shape(tree: Tree) -> Tree:
@@ -36,10 +39,13 @@ def _default_params() -> GenerationParams:
 @dataclass(frozen=True)
 class ClaspTask:
     """CLASP requests through the engine.  ``lexicon`` (label -> catalogue values) turns on the English
-    ``value_outside_slot`` check.  Results are dicts: ``request_id``, ``strategy``, ``language``, ``sample``,
-    then ``text`` and ``top`` (pairs) or ``source`` and ``value`` (TS value translations), and ``teacher``."""
+    ``value_outside_slot`` check; ``language_check`` (``(text, language) -> bool``) the ``wrong_language``
+    check of pairs in another language than English.  Results are dicts: ``request_id``, ``strategy``,
+    ``language``, ``sample``, then ``text`` and ``top`` (pairs) or ``source`` and ``value`` (TS value
+    translations), and ``teacher``."""
 
     lexicon: Mapping[str, Sequence[str]] | None = None
+    language_check: Callable[[str, str], bool] | None = None
     name: str = "clasp"
     unit: str = "pair"
     version: str = VALIDATOR_VERSION
@@ -61,6 +67,8 @@ class ClaspTask:
                 text = text[:-2].strip()
             if not text or "<" in text or ">" in text:
                 raise Rejection("empty_value" if not text else "malformed", f"bad translation {text!r}")
+            if text.casefold() == request.source.casefold() and any(c.isalpha() for c in text):
+                raise Rejection("untranslated", f"the translation of {request.source!r} is the English value")
             return {"source": request.source, "value": text}
         checked = check_output(
             completion.text,
@@ -73,6 +81,9 @@ class ClaspTask:
             source = Tree.from_top(request.source).semantics_only()
             if not shape(checked.tree.semantics_only()).unordered_equal(shape(source)):
                 raise Rejection("parse_changed", "the translated parse does not have the English parse's shape")
+        checker = self.language_check if request.language != "en" else None
+        if checker is not None and not checker(checked.text, request.language):
+            raise Rejection("wrong_language", f"the utterance is not in {request.language!r}: {checked.text!r}")
         return {"text": checked.text, "top": str(checked.tree)}
 
     def validate(self, request: ClaspRequest, completion: Completion, *, sample: int, teacher: str) -> dict[str, Any]:

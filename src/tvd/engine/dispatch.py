@@ -36,6 +36,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from tvd.engine.accounting import Price, Usage, usage_of
 from tvd.engine.limits import ConcurrencyGate, TokenBucket, backoff_delay
@@ -98,7 +99,8 @@ class Outcome:
 
 @dataclass
 class DispatchReport:
-    """Counts of one dispatch.  ``unsent``: jobs not sent because the budget would be exceeded."""
+    """Counts of one dispatch.  ``unsent``: jobs not sent because the budget would be exceeded.  ``engine``: what a
+    dispatcher that is not this process's says about where it ran (the Ray one: workers, nodes, workers lost)."""
 
     sent: int = 0
     failed: Counter[str] = field(default_factory=Counter)
@@ -109,6 +111,7 @@ class DispatchReport:
     spent_usd: float = 0.0
     teacher_seconds: float = 0.0
     peak_concurrency: int = 1
+    engine: dict[str, Any] = field(default_factory=dict)
 
 
 def _calls_inline(teacher: Teacher) -> bool:

@@ -72,6 +72,7 @@ class GenerationStats:
     elapsed_seconds: float = 0.0
     peak_concurrency: int = 1
     validator_version: str = ""
+    engine: dict[str, Any] = field(default_factory=dict)  # where it ran, when not in this process (Ray)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -99,6 +100,7 @@ class GenerationStats:
             "elapsed_seconds": round(self.elapsed_seconds, 2),
             "peak_concurrency": self.peak_concurrency,
             "parser_version": self.validator_version,
+            **({"engine": self.engine} if self.engine else {}),
         }
 
 
@@ -295,6 +297,7 @@ def generate(
     stats.unsent, stats.stopped_by_budget = len(report.unsent), report.stopped_by_budget
     stats.teacher_seconds = report.teacher_seconds
     stats.peak_concurrency = report.peak_concurrency
+    stats.engine = report.engine
     stats.elapsed_seconds = time.perf_counter() - started
     return GenerationResult(
         accepted=[a for a in accepted if a is not None],
@@ -325,6 +328,12 @@ def summary_lines(stats: GenerationStats, price: Price | None = None) -> list[st
         lines.append(
             f"cost: {format_cost(stats.cost_usd)} for this run "
             f"(${price.input_per_million:g} / ${price.output_per_million:g} per million tokens in / out)"
+        )
+    if engine := d.get("engine"):
+        lost = f", {engine['workers_lost']} lost ({engine['resent']} request(s) sent again)"
+        lines.append(
+            f"engine: {engine['backend']}, {engine['workers']} worker(s) on {engine['nodes']} node(s)"
+            + (lost if engine["workers_lost"] else "")
         )
     if d["elapsed_seconds"] > 0 and d["sent"]:
         lines.append(

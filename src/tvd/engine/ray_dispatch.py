@@ -364,6 +364,14 @@ class RayDispatcher(Dispatcher):
             await super()._run(jobs)
         finally:
             self._pool.close()
+            r = self.ray_report
+            self.report.engine = {
+                "backend": "ray",
+                "workers": self.ray_settings.workers,
+                "nodes": len(r.nodes),
+                "workers_lost": r.lost,
+                "resent": r.resent,
+            }
 
     async def _send(self, requests: list[tuple[str, GenerationParams]]) -> list[Completion]:
         assert self._pool is not None

@@ -10,6 +10,7 @@ writes the run directory; :func:`estimate_clasp` is the dry run.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from tvd.engine.cache import CompletionCache
 from tvd.engine.dispatch import EngineSettings
 from tvd.engine.generate import GenerationEstimate, GenerationResult, estimate_generation, generate
 from tvd.errors import E_BAD_CONFIG_TREE, E_EMPTY_POOL, E_NEEDS_PIZZA_DIR, E_UNKNOWN_STRATEGY, TvdError
+from tvd.filters.language import in_language, model_code, supported_languages
 from tvd.formats.pizza import read_pizza
 from tvd.report.html import try_write_run_report
 from tvd.teachers.base import GenerationParams, Teacher
@@ -111,7 +113,16 @@ def _prepare(config: ClaspConfig) -> tuple[Strategy, Catalogs | None, ClaspInput
     strategy = get_strategy(config.strategy)
     catalogs = _catalogs(config, needed=not strategy.cross_lingual)
     inputs = _inputs(config, strategy, catalogs)
-    return strategy, catalogs, inputs, ClaspTask(lexicon=inputs.catalog)
+    task = ClaspTask(lexicon=inputs.catalog, language_check=_language_check(inputs.language))
+    return strategy, catalogs, inputs, task
+
+
+def _language_check(language: str) -> Callable[[str, str], bool] | None:
+    """TS / TB's ``wrong_language`` check: the ``language`` filter's test (py3langid, the MASSIVE languages as
+    candidates), or None for English and for a language its model does not know (nothing to judge it with)."""
+    if language == "en" or model_code(language) not in supported_languages():
+        return None
+    return in_language
 
 
 def _rows(result: GenerationResult[dict[str, Any]], strategy: str, catalogs: Catalogs | None) -> list[dict[str, Any]]:
@@ -164,7 +175,12 @@ def _clasp_job(
 
     plan: Plan = strategy.plan(inputs, run_step)
     result = generate(task, plan.requests, teacher, cache, **run)
-    summary = {"strategy": strategy.name, **plan.steps, "stats": result.stats.to_dict()}
+    summary = {
+        "strategy": strategy.name,
+        "language_check": task.language_check is not None,
+        **plan.steps,
+        "stats": result.stats.to_dict(),
+    }
     return ClaspRun(strategy.name, result, _rows(result, strategy.name, catalogs), summary)
 
 

@@ -173,6 +173,9 @@ def _facts(files: RunFiles) -> list[tuple[str, str]]:
     if isinstance(sizes, Mapping):
         facts.append(("training", ", ".join(f"{name} {_count(size)}" for name, size in sizes.items())
                       + f"; seeds x {files.metrics.get('seed_weight', run.get('seed_weight', '-'))}"))
+    if files.stale_metrics:
+        facts.append(("students", "metrics.json predates this generation (tvd generate ran after the last "
+                                  "training): the student figures below are of the earlier data"))
     if run.get("tvd_version"):
         facts.append(("tvd", str(run["tvd_version"])))
     return facts

@@ -38,7 +38,9 @@ class RunFiles:
     LINGUIST utterance files are read as :class:`~tvd.data.utterance.Utterance` (``filtered`` as pairs with their
     reason); rejects, failures, prompts and CLASP rows stay the dicts their writers wrote.  ``run``, ``metrics``
     and ``summary`` are the JSON objects of ``run.json``, ``metrics.json`` and ``summary.json`` (empty when
-    absent); ``predictions`` maps a student name to its prediction records.  ``present``: the file names found."""
+    absent); ``predictions`` maps a student name to its prediction records.  ``present``: the file names found.
+    ``stale_metrics``: ``metrics.json`` is older than ``run.json``, i.e. ``tvd generate`` ran again after the last
+    training, so the students' figures are not of this data."""
 
     path: Path
     kind: str
@@ -55,6 +57,7 @@ class RunFiles:
     prompts: dict[str, dict[str, Any]] = field(default_factory=dict)
     clasp_rows: list[dict[str, Any]] = field(default_factory=list)
     predictions: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    stale_metrics: bool = False
 
     @property
     def name(self) -> str:
@@ -208,4 +211,6 @@ def read_run_dir(directory: str | Path) -> RunFiles:
     files.seeds = _utterances(directory / "seeds.jsonl")
     files.prompts = {row["request_id"]: row for row in _with_field(directory / "prompts.jsonl", "request_id")}
     files.predictions = _predictions(directory / "predictions")
+    metrics, run = directory / "metrics.json", directory / "run.json"
+    files.stale_metrics = metrics.is_file() and run.is_file() and metrics.stat().st_mtime < run.stat().st_mtime
     return files

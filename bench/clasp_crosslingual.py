@@ -11,7 +11,9 @@ and sends only what is missing).  Per strategy and seed it reports:
   German by the ``language`` filter
   (:func:`tvd.filters.language.in_language` on the utterance text, its default candidates: German and the 50
   MASSIVE languages); ``valid_german_no_digit``: of those, the ones without a digit (no English source has
-  one: py3langid takes ``ich möchte 1 1 45 45`` for German);
+  one: py3langid takes ``ich möchte 1 1 45 45`` for German); ``valid_german_values_german``: of those, the
+  ones whose every slot value is a target-language word (below) for its English value (py3langid judges the
+  whole utterance, and ``kann ich one medium pizza mit extra cheese`` is German to it);
 * TS only: the value translations (TS's first step) and the share of the values the teacher translated (not
   given by the glossary) that are **target-language words** (:func:`target_language_word`), and that are
   correct translations (:data:`REFERENCE_DE`, German only).
@@ -127,18 +129,32 @@ def _shown(path: Path) -> str:
     return str(resolved.relative_to(REPO)) if resolved.is_relative_to(REPO) else str(path)
 
 
-def measure(run: Any, planned: int, language: str) -> dict[str, Any]:
+def values_are_words(row: dict[str, Any], pool: list[Tree], glossary: dict[str, str], english: frozenset[str],
+                     language: str) -> bool:  # fmt: skip
+    """Whether every slot value of a pair is a target-language word (:func:`target_language_word`) for the English
+    value it stands for (the grammars of TS and TB keep the English parse's slots in their order)."""
+    source = pool[int(row["request_id"].split("-")[1])]
+    pairs = zip(source.semantics_only().slot_values(), Tree.from_top(row["train.TOP"]).slot_values(), strict=True)
+    return all(target_language_word(word_checks(en, tgt, glossary, english, language)) for (_, en), (_, tgt) in pairs)
+
+
+def measure(
+    run: Any, planned: int, language: str, pool: list[Tree], glossary: dict[str, str], english: frozenset[str]
+) -> dict[str, Any]:
     stats = run.result.stats.to_dict()
     texts = [r["train.SRC"] for r in run.rows]
     in_target = [t for t in texts if in_language(t, language)]
     wrong_language = stats["rejected_by_reason"].get("wrong_language", 0)
     no_digit = [t for t in in_target if not any(c.isdigit() for c in t)]
+    german_rows = [r for r in run.rows if in_language(r["train.SRC"], language)]
+    words = [r for r in german_rows if values_are_words(r, pool, glossary, english, language)]
     return {
         "planned": planned,
         "valid": len(texts),
         "valid_structure": len(texts) + wrong_language,
         "valid_german": len(in_target),
         "valid_german_no_digit": len(no_digit),
+        "valid_german_values_german": len(words),
         "valid_share": round(len(texts) / planned, 3) if planned else 0.0,
         "valid_german_share": round(len(in_target) / planned, 3) if planned else 0.0,
         "rejected_by_reason": stats["rejected_by_reason"],
@@ -202,7 +218,8 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"{args.config}: this benchmark needs a `pool:` list of TOP trees")
     samples = math.ceil(args.count / pool_size)
     glossary = {str(en): str(tgt) for en, tgt in base.glossary}
-    pool_values = sorted({v for top in base.pool for _, v in Tree.from_top(str(top)).semantics_only().slot_values()})
+    pool = [Tree.from_top(str(top)) for top in base.pool]
+    pool_values = sorted({v for top in pool for _, v in top.semantics_only().slot_values()})
     english = english_forms(Path(args.data))
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
@@ -219,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
                     "label": args.label,
                     "strategy": strategy,
                     "seed": seed,
-                    **measure(run, pool_size * samples, base.language),
+                    **measure(run, pool_size * samples, base.language, pool, glossary, english),
                     "seconds": round(time.perf_counter() - started, 1),
                 }
                 if strategy == "ts":
@@ -256,6 +273,7 @@ def main(argv: list[str] | None = None) -> int:
                 "valid_structure": sum(r.get("valid_structure", r["valid"]) for r in rows),
                 "valid_german": sum(r["valid_german"] for r in rows),
                 "valid_german_no_digit": sum(r.get("valid_german_no_digit", 0) for r in rows),
+                "valid_german_values_german": sum(r.get("valid_german_values_german", 0) for r in rows),
                 "valid_german_share_median": statistics.median(r["valid_german_share"] for r in rows),
             }
             if strategy == "ts":

@@ -339,8 +339,13 @@ def main(argv: list[str] | None = None) -> int:
                 else:
                     assert seed is not None
                     added = data[(method, seed)]
-                print(f"training the {name} student on {len(english)} English + {len(added)} ...")
-                result = train_and_score(method, seed, english + added, tests, args)
+                same = records_dir / f"english-only-{languages_key}.json"
+                if not added and method != "english-only" and same.is_file():  # the same data: the same student
+                    print(f"{name}: nothing added, so english-only's student and scores")
+                    result = [{**r, "method": method, "seed": seed} for r in json.loads(same.read_text())]
+                else:
+                    print(f"training the {name} student on {len(english)} English + {len(added)} ...")
+                    result = train_and_score(method, seed, english + added, tests, args)
                 write_json(path, result)
             for record in result:
                 record.update({"teacher": teacher_name if method in GENERATED else None, "settings": settings})

@@ -9,7 +9,8 @@ task / actor call / Ray Data row, a generation through the Ray engine, and the c
   overhead     --noop no-op calls through: Ray tasks (the sweep's path), async actor calls awaited from asyncio (the
                Ray engine's path, two actors, one call in flight each), ray.util.ActorPool.map_unordered (two
                actors), Ray Data map_batches with an actor pool (2 actors, batch_size 1; marginal cost per row:
-               (T(n) - T(10)) / (n - 10), its start-up left out); per call, in milliseconds.
+               (T(n) - T(10)) / (n - 10), its start-up left out; on a one-node Ray of 2 CPUs in a subprocess, as
+               it stalled on the 2-node local cluster); per call, in milliseconds.
   generation   --requests scripted-teacher requests through tvd's generate(): one process, and the Ray engine's
                RayDispatcher (two actors on the two nodes; connecting and starting the actors included).
   cache        the single writer's commit rate: CompletionCache.put (one committed SQLite row per answer, WAL,
@@ -29,10 +30,13 @@ import argparse
 import asyncio
 import functools
 import importlib
+import json
+import logging
 import os
 import random
 import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -196,22 +200,40 @@ def overhead(ray: Any, executor: RayExecutor, n: int) -> dict[str, float]:
     for a in actors:
         ray.kill(a)
 
+    return out
+
+
+def ray_data_overhead(n: int) -> dict[str, float]:
+    """Ray Data ``map_batches`` over an actor pool of 2 (half a CPU each, so its read tasks fit), on a one-node Ray of
+    2 CPUs started in this process: on the 2-node local cluster (both nodes on 127.0.0.1) its executions stalled
+    here for minutes without finishing, so it runs apart, in a subprocess (see :func:`main`)."""
+    import ray
     import ray.data
 
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
     ray.data.DataContext.get_current().enable_progress_bars = False
 
-    def data_run(rows: int) -> float:
+    def run(rows: int) -> float:
         started = time.perf_counter()
-        # half a CPU per map actor: with a whole one the two actors hold both CPUs and the read task never runs
         pool = ray.data.ActorPoolStrategy(size=2)
         ray.data.range(rows).map_batches(Noop, batch_size=1, compute=pool, num_cpus=0.5).take_all()
         return time.perf_counter() - started
 
-    data_run(10)  # Ray Data's own first-use cost, not counted
-    small, large = data_run(10), data_run(n)
-    out["ray_data_map_batches"] = 1000 * max(0.0, large - small) / (n - 10)
-    out["ray_data_startup_s"] = small
-    return out
+    run(10)  # Ray Data's own first-use cost, not counted
+    small, large = run(10), run(n)
+    ray.shutdown()
+    return {"ray_data_map_batches": 1000 * max(0.0, large - small) / (n - 10), "ray_data_startup_s": small}
+
+
+def _ray_data_in_subprocess(n: int) -> dict[str, float]:
+    command = [sys.executable, __file__, "--ray-data-only", str(n)]
+    try:
+        env = {**os.environ, "RAY_AUTH_MODE": "disabled"}  # a local ray.init() would write ~/.ray/auth_token
+        done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
+    except subprocess.TimeoutExpired:
+        return {}
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    return json.loads(lines[-1]) if done.returncode == 0 and lines else {}
 
 
 # -- generation through the Ray engine -------------------------------------------------------------------------
@@ -304,7 +326,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--commits", type=int, default=20000, help="cache rows committed for the commit rate")
     parser.add_argument("--contended", action="store_true", help="record that other jobs shared the machine")
     parser.add_argument("--out", type=Path, default=RESULTS / "ray_sweep.json")
+    parser.add_argument("--ray-data-only", type=int, metavar="N", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.ray_data_only:
+        print(json.dumps(ray_data_overhead(args.ray_data_only)))
+        return 0
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a SIGTERM still stops the local cluster
 
     snips = (args.data / "snips" / "train" / "seq.in").is_file()
@@ -334,6 +360,7 @@ def main(argv: list[str] | None = None) -> int:
             workers.add(pids)
             print(f"repeat {repeat}: one process {one[-1]:.1f} s, Ray {on_ray[-1]:.1f} s ({pids} worker processes)")
         costs = overhead(cluster.ray, executor, args.noop)
+        costs.update(_ray_data_in_subprocess(args.noop))  # alone, with the cluster idle
         print("overhead (ms per call): " + ", ".join(f"{k} {v:.2f}" for k, v in costs.items()))
         gen = generation(cluster.address, args.requests)
         print(f"generation of {args.requests}: one process {gen['one_process_s']:.2f} s, Ray {gen['ray_s']:.2f} s")

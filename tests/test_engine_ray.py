@@ -14,7 +14,7 @@ import threading
 import time
 from collections import Counter
 from concurrent.futures import as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
@@ -326,3 +326,59 @@ def test_a_sweep_fans_out_over_the_cluster_and_retries_a_cell_whose_worker_died(
         assert {x: r[0] for x, r in results.items()} == expected
         assert len({pid for _, pid in results.values()} - {os.getpid()}) >= 2  # ran in parallel, elsewhere
     assert (tmp_path / "died").exists()
+
+
+@pytest.mark.slow
+def test_the_embedded_model_loaded_in_each_actor_writes_what_one_process_writes(tmp_path, cluster, weather_seeds):
+    from tvd.config import TeacherConfig
+    from tvd.jobs.teacher import build_teacher
+
+    pytest.importorskip("llama_cpp", reason="the embedded teacher needs the `embedded` extra")
+    block = TeacherConfig(backend="llamacpp", options={"n_threads": 1, "batch_width": 4})
+    requests = plan_requests(
+        "GetWeather",
+        weather_seeds,
+        PlanSettings(requests=4, examples_per_prompt=2, seed=3),
+        build_catalogue(weather_seeds),
+    )
+    params = replace(LINGUIST.default_params, max_tokens=24)
+    runs = {}
+    for name, engine in (("one", None), ("ray", EngineConfig(address=cluster.address, workers=2))):
+        settings = engine_settings(block, engine)
+        with build_teacher(block) as teacher, CompletionCache(tmp_path / f"{name}.sqlite") as cache:
+            runs[name] = generate(
+                LINGUIST,
+                requests,
+                teacher,
+                cache,
+                samples_per_request=2,
+                params=params,
+                progress=False,
+                settings=settings,
+            )
+    assert _dump(runs["ray"]) == _dump(runs["one"]) and runs["ray"].stats.sent == 8
+    assert runs["ray"].stats.engine["nodes"] == 2  # both actors loaded the model (one per node)
+
+
+def test_tvd_clasp_on_ray_writes_what_one_process_writes(tmp_path, cluster):
+    from pizza_cases import MISS, NEGATED, ORDERED, SWAP, write_catalogs
+    from test_clasp_cli import _echo_target
+
+    data = tmp_path / "pizza"
+    write_catalogs(data / "catalogs")
+    lines = [json.dumps(case) for case in (ORDERED, SWAP, NEGATED, MISS)]
+    (data / "PIZZA_dev.16_shots.json").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    outputs = {}
+    with FaultServer(answer=_echo_target, max_seconds=60) as server:
+        teacher = ["--teacher", "openai", "--teacher-option", f"base_url={server.url}", "--teacher-option",
+                   "model=test-model"]  # fmt: skip
+        for name, extra in (("one", []), ("ray", ["--ray", cluster.address])):
+            out = tmp_path / name
+            argv = ["clasp", "--strategy", "rs", "--data", str(data), "--out", str(out), "-n", "20", *teacher, *extra]
+            result = CliRunner().invoke(main, [*argv, "--no-progress"])
+            assert result.exit_code == 0, result.output
+            assert "20 valid" in result.output
+            outputs[name] = (out / "generated.jsonl").read_text(encoding="utf-8")
+            summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+            assert ("engine" in summary["stats"]) == (name == "ray")
+    assert outputs["ray"] == outputs["one"] and len(outputs["one"].splitlines()) == 20

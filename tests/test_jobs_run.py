@@ -356,3 +356,36 @@ def test_tvd_run_without_a_test_set_prints_and_stores_the_seed_estimate(tmp_path
         assert result.exit_code == 0, result.output + result.stderr
         assert "seed cross-validation" not in result.output
         assert json.loads((tmp_path / "run" / "metrics.json").read_text())["seed_validation"] is None
+
+
+def _german_teacher(prompt: str, seed: int) -> str:
+    """Translates a seed ("English: ... / German:" prompt) into German, English once; writes German LINGUIST lines."""
+    if prompt.endswith("German:"):
+        source = prompt.rsplit("English: ", 1)[1].split("\n", 1)[0]
+        if source.startswith("what is"):
+            return " what is the forecast for [1 denver ] today"  # still English: the language filter's
+        return " wie wird das Wetter heute in " + source.split("in ", 1)[1] + " sein"
+    include = re.search(r"<include> (.*) </include>", prompt).group(1)
+    slots = " ".join(
+        f"[{n} {CITIES[seed % len(CITIES)] if v == '*' else v} ]"
+        for n, v in re.findall(r"\[(\d+) ([^\]]+?) \]", include)
+    )
+    return f"wie ist das Wetter morgen früh in {slots} bitte sag es mir"
+
+
+def test_a_run_in_another_language_translates_the_seeds_and_keeps_every_record(project: Path) -> None:
+    config = load_config(project / "config.yaml")
+    config = config.model_copy(update={"generation": config.generation.model_copy(update={"language": "de"})})
+    data = load_run_data(config, log=lambda *_: None)
+    generated = generate_data(
+        config, data, teacher=ScriptedTeacher(_german_teacher), progress=False, log=lambda *_: None
+    )
+    run = project / "run"
+    kept = [json.loads(line) for line in (run / "generated.jsonl").read_text().splitlines()]
+    filtered = [json.loads(line) for line in (run / "filtered.jsonl").read_text().splitlines()]
+    assert [u["meta"]["source"] for u in kept][:1] == ["translation"]  # the German translation, first
+    assert kept and all(u["language"] == "de" for u in kept)
+    assert any(u["meta"]["source"] == "linguist" for u in kept)
+    # the English "translation" was removed by the language check, with its reason, not silently
+    assert any(r["reason"] == "wrong_language" and "forecast" in r["text"] for r in filtered)
+    assert len(generated.kept) == len(kept)

@@ -10,7 +10,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 from tvd.data.parse_tree import Tree
 
@@ -20,49 +20,30 @@ WORD_ANY = r'[^ \[\]<>\n|*\\=#{}()_~^$%@+"]+'
 #: no-break or ideographic spaces: a model that may not write a space writes one of those and glues words);
 #: ``'`` or ``-`` only between letters.  For connecting words and slot values in another language whose English
 #: source has no digits: the 270M teacher "translated" ``ham`` into ``4-4`` and wrote ``ich möchte 1 11 Pizzen
-#: mit 2 1/2`` with WORD_ANY, and ``Olivenhainen 😋`` or ``und ▻►►►`` without the symbol ranges.
+#: mit 2 1/2`` with WORD_ANY, and ``Olivenhainen 😋``, ``und ▻►►►`` or fullwidth brackets inside words
+#: (``(NUMBER a）Pizza mit TOPPING-Hame )``) with a class that only left out ASCII punctuation.
 _NOT_LETTER = (
-    ' \\[\\]<>\\n|*\\\\=#{}()_~^$%@+"\\t\\r\\u00A0'  # WORD_ANY's exclusions, tab, CR, no-break space
-    "\\u02B0-\\u02FF\\u2000-\\u2BFF\\u2E00-\\u2E7F\\u3000-\\u303F\\uFE00-\\uFE0F\\uFFF0-\\uFFFF\\U0001F000-\\U0001FAFF"
-    "0-9.,;:!?/&`'\u00b4\u00ab\u00bb\u00b7"  # spaces, modifiers, symbols, emoji; digits, punctuation
+    ' \\[\\]<>\\n|*\\\\=#{}()_~^$%@+"\\t\\r\\u00A0\\u00AA\\u00BA'  # WORD_ANY's exclusions, tab, CR, spaces
+    "\\u02B0-\\u02FF\\u2000-\\u2BFF\\u2E00-\\u2E7F\\u3000-\\u303F\\uE000-\\uF8FF\\uFE00-\\uFE6F\\uFF00-\\uFF60"
+    "\\uFFF0-\\uFFFF\\U0001F000-\\U0001FAFF"  # modifiers, symbols, private use, fullwidth forms, emoji
+    "0-9.,;:!?/&`'\u00b4\u00ab\u00bb\u00b7"  # digits, punctuation
 )
 _LETTER = f"[^{_NOT_LETTER}-]"
+#: the letters of a Latin-script language: ASCII, Latin-1 and Latin Extended-A/B letters (no symbols)
+_LATIN_LETTER = "[A-Za-z\\u00C0-\\u00D6\\u00D8-\\u00F6\\u00F8-\\u024F]"
 WORD_TEXT = f"{_LETTER}+ ([-'] {_LETTER}+)?"
+WORD_LATIN = f"{_LATIN_LETTER}+ ([-'] {_LATIN_LETTER}+)?"
+#: languages written in the Latin script: their words are :data:`WORD_LATIN` (the script constraint)
+LATIN_SCRIPT = frozenset({
+    "af", "az", "ca", "cs", "cy", "da", "de", "en", "es", "et", "eu", "fi", "fr", "ga", "gl", "hr", "hu", "id", "is",
+    "it", "jv", "lt", "lv", "ms", "mt", "nl", "no", "pl", "pt", "ro", "sk", "sl", "sq", "sv", "sw", "tl", "tr", "vi",
+})  # fmt: skip
 
 
-def word_except(excluded: Iterable[str], name: str = "word") -> list[str]:
-    """GBNF rules defining ``name`` as a :data:`WORD_TEXT` word that is none of ``excluded`` (case-insensitive;
-    only words of letters are excluded, others are ignored).  A trie: rule ``{name}-N`` is the word after the
-    N-th prefix of an excluded word; it may end there unless that prefix is excluded, go on with a letter that
-    no excluded word continues with (then anything), or follow the trie.  TB / TS's target-language words: the
-    English source's words, which the 270M teacher otherwise copies ("kann ich one medium pizza with extra
-    Cheese"), are not allowed, except those the demonstrations show in both languages."""
-    words = sorted({w.casefold() for w in excluded if w.isalpha()})
-    if not words:
-        return [f"{name} ::= {WORD_TEXT}"]
-    trie: list[dict[str, int]] = [{}]
-    ends: set[int] = set()
-    for w in words:
-        node = 0
-        for ch in w:
-            if ch not in trie[node]:
-                trie.append({})
-                trie[node][ch] = len(trie) - 1
-            node = trie[node][ch]
-        ends.add(node)
-    rest = f"{_LETTER}*"
-    rules = [f"{name} ::= {name}-0 ([-'] {_LETTER}+)?"]
-    for n, children in enumerate(trie):
-        forms = "".join(sorted({c for ch in children for c in (ch, ch.upper()) if len(c) == 1}))
-        options = [f"[^{_NOT_LETTER}{forms}-] {rest}"]
-        options += [
-            f"[{ch}{ch.upper() if len(ch.upper()) == 1 else ''}] {name}-{child}"
-            for ch, child in sorted(children.items())
-        ]
-        body = " | ".join(options)
-        may_end = n != 0 and n not in ends
-        rules.append(f"{name}-{n} ::= ({body}){'?' if may_end else ''}")
-    return rules
+def text_word(language: str) -> str:
+    """The grammar's word of letters for ``language``: :data:`WORD_LATIN` for a Latin-script language, else
+    :data:`WORD_TEXT` (any letters)."""
+    return WORD_LATIN if language.split("-")[0].lower() in LATIN_SCRIPT else WORD_TEXT
 
 
 MAX_VALUE_WORDS = 4
@@ -89,7 +70,6 @@ def skeleton_grammar(
     negation_cues: tuple[str, ...] = (),
     free_values: bool = False,
     leading_space: bool = False,
-    exclude_words: Iterable[str] = (),
 ) -> str:
     """A grammar admitting exactly ``semantics`` (a semantics-only tree) with connecting words around.
 
@@ -99,8 +79,7 @@ def skeleton_grammar(
     writes up to two words before it); without them a small teacher copies its shots' few cues.
     ``free_values`` (TB): only the shape is pinned, each slot's value is 1-4 free words (``word``; any word
     for a slot whose value in ``semantics`` has a digit).  ``leading_space``: the answer may start with one
-    space (a prompt ending in a ``German:`` cue).  ``exclude_words``: words (of letters) that neither connecting
-    words nor free values may be (:func:`word_except`; ``word`` is then :data:`WORD_TEXT`).
+    space (a prompt ending in a ``German:`` cue).
     """
 
     def gaps(tree: Tree | None, count: int) -> list[bool]:
@@ -144,7 +123,7 @@ def skeleton_grammar(
         f"root ::= {start}{body}",
         f'fill ::= (" " word){{0,{max_words}}}',
         f'fill1 ::= (" " word){{1,{max_words}}}',
-        *(word_except(exclude_words) if exclude_words else [f"word ::= {word}"]),
+        f"word ::= {word}",
     ]
     if free_values:
         rules += [

@@ -14,18 +14,19 @@ combinations: each request draws its source parse and each slot's new value inde
   a grammar that keeps the English parse's shape (values and connecting words free).
 
 TS and TB use parallel-text prompts (:func:`~tvd.clasp.prompt.parallel_tree_prompt`) and, in the target
-language, words of letters only (:data:`~tvd.clasp.grammar.WORD_TEXT`) where the English had no digits.
+language, words of its letters only (:func:`~tvd.clasp.grammar.text_word`: the Latin script for German) where
+the English had no digits.
 """
 
 from __future__ import annotations
 
 import random
 from collections import Counter
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from tvd.clasp.grammar import WORD_ANY, free_grammar, skeleton_grammar, word_except
+from tvd.clasp.grammar import WORD_ANY, free_grammar, skeleton_grammar, text_word
 from tvd.clasp.prompt import both_prompt, parallel_tree_prompt, parallel_value_prompt, utterance_prompt
 from tvd.data.parse_tree import Tree
 from tvd.errors import E_EMPTY_POOL, E_UNKNOWN_STRATEGY, TvdError
@@ -125,29 +126,13 @@ def plan_gb(
 VALUE_CANDIDATES = 3
 
 
-def value_grammar(value: str, allowed: Collection[str] = ()) -> str:
-    """A value translation: up to one word more than ``value`` (at most 4) after an optional space, then a
-    newline.  When ``value`` has no digit, words of letters only and none of ``value``'s own words
-    (:func:`~tvd.clasp.grammar.word_except`) unless ``allowed`` (words a demonstration keeps) has it."""
-    more = min(len(value.split()), 3)
-    if any(c.isdigit() for c in value):
-        words = [f"word ::= {WORD_ANY}"]
-    else:
-        words = word_except(english_words(value.split(), allowed))
-    return "\n".join([f'root ::= " "? word (" " word){{0,{more}}} "\\n"', *words]) + "\n"
-
-
-def shared_words(pairs: Sequence[tuple[Tree, Tree]], glossary: Sequence[tuple[str, str]] = ()) -> set[str]:
-    """Words a translation may keep from its English source: every word of the demonstrations' target side
-    (``Pizza``, ``extra``, ``will``), casefolded."""
-    words = {w for _, target in pairs for w in target.words()}
-    words |= {w for _, target in glossary for w in target.split()}
-    return {w.casefold() for w in words}
-
-
-def english_words(words: Sequence[str], allowed: Collection[str]) -> list[str]:
-    """The words of ``words`` a target-language answer must not copy: those not in ``allowed`` (casefolded)."""
-    return sorted({w.casefold() for w in words} - {a.casefold() for a in allowed})
+def value_grammar(value: str, language: str) -> str:
+    """A value translation: at most as many words as ``value`` (1-4) after an optional space, then a newline;
+    words of letters (:func:`~tvd.clasp.grammar.text_word`) when ``value`` has no digit."""
+    more = min(max(len(value.split()), 1), 4) - 1
+    word = WORD_ANY if any(c.isdigit() for c in value) else text_word(language)
+    words = f'word (" " word){{0,{more}}}' if more else "word"
+    return f'root ::= " "? {words} "\\n"\nword ::= {word}\n'
 
 
 def plan_ts_values(
@@ -162,13 +147,12 @@ def plan_ts_values(
     _check_pool(pool)
     known = {en for en, _ in glossary}
     values = sorted({v for tree in pool for _, v in tree.semantics_only().slot_values()} - known)
-    allowed = shared_words((), glossary)
     return [
         ClaspRequest(
             f"ts-value-{i}-{k}",
             "ts",
             parallel_value_prompt(glossary, v, language),
-            value_grammar(v, allowed),
+            value_grammar(v, language),
             None,
             language,
             v,
@@ -203,12 +187,11 @@ def plan_ts(
     parse pinned with translated values (a value without translation stays as it is)."""
     _check_pool(pool)
     out = []
-    allowed = shared_words(pairs) | {w.casefold() for v in translations.values() for w in v.split()}
+    word = text_word(language)
     for i, source in enumerate(pool):
         target = map_values(source.semantics_only(), translations)
         prompt = parallel_tree_prompt(pairs, source, language)
-        exclude = english_words(source.words(), allowed)
-        grammar = skeleton_grammar(target, source=source, leading_space=True, exclude_words=exclude)
+        grammar = skeleton_grammar(target, source=source, word=word, leading_space=True)
         for s in range(samples):
             out.append(ClaspRequest(f"ts-{i}-{s}", "ts", prompt, grammar, target, language, str(source)))
     return out
@@ -221,12 +204,11 @@ def plan_tb(
     keeps the English parse's shape, in its order, with free values and connecting words."""
     _check_pool(pool)
     out = []
-    allowed = shared_words(pairs)
+    word = text_word(language)
     for i, source in enumerate(pool):
         prompt = parallel_tree_prompt(pairs, source, language)
-        exclude = english_words(source.words(), allowed)
         grammar = skeleton_grammar(
-            source.semantics_only(), source=source, free_values=True, leading_space=True, exclude_words=exclude
+            source.semantics_only(), source=source, word=word, free_values=True, leading_space=True
         )
         for s in range(samples):
             out.append(ClaspRequest(f"tb-{i}-{s}", "tb", prompt, grammar, None, language, str(source)))

@@ -151,9 +151,15 @@ def augment(
     ``filter_options`` (filter name -> options); a filter that asks a teacher (``judge``) asks ``teacher``, through
     ``cache`` and ``engine``, so a re-run does not ask again.
 
+    With translate-then-generate (``generation.translate`` and a ``generation.language`` other than the seeds'),
+    the seeds are translated first (:func:`translate_seeds`), the accepted translations are the prompts' examples,
+    and the ``language`` filter runs last if ``filters`` does not name it.
+
     The filters are built before anything is sent (an unknown or repeated name is E560, bad options E562, a
     filter that needs a missing reference E561 then, not after the teacher was paid); the cache is locked while
     it is open (E372 if another process holds it)."""
+    if translates(generation, seeds, source_language) and "language" not in filters:
+        filters = (*filters, "language")  # another language was asked for: what is not in it goes (wrong_language)
     chain = FilterChain(
         build_filters(
             tuple(filters),

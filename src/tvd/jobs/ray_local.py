@@ -6,7 +6,8 @@ another user's, do not collide) and a private temporary folder; this process joi
 keeps each node's Ray processes children of the one process started here, so :meth:`LocalCluster.stop` ends
 exactly them (SIGTERM, SIGKILL after a grace period) and :meth:`LocalCluster.kill_node` can kill one node as a
 crash would.  Node failures are detected in about a second (short GCS health checks) instead of Ray's default
-tens of seconds.
+tens of seconds.  Token authentication is off (``RAY_AUTH_MODE=disabled``, set in this process too): the cluster is
+a throwaway one that lives as long as a test or a benchmark, not one to leave running on a shared network.
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ class LocalCluster:
         self.port = free_port()
         self.address = f"127.0.0.1:{self.port}"
         self.nodes: list[Node] = []
-        self.env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", **HEALTH_CHECKS}
+        self.env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_AUTH_MODE": "disabled", **HEALTH_CHECKS}
 
     def _start(self, name: str, cpus: int, args: list[str]) -> Node:
         ray_cli = str(Path(sys.executable).with_name("ray"))
@@ -127,6 +128,9 @@ class LocalCluster:
             "--include-dashboard=false",
             f"--dashboard-port={free_port()}",
         ]
+        # no token authentication on this loopback test cluster, for the nodes and this driver alike (with the mode
+        # unset, a ~/.ray/auth_token left by an earlier `ray.init()` turns it on for some processes only)
+        os.environ["RAY_AUTH_MODE"] = "disabled"
         self._start("head", self.cpus[0], head_args)
         self._wait_for_port()
         for cpus in self.cpus[1:]:

@@ -250,16 +250,23 @@ def train_baseline(config: RunConfig, data: RunData, *, log: Any = print) -> Tra
     return TrainedStudent(student, len(train), seconds)
 
 
-def revalue_kept(config: RunConfig, data: RunData, kept: Sequence[Utterance]) -> list[Utterance]:
+def revalue_kept(
+    config: RunConfig, data: RunData, kept: Sequence[Utterance], translations: Sequence[Utterance] | None = None
+) -> list[Utterance]:
     """``config.revalue`` re-filled variants of each kept utterance (:func:`~tvd.data.resample.revalue`, seeded by
     ``generation.seed``; never a copy of a kept utterance, a seed or another variant, so possibly fewer).  The
     values come from the seeds and the base (:func:`~tvd.data.resample.build_catalogue`), for the labels of the
     seeds and of the kept utterances (so a label the teacher used through ``generation.extra_labels`` gets the
-    base's values too); a label neither has keeps its value."""
+    base's values too); a label neither has keeps its value.  With translate-then-generate (``translations``: the
+    seeds' accepted translations) the values come from the translations alone: the seeds' and the base's are in
+    another language."""
     if config.revalue == 0 or not kept:
         return []
     labels = {s.label for u in (*data.seeds, *kept) for s in u.spans}
-    catalogue = build_catalogue(data.seeds, data.base, labels=labels)
+    if translations is not None:
+        catalogue = build_catalogue(translations, (), labels=labels)
+    else:
+        catalogue = build_catalogue(data.seeds, data.base, labels=labels)
     return revalue(kept, catalogue, config.revalue, seed=config.generation.seed, avoid=data.seeds)
 
 
@@ -317,7 +324,8 @@ def generate_data(
                 reference=reference.student if reference is not None else None,
                 filter_options=config.filter_options,
             )
-            revalued = revalue_kept(config, data, augmented.kept)
+            translated = augmented.translation_filtered
+            revalued = revalue_kept(config, data, augmented.kept, translated.kept if translated else None)
             write_generated(run_dir, augmented, revalued)
             write_run_record(config, data, augmented, teacher_, len(revalued))
         try_write_run_report(run_dir, log=log)

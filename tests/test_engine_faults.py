@@ -53,17 +53,22 @@ def _lines(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
+def fault_teacher_block(url: str) -> dict:
+    """The teacher block of a run against the fault server at ``url``: concurrent, quick retries, short timeout."""
+    return {
+        "backend": "openai",
+        "options": {"base_url": url, "model": "test-model"},
+        "concurrency": 8,
+        "max_retries": 3,
+        "backoff_s": 0.01,
+        "max_backoff_s": 0.05,
+        "timeout_s": 0.3,
+    }
+
+
 def test_hundreds_of_requests_against_a_faulty_server_are_all_accounted_for(tmp_path):
     with FaultServer(faults=faulty, hang_s=1.0, max_requests=3000, max_seconds=120) as server:
-        teacher_block = {
-            "backend": "openai",
-            "options": {"base_url": server.url, "model": "test-model"},
-            "concurrency": 8,
-            "max_retries": 3,
-            "backoff_s": 0.01,
-            "max_backoff_s": 0.05,
-            "timeout_s": 0.3,
-        }
+        teacher_block = fault_teacher_block(server.url)
         config_path = write_project(tmp_path, teacher_block, {"requests": 100, "samples_per_request": 3})
         config = load_config(config_path)
         data = load_run_data(config, log=lambda *_: None)

@@ -21,7 +21,7 @@ import pytest
 from click.testing import CliRunner
 
 from fault_server import FaultServer, write_project
-from test_engine_faults import faulty
+from test_engine_faults import _lines, fault_teacher_block, faulty
 from tvd.cli.main import main
 from tvd.config import EngineConfig, load_config
 from tvd.data.resample import build_catalogue
@@ -225,22 +225,10 @@ def test_a_node_killed_midway_loses_nothing(tmp_path, cluster, requests):
     assert len(done) == 300 and sum(done.values()) - 300 <= sum(begun.values()) - 300 <= report.resent <= 1
 
 
-def _lines(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
-
-
 def test_tvd_generate_on_ray_against_the_fault_server_equals_one_process(tmp_path, cluster):
     outputs = ("generated.jsonl", "rejects.jsonl", "filtered.jsonl", "failures.jsonl")
     with FaultServer(faults=faulty, hang_s=1.0, max_requests=3000, max_seconds=120) as server:
-        teacher = {
-            "backend": "openai",
-            "options": {"base_url": server.url, "model": "test-model"},
-            "concurrency": 8,
-            "max_retries": 3,
-            "backoff_s": 0.01,
-            "max_backoff_s": 0.05,
-            "timeout_s": 0.3,
-        }
+        teacher = fault_teacher_block(server.url)
         runs = {}
         for name, extra in (("one", []), ("ray", ["--ray", cluster.address])):
             server.reset()

@@ -30,7 +30,7 @@ there, so a killed run resumes (`--stage generate` fills the caches only).  Resu
 bench/results/crosslingual_xsid.json and a table.
 
     python bench/crosslingual_xsid.py --stage generate                 # the teacher's part, resumable
-    python bench/crosslingual_xsid.py                                  # train and score every method x seed
+    python bench/crosslingual_xsid.py                                  # (the rest of it, then) train and score
     python bench/crosslingual_xsid.py --eval valid --seeds 0 --english-per-intent 200 \\
         --methods english-only translated translated-keep --out bench/results/crosslingual_xsid_valid.json
 """

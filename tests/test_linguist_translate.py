@@ -176,3 +176,28 @@ def test_a_language_the_language_filter_cannot_judge_fails_before_the_teacher_is
     with CompletionCache(tmp_path / "cache.sqlite") as cache, pytest.raises(TvdError) as error:
         augment("GetWeather", weather_seeds, [], generation, teacher, cache)
     assert error.value.code == "E564" and teacher.calls == 0
+
+
+def test_no_accepted_translation_means_no_generation_and_every_record_kept(tmp_path: Path, weather_seeds) -> None:
+    generation = GenerationConfig(requests=3, language="de", translate=TranslateConfig())
+    teacher = ScriptedTeacher(lambda prompt, seed: " no idea [1 x ]")  # never the seed's slots: all rejected
+    with CompletionCache(tmp_path / "cache.sqlite") as cache:
+        done = augment("GetWeather", weather_seeds, [], generation, teacher, cache)
+    assert done.translation is not None and done.translation.stats.accepted == 0
+    assert len(done.translation.rejects) == len(weather_seeds) == teacher.calls  # only the translations were asked
+    assert done.requests == [] and done.kept == []
+
+
+def test_the_estimate_counts_the_translations_and_the_generation(tmp_path: Path, weather_seeds) -> None:
+    from tvd.jobs.augment import estimate_augment
+
+    generation = GenerationConfig(requests=3, samples_per_request=2, examples_per_prompt=2, language="de")
+    teacher = ScriptedTeacher(_scripted)
+    with CompletionCache(tmp_path / "cache.sqlite") as cache:
+        before = estimate_augment("GetWeather", weather_seeds, [], generation, teacher, cache)
+        augment("GetWeather", weather_seeds, [], generation, teacher, cache)
+        after = estimate_augment("GetWeather", weather_seeds, [], generation, teacher, cache)
+    assert (before.planned, before.to_send) == (len(weather_seeds) + 6, len(weather_seeds) + 6)
+    assert after.cached >= len(weather_seeds)  # the translations were made: cached now
+    english = generation.model_copy(update={"language": "en"})
+    assert estimate_augment("GetWeather", weather_seeds, [], english, teacher, None).planned == 6

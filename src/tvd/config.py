@@ -84,6 +84,7 @@ class TranslateConfig(_Block):
 
     samples: int = Field(default=1, ge=1, le=20, description="translations per seed utterance")
     temperature: float = Field(default=0.3, ge=0.0, description="sampling temperature of the translations")
+    # translate beat keep on xSID valid (README: cross-lingual benchmark)
     values: str = Field(default="translate", pattern="^(translate|keep)$", description="translate or keep values")
     keep: bool = Field(default=True, description="the accepted translations are training data too")
     demonstrations: list[tuple[str, str]] | None = Field(

@@ -24,7 +24,7 @@ from tvd.filters.language import require_supported
 from tvd.linguist.planner import PlanSettings, plan_requests
 from tvd.linguist.request import LinguistRequest
 from tvd.linguist.task import LinguistTask
-from tvd.linguist.translate import TranslationTask, translation_requests
+from tvd.linguist.translate import TranslationRequest, TranslationTask, translation_requests
 from tvd.teachers.base import GenerationParams, Teacher
 
 #: augment's default filters (duplicates only; a run config that names none gets `tvd.filters.RUN_PIPELINE`)
@@ -113,16 +113,42 @@ def estimate_augment(
     engine: EngineSettings | None = None,
     source_language: str | None = None,
 ) -> GenerationEstimate:
-    """What :func:`augment` would send (``cache`` None: nothing cached); sends nothing."""
-    return estimate_generation(
-        _task(seeds, source_language),
-        plan(intent, seeds, base, generation),
-        teacher,
-        cache,
-        params=generation_params(generation),
-        samples_per_request=generation.samples_per_request,
-        constrained=generation.constrained,
-        price=(engine or EngineSettings()).price,
+    """What :func:`augment` would send (``cache`` None: nothing cached); sends nothing.  With translate-then-generate
+    the seed translations are counted too, and the LINGUIST prompts are estimated with the seeds standing in for
+    the translations that are not made yet (about as long; after a partial run an upper bound, since the prompts
+    built from the real translations are the ones cached)."""
+    price = (engine or EngineSettings()).price
+    task = _task(seeds, source_language)
+    estimates = []
+    if translates(generation, seeds, source_language):
+        assert generation.translate is not None
+        estimates.append(
+            estimate_generation(
+                TranslationTask(),
+                _translation_requests(seeds, generation),
+                teacher,
+                cache,
+                params=translation_params(generation),
+                samples_per_request=generation.translate.samples,
+                constrained=generation.constrained,
+                price=price,
+            )
+        )
+        task = LinguistTask(source_language=generation.language)
+    estimates.append(
+        estimate_generation(
+            task,
+            plan(intent, seeds, base, generation),
+            teacher,
+            cache,
+            params=generation_params(generation),
+            samples_per_request=generation.samples_per_request,
+            constrained=generation.constrained,
+            price=price,
+        )
+    )
+    return GenerationEstimate(
+        **{name: sum(getattr(e, name) for e in estimates) for name in GenerationEstimate.__dataclass_fields__}
     )
 
 
@@ -185,7 +211,9 @@ def augment(
         task = LinguistTask(source_language=generation.language)
         if budget_usd is not None:
             budget_usd = max(budget_usd - translation.stats.cost_usd, 0.0)
-    requests = plan(intent, examples, catalogue_base, generation)
+    # no accepted translation: nothing to show the teacher in the language, so nothing is asked (the translations'
+    # rejects and removals say why); English seeds would only bring English back
+    requests = plan(intent, examples, catalogue_base, generation) if examples else []
     result = generate(
         task,
         requests,
@@ -228,24 +256,12 @@ def translate_seeds(
     settings = generation.translate
     if settings is None:
         raise ValueError("translate_seeds needs generation.translate")
-    demonstrations = [(source, target) for source, target in settings.demonstrations or ()] or None
-    requests = translation_requests(
-        seeds, generation.language, demonstrations=demonstrations, keep_values=settings.values == "keep"
-    )
-    params = GenerationParams(
-        max_tokens=generation.max_tokens + 16,
-        temperature=settings.temperature,
-        top_p=generation.top_p,
-        top_k=generation.top_k,
-        repeat_penalty=generation.repeat_penalty,
-        seed=generation.seed,
-    )
     result = generate(
         TranslationTask(),
-        requests,
+        _translation_requests(seeds, generation),
         teacher,
         cache,
-        params=params,
+        params=translation_params(generation),
         samples_per_request=settings.samples,
         constrained=generation.constrained,
         progress=progress,
@@ -253,3 +269,27 @@ def translate_seeds(
         budget_usd=budget_usd,
     )
     return result, apply_filters(result.accepted, filters=("exact", "language"))
+
+
+def _translation_requests(seeds: Sequence[Utterance], generation: GenerationConfig) -> list[TranslationRequest]:
+    settings = generation.translate
+    assert settings is not None
+    demonstrations = [(source, target) for source, target in settings.demonstrations or ()] or None
+    return translation_requests(
+        seeds, generation.language, demonstrations=demonstrations, keep_values=settings.values == "keep"
+    )
+
+
+def translation_params(generation: GenerationConfig) -> GenerationParams:
+    """The decoding parameters of the seed translations: the generation block's, at ``translate.temperature`` and
+    with 16 more tokens (a translation may be longer than its source)."""
+    settings = generation.translate
+    assert settings is not None
+    return GenerationParams(
+        max_tokens=generation.max_tokens + 16,
+        temperature=settings.temperature,
+        top_p=generation.top_p,
+        top_k=generation.top_k,
+        repeat_penalty=generation.repeat_penalty,
+        seed=generation.seed,
+    )

@@ -86,7 +86,9 @@ def load(
         return [u for u in utterances if u.intent in keep]  # xSID's own tokens: the gold units of scoring
 
     scored = {language: read(language, split) for language in ("en", *TARGET_LANGUAGES)}
-    valid = {language: read(language, "valid") for language in TARGET_LANGUAGES}
+    valid = {
+        language: scored[language] if split == "valid" else read(language, "valid") for language in TARGET_LANGUAGES
+    }
     return mapping, train, scored, valid
 
 

@@ -10,7 +10,7 @@ records).  The completion cache is the only state, so a re-run sends only what i
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from tvd.config import GenerationConfig
 from tvd.data.resample import build_catalogue
@@ -184,7 +184,8 @@ def augment(
     The filters are built before anything is sent (an unknown or repeated name is E560, bad options E562, a
     filter that needs a missing reference E561 then, not after the teacher was paid); the cache is locked while
     it is open (E372 if another process holds it)."""
-    if translates(generation, seeds, source_language) and "language" not in filters:
+    translating = translates(generation, seeds, source_language)
+    if translating and "language" not in filters:
         filters = (*filters, "language")  # another language was asked for: what is not in it goes (wrong_language)
     chain = FilterChain(
         build_filters(
@@ -198,11 +199,11 @@ def augment(
             engine=engine,
         )
     )
-    if "language" in filters or translates(generation, seeds, source_language):
+    if "language" in filters:
         require_supported(generation.language)  # E564 before anything is sent, not at the first utterance
     translation = translation_filtered = None
     examples, catalogue_base, task = seeds, base, _task(seeds, source_language)
-    if translates(generation, seeds, source_language):
+    if translating:
         translation, translation_filtered = translate_seeds(
             seeds, generation, teacher, cache, engine=engine, budget_usd=budget_usd, progress=progress
         )
@@ -285,11 +286,5 @@ def translation_params(generation: GenerationConfig) -> GenerationParams:
     with 16 more tokens (a translation may be longer than its source)."""
     settings = generation.translate
     assert settings is not None
-    return GenerationParams(
-        max_tokens=generation.max_tokens + 16,
-        temperature=settings.temperature,
-        top_p=generation.top_p,
-        top_k=generation.top_k,
-        repeat_penalty=generation.repeat_penalty,
-        seed=generation.seed,
-    )
+    params = generation_params(generation)
+    return replace(params, max_tokens=params.max_tokens + 16, temperature=settings.temperature)

@@ -13,6 +13,11 @@ Protocol (LINGUIST's cross-lingual setting, on the data this project has):
                       language filter accepts
   translate-generate  + those translations and LINGUIST data written from them as in-language examples
                       (translate-then-generate, `generation.translate` of a run config)
+  tuned-direct        + LINGUIST data from the instruction-tuned teacher, prompted as `direct` (English examples,
+                      <language> = target; xSID label names, the tuning data's): the embedded Gemma 3 270M with a
+                      LoRA adapter per target language from --adapters DIR/<language> (`tvd teacher build-data
+                      --examples-from en` on the *other* languages' xSID valid sets, then `tvd teacher tune
+                      --base-model gemma3-270m`); an adapter that saw the target language is refused
   target-real         + the target languages' xSID *valid* sets (the real-data reference; no teacher saw them)
 
 `-keep` variants (translated-keep, translate-generate-keep) keep the English slot values verbatim and translate
@@ -61,7 +66,14 @@ from tvd.students import make_student
 from tvd.teachers.base import Teacher
 from tvd.teachers.registry import make_teacher
 
-GENERATED = ("direct", "translated", "translated-keep", "translate-generate", "translate-generate-keep")
+GENERATED = (
+    "direct",
+    "tuned-direct",
+    "translated",
+    "translated-keep",
+    "translate-generate",
+    "translate-generate-keep",
+)
 METHODS = ("english-only", *GENERATED, "target-real")
 DEFAULT_METHODS = ("english-only", "direct", "translated", "translate-generate", "target-real")
 TARGET_LANGUAGES = ("de", "it", "ja")
@@ -92,11 +104,11 @@ def load(
     return mapping, train, scored, valid
 
 
-def _teacher(args: argparse.Namespace) -> Teacher:
+def _teacher(args: argparse.Namespace, lora_path: str | Path | None = None) -> Teacher:
     options: dict[str, Any] = {"n_threads": args.teacher_threads}
     if args.teacher == "llamacpp":
         options["batch_width"] = args.batch_width
-    paths = {"model_path": args.model_path, "lora_path": args.lora_path}
+    paths = {"model_path": args.model_path, "lora_path": lora_path or args.lora_path}
     return make_teacher(args.teacher, **options, **{k: v for k, v in paths.items() if v})
 
 
@@ -120,10 +132,26 @@ def english_sample(train: list[Utterance], intent: str, seed: int, n: int) -> li
     return random.Random(f"{seed}-{intent}").sample(pool, min(n, len(pool)))
 
 
+def tuned_adapter(args: argparse.Namespace, language: str) -> Path:
+    """The tuned-direct teacher's adapter for ``language``, checked not to have seen that language."""
+    from tvd.tuning import ADAPTER_GGUF, check_language_unseen
+
+    folder = args.adapters / language
+    check_language_unseen(folder, language)
+    return folder / ADAPTER_GGUF
+
+
 def generate_cell(
-    method: str, language: str, seed: int, train: list[Utterance], teacher: Teacher, args: argparse.Namespace
+    method: str,
+    language: str,
+    seed: int,
+    train: list[Utterance],
+    teacher: Teacher,
+    args: argparse.Namespace,
+    mapping: LabelMapping,
 ) -> tuple[list[Utterance], dict[str, Any]]:
-    """One generated method's data in ``language`` for every SNIPS intent (SNIPS labels), with its counts."""
+    """One generated method's data in ``language`` for every SNIPS intent (SNIPS labels; xSID labels for
+    tuned-direct), with its counts."""
     cache_path = args.work_dir / "cache" / f"{language}.sqlite"
     cache_path.parent.mkdir(parents=True, exist_ok=True)
     values = "keep" if method.endswith("-keep") else "translate"
@@ -140,11 +168,15 @@ def generate_cell(
     started = time.perf_counter()
     with CompletionCache(cache_path) as cache:
         for intent in SNIPS_INTENTS:
-            if method == "direct":
+            if method in ("direct", "tuned-direct"):
                 examples = english_sample(train, intent, seed, args.pool)
                 generation = _generation(args, language, seed, args.direct_requests, values)
                 generation = generation.model_copy(update={"translate": None})
-                done = augment(intent, examples, [], generation, teacher, cache, filters=FILTERS)
+                name = intent
+                if method == "tuned-direct":  # the adapter learnt xSID's label names
+                    examples, name = mapping.apply_all(examples), mapping.name(intent)
+                    generation = generation.model_copy(update={"wildcard_rate": args.tuned_wildcard_rate})
+                done = augment(name, examples, [], generation, teacher, cache, filters=FILTERS)
                 in_language = apply_filters(done.generation.accepted, filters=("language",)).kept
                 counts["generated_planned"] += done.stats.planned
                 counts["generated_well_formed"] += done.stats.accepted
@@ -245,7 +277,7 @@ def summarise(
 
 def _method_seeds(method: str, args: argparse.Namespace) -> list[int]:
     """The seeds ``method`` runs with: --seeds, narrowed by --direct-seeds / --generate-seeds for those methods."""
-    if method == "direct":
+    if method in ("direct", "tuned-direct"):
         return [s for s in args.seeds if s in args.direct_seeds]
     if method.startswith("translate-generate") and args.generate_seeds is not None:
         return [s for s in args.seeds if s in args.generate_seeds]
@@ -278,6 +310,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model-path", help="teacher model (default: the embedded Gemma 3 270M GGUF)")
     parser.add_argument("--lora-path", help="LoRA adapter for the teacher (e.g. a `tvd teacher tune` output)")
     parser.add_argument("--teacher-threads", type=int, default=2)
+    parser.add_argument(
+        "--adapters", type=Path, default=WORK / "crosslingual_xsid" / "adapters", help="tuned-direct: DIR/<language>"
+    )
+    wildcard_help = "tuned-direct: share of include slots left as '*' (English fixed values would be copied verbatim)"
+    parser.add_argument("--tuned-wildcard-rate", type=float, default=1.0, help=wildcard_help)
     parser.add_argument("--batch-width", type=int, default=8, help="embedded teacher's batched-decoding width")
     parser.add_argument("--work-dir", type=Path, default=WORK / "crosslingual_xsid")
     parser.add_argument("--out", type=Path, default=RESULTS / "crosslingual_xsid.json")
@@ -310,16 +347,23 @@ def main(argv: list[str] | None = None) -> int:
     generation: dict[str, Any] = {}
     data: dict[tuple[str, int], list[Utterance]] = {}
     wanted = [m for m in methods if m in GENERATED]
-    if wanted:
+    if [m for m in wanted if m != "tuned-direct"]:
         with _teacher(args) as teacher:
             for seed in args.seeds:
                 for method in wanted:
-                    if seed not in _method_seeds(method, args):
+                    if seed not in _method_seeds(method, args) or method == "tuned-direct":
                         continue
                     for language in args.languages:
-                        kept, counts = generate_cell(method, language, seed, snips, teacher, args)
+                        kept, counts = generate_cell(method, language, seed, snips, teacher, args, mapping)
                         generation[f"{method}|{language}|{seed}"] = counts
                         data.setdefault((method, seed), []).extend(mapping.apply_all(kept))
+    if "tuned-direct" in wanted:
+        for language in args.languages:  # one adapter, so one teacher, per language
+            with _teacher(args, tuned_adapter(args, language)) as teacher:
+                for seed in _method_seeds("tuned-direct", args):
+                    kept, counts = generate_cell("tuned-direct", language, seed, snips, teacher, args, mapping)
+                    generation[f"tuned-direct|{language}|{seed}"] = counts
+                    data.setdefault(("tuned-direct", seed), []).extend(mapping.apply_all(kept))
     if args.stage == "generate":
         print("caches filled; run without --stage to train and score")
         return 0
@@ -349,8 +393,11 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"training the {name} student on {len(english)} English + {len(added)} ...")
                     result = train_and_score(method, seed, english + added, tests, args)
                 write_json(path, result)
+            teacher = teacher_name if method in GENERATED else None
+            if method == "tuned-direct":
+                teacher = f"{teacher_name} + LoRA {args.adapters}/<language>"
             for record in result:
-                record.update({"teacher": teacher_name if method in GENERATED else None, "settings": settings})
+                record.update({"teacher": teacher, "settings": settings})
             records.extend(result)
             print(f"[{time.perf_counter() - started:5.0f}s] {name} done")
 

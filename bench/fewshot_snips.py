@@ -5,7 +5,8 @@ train the CRF student, and report the target intent's IC recall / precision and 
 conlleval-compatible) on the test split and, for choosing settings, on the valid split, for
 
   real10          the 10 real examples only
-  resample        + slot-catalogue resampling (values swapped among the 10 examples and other intents' values)
+  resample        + slot-catalogue resampling (values swapped among the 10 examples and other intents' values);
+                  resample-n300 / -n1000 for the volume curve
   real-oracle     + N more *real* training utterances of the intent (disjoint from the seeds; N = --oracle-n):
                   what a perfect teacher writing N utterances would give; real-oracle-n300 / -n1000 for the
                   volume curve
@@ -17,7 +18,9 @@ conlleval-compatible) on the test split and, for choosing settings, on the valid
   linguist-revalued           linguist-icl's kept utterances, topped up to N added with re-valued copies of
                               their templates (values drawn as resample draws them)
   linguist-filtered-revalued  both
-  linguist-filtered-revalued-seedx3  the same, the 10 seeds repeated 3 times in the training data
+  linguist-filtered-revalued-seedx3  the same, the 10 seeds repeated 3 times in the training data (the best)
+  linguist-filtered-revalued-seedx3-n300 / -n1000  the volume curve: the same completions topped up to 300 / 1,000
+  linguist-filtered-revalued-seedx3-t3-n300        the teacher asked 3x --requests prompts, topped up to 300
   full            the full-data reference (trained once on all of SNIPS train; the same for every seed)
   linguist-tuned        + LINGUIST data from the instruction-tuned teacher (SmolLM2-135M + LoRA, served by
                         llama.cpp), 10 examples in the prompt
@@ -36,7 +39,8 @@ the adapter's manifest lists the intents it saw and generation refuses any of th
 Adapters are built once under --work-dir/adapters and reused.
 
 Results: bench/results/fewshot_snips.json, with per method the share of the 10-shot-to-full gap closed, the
-share of real-oracle's gain reached, and paired differences against resample over the cells.
+share of real-oracle's gain reached, and paired differences against resample over the cells (both references
+taken at the method's own added volume: a -n300 method against real-oracle-n300 and resample-n300).
 
     python bench/fewshot_snips.py                                   # 7 intents x 3 seeds, the main methods
     python bench/fewshot_snips.py --intents GetWeather --seeds 0 --methods real10 linguist-icl
@@ -55,7 +59,7 @@ import time
 from concurrent.futures import as_completed
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from _protocol import RESULTS, SNIPS_INTENTS, WORK, default_data, read_split, stamp
 from tvd.config import GenerationConfig
@@ -82,18 +86,38 @@ with a ten-seed reference at every setting, so it is left out."""
 PIPELINE_OPTIONS: dict[str, dict[str, Any]] = {"plausible": {"tolerance": 0.3}}
 """Settings chosen in ``bench/filter_calibration.py``: the lowest false-removal rate on real held-out training
 utterances that still removes a large share of generated ones."""
-# generated methods: name -> (filters after the engine, re-valued top-up, seed repeats)
-LINGUIST: dict[str, tuple[tuple[str, ...], bool, int]] = {
-    "linguist-icl": (("exact", "seed"), False, 1),
-    **{f"linguist-{SHORT.get(f, f)}": (("exact", "seed", f), False, 1) for f in MEANING},
-    "linguist-filtered": (PIPELINE, False, 1),
-    "linguist-revalued": (("exact", "seed"), True, 1),
-    "linguist-filtered-revalued": (PIPELINE, True, 1),
-    "linguist-filtered-revalued-seedx3": (PIPELINE, True, 3),
+
+
+class Method(NamedTuple):
+    """A generated method: the filters after the engine, whether kept templates are re-valued to top the data
+    up to ``n_added`` (None: --n-added), how often the seeds are repeated, and how many times the cell's
+    --requests the teacher is asked (the volume curve's teacher arm; the first --requests are the same prompts,
+    served from the cell's cache)."""
+
+    filters: tuple[str, ...]
+    revalued: bool
+    seed_weight: int
+    n_added: int | None = None
+    teacher_scale: int = 1
+
+
+BEST = "linguist-filtered-revalued-seedx3"
+LINGUIST: dict[str, Method] = {
+    "linguist-icl": Method(("exact", "seed"), False, 1),
+    **{f"linguist-{SHORT.get(f, f)}": Method(("exact", "seed", f), False, 1) for f in MEANING},
+    "linguist-filtered": Method(PIPELINE, False, 1),
+    "linguist-revalued": Method(("exact", "seed"), True, 1),
+    "linguist-filtered-revalued": Method(PIPELINE, True, 1),
+    BEST: Method(PIPELINE, True, 3),
+    # the volume curve: the best pipeline topped up to N by re-valuing the same completions, and (t3) with the
+    # teacher asked 3x as many prompts
+    **{f"{BEST}-n{n}": Method(PIPELINE, True, 3, n) for n in (300, 1000)},
+    f"{BEST}-t3-n300": Method(PIPELINE, True, 3, 300, 3),
 }
 ORACLE = {"real-oracle": None, "real-oracle-n300": 300, "real-oracle-n1000": 1000}
+RESAMPLE = {"resample": None, "resample-n300": 300, "resample-n1000": 1000}
 TUNED = ("linguist-tuned", "linguist-tuned-0shot")
-METHODS = ("real10", "resample", *ORACLE, *LINGUIST, *TUNED, "full")
+METHODS = ("real10", *RESAMPLE, *ORACLE, *LINGUIST, *TUNED, "full")
 MAIN = (
     "real10",
     "resample",
@@ -141,9 +165,12 @@ def _teacher_options(args: argparse.Namespace) -> dict[str, Any]:
     return {**options, **({"model_path": args.model_path} if args.model_path else {})}
 
 
-def _generate_linguist(split: Any, args: argparse.Namespace, cache_path: Path) -> Augmented:
+def _generate_linguist(split: Any, args: argparse.Namespace, cache_path: Path, scale: int = 1) -> Augmented:
     generation = GenerationConfig(
-        requests=args.requests, samples_per_request=args.samples, wildcard_rate=args.wildcard_rate, seed=split.seed
+        requests=args.requests * scale,
+        samples_per_request=args.samples,
+        wildcard_rate=args.wildcard_rate,
+        seed=split.seed,
     )
     return _augment(split, generation, _teacher_options(args), cache_path)
 
@@ -154,7 +181,7 @@ def linguist_data(
     """A generated method's added utterances: the cell's accepted completions through the method's filters
     (the library's :func:`tvd.filters.apply_filters`, the real10 student as the reference), topped up to
     --n-added with re-valued copies of the kept templates when the method re-values."""
-    filters, revalued, _ = LINGUIST[method]
+    filters, revalued = LINGUIST[method].filters, LINGUIST[method].revalued
     seeds = list(split.seed_examples)
     if filters == RUN_FILTERS:
         result = done.filtered  # what augment's own filters (exact, seed) kept
@@ -174,13 +201,18 @@ def linguist_data(
     if revalued and kept:
         from tvd.data.resample import revalue
 
-        need = max(0, args.n_added - len(kept))
+        need = max(0, n_added(method, args) - len(kept))
         per_template = math.ceil(need / len(kept)) if need else 0
         variants = revalue(kept, build_catalogue(seeds, split.base), per_template, seed=split.seed)
         random.Random(split.seed).shuffle(variants)
         info["n_revalued"] = len(variants[:need])
         kept += variants[:need]
     return kept, info
+
+
+def n_added(method: str, args: argparse.Namespace) -> int:
+    """What a re-valued method tops its added data up to."""
+    return LINGUIST[method].n_added or args.n_added
 
 
 def _fold_of(intent: str) -> str:
@@ -314,31 +346,32 @@ def run_cell(job: dict[str, Any], args: argparse.Namespace, paths: dict[str, Pat
     todo = [m for m in job["methods"] if not paths[m].is_file()]
     # the real10 student: a method of its own and the reference of the `intent` filter (saved, reused on resume)
     reference_dir = args.work_dir / "students" / f"{cell}-crf{args.crf_iterations}"
-    needs_reference = any(m in LINGUIST and "intent" in LINGUIST[m][0] for m in todo)
+    needs_reference = any(m in LINGUIST and "intent" in LINGUIST[m].filters for m in todo)
     reference = None
     if "real10" in todo or (needs_reference and not (reference_dir / "student.json").is_file()):
         reference = finish("real10", [], {}) if "real10" in todo else _fit([*split.base, *seeds], params)[0]
         reference.save(reference_dir)
     elif needs_reference:
         reference = load_student(reference_dir)
-    if "resample" in todo:
-        finish("resample", resample(seeds, build_catalogue(seeds, split.base), args.resample_n, seed=seed), {})
+    for method, n in RESAMPLE.items():
+        if method in todo:
+            finish(method, resample(seeds, build_catalogue(seeds, split.base), n or args.resample_n, seed=seed), {})
     for method, n in ORACLE.items():
         if method in todo:
             pool = list(split.held_back)
             n = min(n or args.oracle_n, len(pool))
             finish(method, random.Random(seed).sample(pool, n), {"pool": len(pool)})
     generated = [m for m in todo if m in LINGUIST]
-    if generated:
+    for scale in sorted({LINGUIST[m].teacher_scale for m in generated}):
         started = time.perf_counter()
-        done = _generate_linguist(split, args, args.work_dir / "cache" / f"{cell}.sqlite")
+        done = _generate_linguist(split, args, args.work_dir / "cache" / f"{cell}.sqlite", scale)
         seconds = round(time.perf_counter() - started, 1)
-        for method in generated:
+        for method in (m for m in generated if LINGUIST[m].teacher_scale == scale):
             extra, info = linguist_data(method, split, done, reference, args)
             info["generation_seconds"] = seconds
             if method in args.cv_methods:
-                info["seed_validation"] = _seed_validation(split, extra, args, LINGUIST[method][2])
-            finish(method, extra, info, seed_weight=LINGUIST[method][2])
+                info["seed_validation"] = _seed_validation(split, extra, args, LINGUIST[method].seed_weight)
+            finish(method, extra, info, seed_weight=LINGUIST[method].seed_weight)
     for method in (m for m in todo if m in TUNED):
         cache = args.work_dir / "cache" / f"{method}-{_tuned_key(args)}-{cell}.sqlite"
         started = time.perf_counter()
@@ -380,7 +413,7 @@ def _rows(records: list[dict[str, Any]], methods: list[str], split: str) -> list
     for row in rows:
         row["n_generated_mean"] = round(row.pop("n_generated"))
         for key in ("ic_recall", "slot_f1"):
-            low, high = by_name.get("real10"), by_name.get("real-oracle")
+            low, high = by_name.get("real10"), by_name.get(at_same_volume("real-oracle", row["method"]))
             gain = high[key] - low[key] if low and high else 0.0
             row[f"oracle_share_{key}"] = (row[key] - low[key]) / gain if low and gain else None
     return rows
@@ -400,6 +433,13 @@ COLUMNS = [
 ]
 
 
+def at_same_volume(reference: str, method: str) -> str:
+    """``reference`` (resample or real-oracle) at ``method``'s added volume: ``real-oracle-n300`` for a method
+    that adds 300, ``real-oracle`` itself at the default N."""
+    n = RESAMPLE.get(method) or ORACLE.get(method) or (LINGUIST[method].n_added if method in LINGUIST else None)
+    return f"{reference}-n{n}" if n else reference
+
+
 def summarise(records: list[dict[str, Any]], methods: list[str]) -> tuple[list[dict[str, Any]], str]:
     """Mean over intents x seeds per method (test split), gap closed and oracle share."""
     rows = _rows(records, methods, "test")
@@ -408,21 +448,24 @@ def summarise(records: list[dict[str, Any]], methods: list[str]) -> tuple[list[d
 
 
 def paired_table(records: list[dict[str, Any]], methods: list[str], against: str = "resample") -> tuple[list, str]:
-    """Each method minus ``against`` per cell (test split), mean and standard error over the paired cells."""
+    """Each method minus ``against`` at the same added volume per cell (test split), mean and standard error
+    over the paired cells."""
     rows = []
     for method in methods:
-        if method == against:
+        if method.startswith(against):
             continue
-        row: dict[str, Any] = {"method": method}
+        reference = at_same_volume(against, method)
+        row: dict[str, Any] = {"method": method, "against": reference}
         for key in ("slot_f1", "ic_recall"):
-            diff = paired_difference(records, "method", method, against, key)
+            diff = paired_difference(records, "method", method, reference, key)
             if diff:
                 row["pairs"] = diff["pairs"]
                 row[key] = f"{100 * diff['mean']:+.1f} ± {100 * diff['se']:.1f}"
         if len(row) > 1:
             rows.append(row)
-    columns = ["method", "pairs", ("slot_f1", "slot F1 diff"), ("ic_recall", "IC recall diff")]
-    return rows, format_table(rows, columns, title=f"Paired over cells: method minus {against} (test split, points)")
+    columns = ["method", "against", "pairs", ("slot_f1", "slot F1 diff"), ("ic_recall", "IC recall diff")]
+    title = f"Paired over cells: method minus {against} at the same added volume (test split, points)"
+    return rows, format_table(rows, columns, title=title)
 
 
 def cv_agreement(records: list[dict[str, Any]]) -> dict[str, Any]:
@@ -558,7 +601,7 @@ def main(argv: list[str] | None = None) -> int:
         # ones carry their N, so every other method's key (and its cached records) stays what it was
         folder = records_dir / _tuned_key(args) if method in TUNED else records_dir
         suffix = f"-o{args.oracle_n}" if method == "real-oracle" else ""
-        suffix += f"-a{args.n_added}" if LINGUIST.get(method, ((), False, 1))[1] else ""
+        suffix += f"-a{n_added(method, args)}" if method in LINGUIST and LINGUIST[method].revalued else ""
         return folder / f"{method}{suffix}-{intent}-{seed}.json"
 
     if args.tune_only:
@@ -621,7 +664,10 @@ def main(argv: list[str] | None = None) -> int:
         "student": student,
         **{key: vars(args)[key] for key in keys},
         "teacher": args.model_path or "embedded gemma3-270m",
-        "methods": {m: {"filters": list(f), "revalued": r, "seed_weight": w} for m, (f, r, w) in LINGUIST.items()},
+        "methods": {
+            m: {**spec._asdict(), "filters": list(spec.filters), "n_added": n_added(m, args) if spec.revalued else None}
+            for m, spec in LINGUIST.items()
+        },
         "filter_options": PIPELINE_OPTIONS,
         "seed_validation": {
             "methods": args.cv_methods,

@@ -235,3 +235,55 @@ def test_the_embedded_model_answers_yes_or_no_under_the_grammar() -> None:
         verdicts = judge.check_many([GOOD, BAD, ODD])
     assert set(verdicts) <= {None, "judge_rejected"}
     assert judge.stats["yes"] + judge.stats["no"] == 3 and judge.stats["unparseable"] == 0
+
+
+def test_the_judge_spends_what_generation_left_of_the_budget_and_a_rerun_finishes(
+    tmp_path: Path, weather_seeds
+) -> None:
+    """Priced per prompt token, so a call costs exactly what the engine reserves for it: the judge gets what the
+    generation left, asks what that pays for, leaves the rest out (judge_not_asked), and a re-run judges them."""
+    from tvd.engine.accounting import Price
+    from tvd.jobs.augment import estimate_augment
+
+    def teacher_and_judge(prompt: str, seed: int) -> str:
+        if prompt.startswith(HEADER):
+            return "no" if "dallas" in question(prompt) else "yes"
+        include = re.search(r"<include> (.*) </include>", prompt).group(1)  # type: ignore[union-attr]
+        city = ("dallas", "austin", "reno", "boise", "ogden", "provo")[seed // 1000 % 6]
+        parts = [f"[{n} {city if v == '*' else v} ]" for n, v in re.findall(r"\[(\d+) ([^\]]+?) \]", include)]
+        return "what is the weather in {}".format(" ".join(parts))
+
+    generation = GenerationConfig(requests=6, samples_per_request=1, examples_per_prompt=2, wildcard_rate=1.0)
+    engine = EngineSettings(price=Price(input_per_million=1_000_000.0))  # $1 a prompt token, outputs free
+    filters = ("exact", "judge")
+    teacher = ScriptedTeacher(teacher_and_judge)
+    plain = estimate_augment("GetWeather", weather_seeds, [], generation, teacher, None, engine=engine)
+    judged = estimate_augment(
+        "GetWeather", weather_seeds, [], generation, teacher, None, engine=engine, filters=filters
+    )
+    assert judged.planned == 2 * plain.planned and judged.cost_usd > plain.cost_usd  # one question a completion
+    with CompletionCache(tmp_path / "full.sqlite") as cache:
+        full = augment("GetWeather", weather_seeds, [], generation, teacher, cache, filters=filters, engine=engine)
+    assert full.filter_cost_usd > 0 and "judge_not_asked" not in full.filtered.counts
+    budget = full.generation.stats.cost_usd + full.filter_cost_usd / 2
+    with CompletionCache(tmp_path / "cache.sqlite") as cache:
+        short = augment(
+            "GetWeather",
+            weather_seeds,
+            [],
+            generation,
+            teacher,
+            cache,
+            filters=filters,
+            engine=engine,
+            budget_usd=budget,
+        )
+        again = augment("GetWeather", weather_seeds, [], generation, teacher, cache, filters=filters, engine=engine)
+    assert short.generation.stats.cost_usd == full.generation.stats.cost_usd  # the generation was paid in full
+    assert 0 < short.filter_cost_usd <= full.filter_cost_usd / 2
+    assert short.generation.stats.cost_usd + short.filter_cost_usd <= budget
+    not_asked = short.filtered.counts["judge_not_asked"]
+    assert 0 < not_asked < len(full.generation.accepted)
+    assert "judge_not_asked" not in again.filtered.counts  # the re-run asked about the rest...
+    assert again.filtered.removed == full.filtered.removed  # ...and decided as a run without a budget did
+    assert 0 < again.filter_cost_usd < full.filter_cost_usd  # paying only for the questions not cached

@@ -28,6 +28,13 @@ FLIGHTS = [
     bio("show flights to dallas", "O O O B-toloc", "atis_flight"),
 ]
 DATA = {"snips": WEATHER + MUSIC, "atis": FLIGHTS}
+GERMAN = [
+    bio("wird es morgen in berlin regnen", "O O B-timeRange O B-city O", "GetWeather", "de"),
+    bio("wetter in wien", "O O B-city", "GetWeather", "de"),
+    bio("es ist warm", "O O B-condition_temperature", "GetWeather", "de"),
+    bio("bestelle pizza", "O O", "OrderPizza", "de"),  # no English utterance of this intent
+    bio("bestelle pasta", "O O", "OrderPizza", "de"),
+]
 
 
 def test_pairs_are_deterministic_and_well_built() -> None:
@@ -97,3 +104,24 @@ def test_write_and_read_round_trip(tmp_path: Path) -> None:
     with pytest.raises(TvdError) as info:
         read_pairs(tmp_path / "missing.jsonl")
     assert info.value.code == "E363"
+
+
+def test_cross_lingual_pairs_take_their_examples_from_the_named_dataset() -> None:
+    data = {"en": WEATHER + MUSIC, "de": GERMAN}
+    settings = InstructionSettings(pairs=80, seed=2, shots=(2, 3), free_rate=0.0, examples_from="en")
+    pairs = build_pairs(data, settings)
+    english = {u.text for u in WEATHER + MUSIC}
+    german = [p for p in pairs if p.dataset == "de"]
+    assert german and {p.intent for p in german} == {"GetWeather"}  # OrderPizza has no English examples
+    for pair in german:
+        assert pair.language == "de" and "<language> German </language>" in pair.prompt
+        examples = pair.prompt.split(EXAMPLES_OPEN + "\n")[1].splitlines()
+        assert examples and all(parse_brackets(line)[0] in english for line in examples)
+        labels = pair.prompt.split("<labels>")[1].split("</labels>")[0]
+        assert "condition_temperature" in labels or "es ist warm" not in pair.target
+        assert "timeRange" in labels  # the English examples' labels are in the map as well as the target's
+    english_pairs = [p for p in pairs if p.dataset == "en"]
+    assert english_pairs and all(p.language == "en" for p in english_pairs)  # monolingual as before
+    with pytest.raises(TvdError) as info:
+        build_pairs(data, InstructionSettings(pairs=5, examples_from="fr"))
+    assert info.value.code == "E360" and "examples_from" in info.value.message

@@ -24,6 +24,7 @@ from tvd.tuning import (  # noqa: E402
     ADAPTER_GGUF,
     MANIFEST,
     TuneSettings,
+    check_language_unseen,
     check_unseen,
     read_manifest,
     tune,
@@ -68,6 +69,21 @@ def test_leave_target_out_is_enforced(tuned: dict[str, Any]) -> None:
     with pytest.raises(TvdError) as info:
         check_unseen(tuned["adapter"], ["snips:PlayMusic"])
     assert info.value.code == "E355" and "PlayMusic" in info.value.message
+
+
+def test_leave_target_language_out_is_enforced(tuned: dict[str, Any], tmp_path: Path) -> None:
+    assert tuned["manifest"]["target_languages"] == ["en"]
+    check_language_unseen(tuned["adapter"], "de")
+    with pytest.raises(TvdError) as info:
+        check_language_unseen(tuned["adapter"], "en")
+    assert info.value.code == "E355"
+    old = tmp_path / "old"  # an adapter from before the manifest named its languages: refused, not trusted
+    old.mkdir()
+    manifest = {k: v for k, v in tuned["manifest"].items() if k != "target_languages"}
+    (old / MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(TvdError) as info:
+        check_language_unseen(old, "de")
+    assert info.value.code == "E355"
 
 
 def test_not_an_adapter_folder_is_e357(tmp_path: Path) -> None:
@@ -147,3 +163,52 @@ def test_llamacpp_adapter_logits_match_peft(tuned: dict[str, Any]) -> None:
     ours = np.array(llm.scores[: len(ids)])
     assert np.abs(plain - peft_logits).max() > 0.1  # the adapter changes the logits...
     assert np.abs(ours - peft_logits).max() < 0.02 * np.abs(plain - peft_logits).max()  # ...exactly as peft does
+
+
+@pytest.mark.slow
+def test_gemma_adapter_export_matches_peft_on_the_embedded_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The embedded Gemma 3 270M with a random LoRA: llama.cpp serving the exported adapter moves the logits
+    the way peft does, and an export that permuted q / k rows as for llama (Gemma's converter does not) moves
+    them measurably less alike."""
+    llama_cpp = pytest.importorskip("llama_cpp")
+    import numpy as np
+    import peft
+
+    from tvd.teachers.embedded_model import resolve_model_path
+    from tvd.tuning import TARGET_MODULES, export_gguf_lora, gguf_export, load_base
+
+    base = resolve_model_path("gemma3-270m")
+    model, tokenizer = load_base(base)
+    assert model.config.model_type.startswith("gemma3")
+    config = peft.LoraConfig(r=4, lora_alpha=8, target_modules=list(TARGET_MODULES), task_type="CAUSAL_LM")
+    model = peft.get_peft_model(model, config)
+    generator = torch.Generator().manual_seed(0)
+    for name, parameter in model.named_parameters():
+        if "lora_B" in name:
+            parameter.data = torch.randn(parameter.shape, generator=generator) * 0.05
+    assert export_gguf_lora(model, tmp_path / ADAPTER_GGUF, 8.0) == 2 * len(TARGET_MODULES) * 18
+    monkeypatch.setitem(gguf_export._ARCHITECTURES, model.config.model_type, ("gemma3", True))
+    export_gguf_lora(model, tmp_path / "permuted.gguf", 8.0)
+    ids = tokenizer("weather in dallas on")["input_ids"]
+    with torch.no_grad():
+        tuned_logits = model(torch.tensor([ids])).logits[0].float().numpy()
+        with model.disable_adapter():
+            plain_logits = model(torch.tensor([ids])).logits[0].float().numpy()
+
+    def served(lora: Path | None) -> Any:
+        options = {"lora_path": str(lora)} if lora else {}
+        llm = llama_cpp.Llama(str(base), n_ctx=64, logits_all=True, verbose=False, n_threads=1, **options)
+        assert llm.tokenize(b"weather in dallas on", add_bos=True) == ids
+        llm.eval(ids)
+        return np.array(llm.scores[: len(ids)])
+
+    plain = served(None)
+    theirs = (tuned_logits - plain_logits).ravel()
+    ours = np.corrcoef((served(tmp_path / ADAPTER_GGUF) - plain).ravel(), theirs)[0, 1]
+    permuted = np.corrcoef((served(tmp_path / "permuted.gguf") - plain).ravel(), theirs)[0, 1]
+    print(f"delta max {np.abs(theirs).max():.2f}, correlation {ours:.3f}, permuted export {permuted:.3f}")
+    assert np.abs(theirs).max() > 1.0  # the adapter moves the logits...
+    assert ours > 0.95  # ...llama.cpp moves them the same way...
+    assert ours - permuted > 0.05  # ...and a wrong export is told apart

@@ -67,6 +67,12 @@ def _parse_dataset(spec: str) -> tuple[str, Path]:
 @click.option("--free-rate", default=0.1, show_default=True, help="Share of pairs with an empty include block.")
 @click.option("--max-shots", default=10, show_default=True, help="Examples per prompt drawn uniformly from 0..N.")
 @click.option("--max-prompt-chars", default=1200, show_default=True, help="Drop examples until the prompt fits.")
+@click.option(
+    "--examples-from",
+    metavar="NAME",
+    help="Cross-lingual pairs: a target from another dataset gets its examples from NAME's utterances of the "
+    "same intent (e.g. English examples, German target).",
+)
 @click.option("--format", "fmt", default=None, help="Input format (detected from each path when omitted).")
 @click.option("--seed", default=0, show_default=True, help="Random seed: same seed, same file.")
 def build_data(
@@ -79,6 +85,7 @@ def build_data(
     free_rate: float,
     max_shots: int,
     max_prompt_chars: int,
+    examples_from: str | None,
     fmt: str | None,
     seed: int,
 ) -> None:
@@ -105,6 +112,7 @@ def build_data(
         exclude=exclude,
         mix=weights,
         seed=seed,
+        examples_from=examples_from,
     )
     built = build_instruction_data(paths, out, settings, fmt=fmt)
     intents = Counter(pair.key for pair in built)
@@ -114,7 +122,11 @@ def build_data(
 @teacher.command(short_help="LoRA-tune a base LM on instruction pairs; writes a PEFT and a llama.cpp adapter.")
 @click.argument("pairs_path", metavar="PAIRS", type=click.Path(path_type=Path))
 @click.option("-o", "--out", required=True, type=click.Path(path_type=Path), help="Adapter folder to write.")
-@click.option("--base-model", type=click.Path(path_type=Path), help="GGUF or HF folder (default: SmolLM2-135M).")
+@click.option(
+    "--base-model",
+    type=click.Path(path_type=Path),
+    help="GGUF file or HF folder, or a name: smollm2-135m (the default) or gemma3-270m (the embedded teacher).",
+)
 @click.option("--steps", default=100, show_default=True, help="Optimiser steps.")
 @click.option("--batch-size", default=8, show_default=True, help="Pairs per step.")
 @click.option("--lr", default=1e-3, show_default=True, help="Peak learning rate (warm-up, then cosine).")

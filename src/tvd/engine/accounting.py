@@ -6,7 +6,7 @@ the teacher's :meth:`~tvd.teachers.base.Teacher.count_tokens` (and counted as es
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from tvd.teachers.base import Completion, Teacher
 
@@ -51,6 +51,24 @@ def usage_of(completion: Completion, prompt: str, teacher: Teacher, prompt_estim
         completion_tokens = teacher.count_tokens(completion.text) if completion.text else 0
         estimated = True
     return Usage(prompt_tokens, completion_tokens, estimated)
+
+
+@dataclass
+class Budget:
+    """A run's spending limit in dollars, shared by what it sends in turn (the seed translations, the generation,
+    then a filter that asks the teacher, the judge): each gives its dispatch :meth:`left` and records what it
+    spent with :meth:`spend`."""
+
+    limit_usd: float
+    spent_usd: float = 0.0
+    spent_by: dict[str, float] = field(default_factory=dict)
+
+    def left(self) -> float:
+        return max(self.limit_usd - self.spent_usd, 0.0)
+
+    def spend(self, dollars: float, by: str) -> None:
+        self.spent_usd += dollars
+        self.spent_by[by] = self.spent_by.get(by, 0.0) + dollars
 
 
 def format_cost(dollars: float) -> str:

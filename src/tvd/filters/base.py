@@ -26,6 +26,7 @@ from tvd.data.utterance import Utterance
 from tvd.errors import E_BAD_FILTER_OPTION, E_FILTER_NEEDS_REFERENCE, E_JUDGE_NEEDS_TEACHER, TvdError
 
 if TYPE_CHECKING:
+    from tvd.engine.accounting import Budget
     from tvd.engine.cache import CompletionCache
     from tvd.engine.dispatch import EngineSettings
     from tvd.teachers.base import Teacher
@@ -257,7 +258,8 @@ class FilterContext:
     existing intents: real data), a reference model (:class:`Reference`, or ``None``) and this filter's
     options (name -> value; checked by the filter's :meth:`Filter.from_context`).  A filter that asks a teacher
     (``needs_teacher``) gets ``teacher``, and may store its answers in ``cache`` (in a run, the run's completion
-    cache) and send them with ``engine`` (the run's concurrency, rate limits and retries)."""
+    cache) and send them with ``engine`` (the run's concurrency, rate limits and retries) within ``budget`` (the
+    run's :class:`~tvd.engine.accounting.Budget`, what generation left of it; ``None``: no limit)."""
 
     seeds: tuple[Utterance, ...] = ()
     base: tuple[Utterance, ...] = ()
@@ -266,6 +268,7 @@ class FilterContext:
     teacher: Teacher | None = None
     cache: CompletionCache | None = None
     engine: EngineSettings | None = None
+    budget: Budget | None = None
 
 
 @dataclass

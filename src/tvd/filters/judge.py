@@ -30,8 +30,14 @@ Calls go through the engine's :class:`~tvd.engine.dispatch.Dispatcher` (the teac
 retries and rate limits, with the run's :class:`~tvd.engine.dispatch.EngineSettings` when given), every text of a
 batch in one dispatch (:meth:`JudgeFilter.prepare`).  With a completion cache (in a run, the run's
 ``cache.sqlite``) each answer is stored under :func:`~tvd.teachers.base.request_key` of its prompt and the judge's
-parameters, sample 0, whatever the utterance's place in the batch, so a resumed run does not ask again.  The
-judge's calls are not part of the run's ``--budget`` or its cost line.
+parameters, sample 0, whatever the utterance's place in the batch, so a resumed run does not ask again.
+
+The judge's calls count against the run's ``--budget`` (:class:`~tvd.engine.accounting.Budget`, what the
+translations and the generation left of it), are in the dry-run estimate (an upper bound: every planned
+completion judged) and their cost is in :attr:`JudgeFilter.spent_usd` and the run's cost line.  When the budget
+runs out, the utterances not judged are left out with reason ``judge_not_asked`` (in ``filtered.jsonl``, as any
+removal) and counted in ``stats["unsent"]``: a re-run with a higher budget asks about them and keeps the answers
+already cached.
 
 Measured on SNIPS training data with the embedded teacher (``bench/filter_calibration.py --filters judge``: 3
 intents x 40 real held-out + 40 generated utterances, seed 0): Gemma 3 270M answered "yes" to all 240 without
@@ -52,6 +58,7 @@ from types import MappingProxyType
 from typing import Any, ClassVar, Self
 
 from tvd.data.utterance import Span, Utterance
+from tvd.engine.accounting import Budget
 from tvd.engine.cache import CompletionCache
 from tvd.engine.dispatch import Dispatcher, EngineSettings, Job, Outcome
 from tvd.filters.base import Filter, FilterContext, OptionRange
@@ -128,6 +135,7 @@ class JudgeFilter(Filter):
 
     name = "judge"
     reason = "judge_rejected"
+    unasked_reason: ClassVar[str] = "judge_not_asked"
     needs_teacher: ClassVar[bool] = True
     options: ClassVar[Mapping[str, Any]] = MappingProxyType({"examples": 0, "constrained": True})
     option_ranges: ClassVar[Mapping[str, OptionRange]] = MappingProxyType(
@@ -142,19 +150,25 @@ class JudgeFilter(Filter):
         *,
         cache: CompletionCache | None = None,
         engine: EngineSettings | None = None,
+        budget: Budget | None = None,
         examples: int = 0,
         constrained: bool = True,
     ) -> None:
         self.teacher = teacher
+        self.budget = budget
+        #: dollars the judge's sent calls cost (at the engine's price)
+        self.spent_usd = 0.0
         self.cache = cache
         self.engine = engine
         self.params = replace(JUDGE_PARAMS, grammar=YES_NO_GRAMMAR) if constrained else JUDGE_PARAMS
         self.seeds = tuple(seeds)
         self.base = tuple(base)
         self.examples = examples
-        #: counts of the judge's answers (distinct prompts): yes, no, unparseable, failed; sent, cached
+        #: counts of the judge's answers (distinct prompts): yes, no, unparseable, failed; sent, cached; unsent
+        #: (not asked: the budget ran out)
         self.stats: Counter[str] = Counter()
         self._answers: dict[str, bool | None] = {}
+        self._unasked: set[str] = set()
         self._fingerprint = teacher.fingerprint()
         self._shots: dict[str, list[str]] = {}
 
@@ -167,6 +181,7 @@ class JudgeFilter(Filter):
             context.base,
             cache=context.cache,
             engine=context.engine,
+            budget=context.budget,
             **options,
         )
 
@@ -213,7 +228,7 @@ class JudgeFilter(Filter):
         """Answers for the prompts not yet answered: from the cache, else from the teacher in one dispatch."""
         jobs: list[Job] = []
         for prompt in dict.fromkeys(prompts):
-            if prompt in self._answers:
+            if prompt in self._answers or prompt in self._unasked:
                 continue
             key = request_key(self._fingerprint, prompt, self.params, 0)
             cached = self.cache.get(key) if self.cache is not None else None
@@ -236,13 +251,23 @@ class JudgeFilter(Filter):
 
         if jobs:  # the engine's dispatcher (one the settings name, e.g. Ray's, else this process's)
             dispatcher = getattr(self.engine, "dispatcher", None) or Dispatcher
-            dispatcher(self.teacher, self.engine, on_done=done).run(jobs)
+            budget_usd = self.budget.left() if self.budget is not None else None
+            report = dispatcher(self.teacher, self.engine, on_done=done, budget_usd=budget_usd).run(jobs)
+            self.spent_usd += report.spent_usd
+            if self.budget is not None:
+                self.budget.spend(report.spent_usd, self.name)
+            unasked = {job.prompt for job in jobs} - set(self._answers)
+            if unasked:
+                self._unasked |= unasked
+                self.stats["unsent"] += len(unasked)
 
     def prepare(self, utterances: Sequence[Utterance]) -> None:
         self._ask([self.prompt(utterance) for utterance in utterances])
 
     def check(self, utterance: Utterance) -> str | None:
         prompt = self.prompt(utterance)
-        if prompt not in self._answers:
+        if prompt not in self._answers and prompt not in self._unasked:
             self._ask([prompt])
+        if prompt in self._unasked:
+            return self.unasked_reason
         return self.reason if self._answers[prompt] is False else None

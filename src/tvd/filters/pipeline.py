@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from tvd.data.utterance import Utterance
+from tvd.engine.accounting import Budget
 from tvd.engine.cache import CompletionCache
 from tvd.engine.dispatch import EngineSettings
 from tvd.errors import E_BAD_FILTER, E_BAD_FILTER_OPTION, TvdError
@@ -179,12 +180,13 @@ def build_filters(
     teacher: Teacher | None = None,
     cache: CompletionCache | None = None,
     engine: EngineSettings | None = None,
+    budget: Budget | None = None,
 ) -> list[Filter]:
     """Fresh filters for ``names`` in the given order, built from one context: ``seeds`` (the new intent's
     examples), ``base`` (the other intents' real data), ``reference`` (a model with ``predict``, e.g. the run's
     baseline student) and each filter's own ``options[name]``; a filter that asks a teacher (the judge) gets
     ``teacher``, ``cache`` (where its answers are stored; in a run, the run's completion cache) and ``engine``
-    (how requests are sent).
+    (how requests are sent) and ``budget`` (the run's spending limit, shared with generation).
 
     A single string is taken as one name.  Raises :class:`TvdError`: E560 for an unknown or repeated name,
     E562 for bad options (see :func:`check_filters`), E561 when a listed filter needs a reference and none is
@@ -213,6 +215,7 @@ def build_filters(
                 reference=reference,
                 options=per_filter.get(name, {}),
                 teacher=teacher,
+                budget=budget,
                 cache=cache,
                 engine=engine,
             )

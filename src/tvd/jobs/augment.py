@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from tvd.config import GenerationConfig
 from tvd.data.resample import build_catalogue
 from tvd.data.utterance import Utterance
+from tvd.engine.accounting import Budget, Price
 from tvd.engine.cache import CompletionCache
 from tvd.engine.dispatch import EngineSettings
 from tvd.engine.generate import GenerationEstimate, GenerationResult, GenerationStats, estimate_generation, generate
@@ -44,6 +45,8 @@ class Augmented:
     filtered: FilterResult
     translation: GenerationResult[Utterance] | None = None
     translation_filtered: FilterResult | None = None
+    filter_cost_usd: float = 0.0
+    """What the filters that ask the teacher (the judge) spent, at the engine's price."""
 
     @property
     def kept(self) -> list[Utterance]:
@@ -112,11 +115,15 @@ def estimate_augment(
     *,
     engine: EngineSettings | None = None,
     source_language: str | None = None,
+    filters: Sequence[str] = RUN_FILTERS,
+    filter_options: FilterOptions | None = None,
 ) -> GenerationEstimate:
     """What :func:`augment` would send (``cache`` None: nothing cached); sends nothing.  With translate-then-generate
     the seed translations are counted too, and the LINGUIST prompts are estimated with the seeds standing in for
     the translations that are not made yet (about as long; after a partial run an upper bound, since the prompts
-    built from the real translations are the ones cached)."""
+    built from the real translations are the ones cached).  With the ``judge`` in ``filters``, one question per
+    planned completion is counted (an upper bound: rejects and earlier filters' removals are not asked about; the
+    questions are sized by a seed's, and counted as not cached)."""
     price = (engine or EngineSettings()).price
     task = _task(seeds, source_language)
     estimates = []
@@ -147,8 +154,35 @@ def estimate_augment(
             price=price,
         )
     )
+    if "judge" in filters and estimates[-1].planned:
+        estimates.append(_judge_estimate(estimates[-1].planned, seeds, base, teacher, price, filter_options))
     return GenerationEstimate(
         **{name: sum(getattr(e, name) for e in estimates) for name in GenerationEstimate.__dataclass_fields__}
+    )
+
+
+def _judge_estimate(
+    questions: int,
+    seeds: Sequence[Utterance],
+    base: Sequence[Utterance],
+    teacher: Teacher,
+    price: Price,
+    filter_options: FilterOptions | None,
+) -> GenerationEstimate:
+    """``questions`` judge calls, each as long as the judge's question about the first seed."""
+    from tvd.filters.judge import JUDGE_PARAMS, JudgeFilter
+
+    options = JudgeFilter.resolve_options((filter_options or {}).get("judge", {}))
+    judge = JudgeFilter(teacher, seeds, base, **options)
+    prompt_tokens = questions * (teacher.count_tokens(judge.prompt(seeds[0])) if seeds else 0)
+    completion_tokens = questions * JUDGE_PARAMS.max_tokens
+    return GenerationEstimate(
+        planned=questions,
+        cached=0,
+        to_send=questions,
+        prompt_tokens=prompt_tokens,
+        max_completion_tokens=completion_tokens,
+        cost_usd=price.cost(prompt_tokens, completion_tokens),
     )
 
 
@@ -187,6 +221,7 @@ def augment(
     translating = translates(generation, seeds, source_language)
     if translating and "language" not in filters:
         filters = (*filters, "language")  # another language was asked for: what is not in it goes (wrong_language)
+    budget = Budget(budget_usd) if budget_usd is not None else None  # translations, generation, then the judge
     chain = FilterChain(
         build_filters(
             tuple(filters),
@@ -197,6 +232,7 @@ def augment(
             teacher=teacher,  # for a filter that asks one (the judge): the run's teacher, cache and engine
             cache=cache,
             engine=engine,
+            budget=budget,
         )
     )
     if "language" in filters:
@@ -207,11 +243,11 @@ def augment(
         translation, translation_filtered = translate_seeds(
             seeds, generation, teacher, cache, engine=engine, budget_usd=budget_usd, progress=progress
         )
+        if budget is not None:
+            budget.spend(translation.stats.cost_usd, "translation")
         # the translations are the prompts' examples; their values (target language) are the fixed values' catalogue
         examples, catalogue_base = translation_filtered.kept, ()
         task = LinguistTask(source_language=generation.language)
-        if budget_usd is not None:
-            budget_usd = max(budget_usd - translation.stats.cost_usd, 0.0)
     # no accepted translation: nothing to show the teacher in the language, so nothing is asked (the translations'
     # rejects and removals say why); English seeds would only bring English back
     requests = plan(intent, examples, catalogue_base, generation) if examples else []
@@ -225,12 +261,16 @@ def augment(
         constrained=generation.constrained,
         progress=progress,
         settings=engine,
-        budget_usd=budget_usd,
+        budget_usd=budget.left() if budget is not None else None,
     )
+    if budget is not None:
+        budget.spend(result.stats.cost_usd, "generation")
     candidates = list(result.accepted)
     if translation_filtered is not None and generation.translate is not None and generation.translate.keep:
         candidates = [*translation_filtered.kept, *candidates]
-    return Augmented(requests, result, chain.apply(candidates), translation, translation_filtered)
+    filtered = chain.apply(candidates)
+    filter_cost = sum(getattr(f, "spent_usd", 0.0) for f in chain.filters)
+    return Augmented(requests, result, filtered, translation, translation_filtered, filter_cost)
 
 
 def translates(generation: GenerationConfig, seeds: Sequence[Utterance], source_language: str | None = None) -> bool:

@@ -160,6 +160,8 @@ def estimate_data(config: RunConfig, data: RunData, *, teacher: Teacher | None =
             teacher_,
             cache,
             engine=engine_settings(config.teacher, config.engine),
+            filters=config.filters,
+            filter_options=config.filter_options,
         )
 
 
@@ -343,6 +345,13 @@ def generate_data(
             "run again (with a higher --budget) to continue where this run stopped"
         )
     log(f"filters: kept {len(filtered.kept)} of {stats.accepted}, removed {dict(filtered.counts) or 'none'}")
+    if "judge" in config.filters:
+        log(f"judge: its calls cost {format_cost(augmented.filter_cost_usd)} for this run")
+    if filtered.counts.get("judge_not_asked"):
+        log(
+            f"the budget ran out before the judge asked about {filtered.counts['judge_not_asked']} utterance(s), "
+            "left out (judge_not_asked); run again (with a higher --budget) to judge them"
+        )
     if config.revalue:
         templates = sum(bool(u.spans) for u in filtered.kept)
         log(

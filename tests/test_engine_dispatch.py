@@ -364,3 +364,14 @@ def test_token_bucket_waits_for_its_debt():
         return time.perf_counter() - started
 
     assert 0.3 <= asyncio.run(scenario()) < 1.0
+
+
+def test_a_budget_is_shared_by_what_a_run_sends_in_turn() -> None:
+    from tvd.engine.accounting import Budget
+
+    budget = Budget(1.0)
+    budget.spend(0.25, "translation")
+    budget.spend(0.5, "generation")
+    budget.spend(0.5, "judge")
+    assert budget.left() == 0.0 and budget.spent_usd == 1.25  # overspending leaves nothing, never a negative
+    assert budget.spent_by == {"translation": 0.25, "generation": 0.5, "judge": 0.5}

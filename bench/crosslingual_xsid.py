@@ -76,7 +76,7 @@ GENERATED = (
     "translate-generate-keep",
 )
 METHODS = ("english-only", *GENERATED, "target-real")
-DEFAULT_METHODS = ("english-only", "direct", "translated", "translate-generate", "target-real")
+DEFAULT_METHODS = ("english-only", "direct", "tuned-direct", "translated", "translate-generate", "target-real")
 TARGET_LANGUAGES = ("de", "it", "ja")
 FILTERS = ("exact", "seed", "language")
 """The generated data's filters: duplicates, copies of the English examples, and not the target language."""

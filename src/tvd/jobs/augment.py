@@ -154,8 +154,11 @@ def estimate_augment(
             price=price,
         )
     )
-    if "judge" in filters and estimates[-1].planned:
-        estimates.append(_judge_estimate(estimates[-1].planned, seeds, base, teacher, price, filter_options))
+    questions = sum(e.planned for e in estimates)  # kept translations are filtered (and judged) too
+    if len(estimates) > 1 and not (generation.translate and generation.translate.keep):
+        questions = estimates[-1].planned
+    if "judge" in filters and questions:
+        estimates.append(_judge_estimate(questions, seeds, base, teacher, price, filter_options))
     return GenerationEstimate(
         **{name: sum(getattr(e, name) for e in estimates) for name in GenerationEstimate.__dataclass_fields__}
     )

@@ -129,3 +129,24 @@ def local_server(
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(timeout=15)
+
+
+def lora_settings(args: Any) -> tuple[Any, Callable[[int, float], None]]:
+    """The LoRA settings a benchmark's --tune-* options give (``tvd.tuning.TuneSettings``: steps, batch, rank with
+    alpha = 2 x rank, learning rate, --teacher-threads) and a progress printer for them."""
+    from tvd.tuning import TuneSettings
+
+    tuning = TuneSettings(
+        steps=args.tune_steps,
+        batch_size=args.tune_batch,
+        rank=args.tune_rank,
+        alpha=2.0 * args.tune_rank,
+        learning_rate=args.tune_lr,
+        threads=args.teacher_threads,
+    )
+    started = time.perf_counter()
+
+    def show(step: int, loss: float) -> None:
+        print(f"step {step}/{tuning.steps} loss {loss:.3f} ({time.perf_counter() - started:.0f}s)", flush=True)
+
+    return tuning, show

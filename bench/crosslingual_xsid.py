@@ -52,7 +52,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _protocol import RESULTS, SNIPS_INTENTS, WORK, data_missing, default_data, read_split, stamp
+from _protocol import RESULTS, SNIPS_INTENTS, WORK, data_missing, default_data, lora_settings, read_split, stamp
 from tvd.config import GenerationConfig, TranslateConfig
 from tvd.data.atomic import write_json
 from tvd.data.label_mapping import LabelMapping, read_label_mapping
@@ -145,7 +145,7 @@ def tuned_adapter(args: argparse.Namespace, language: str) -> Path:
     with English examples and targets in every *other* language), checked not to have seen that language."""
     from tvd.jobs.tune import tune_adapter
     from tvd.linguist.instruction_data import InstructionSettings
-    from tvd.tuning import ADAPTER_GGUF, TuneSettings, check_language_unseen
+    from tvd.tuning import ADAPTER_GGUF, check_language_unseen
 
     xsid = args.data / "xsid"
     others = [other for other in TARGET_LANGUAGES if other != language]
@@ -158,19 +158,8 @@ def tuned_adapter(args: argparse.Namespace, language: str) -> Path:
         mix={"en": args.tune_english_weight},
         examples_from="en",
     )
-    tuning = TuneSettings(
-        steps=args.tune_steps,
-        batch_size=args.tune_batch,
-        rank=args.tune_rank,
-        alpha=2.0 * args.tune_rank,
-        learning_rate=args.tune_lr,
-        threads=args.teacher_threads,
-    )
-    started = time.perf_counter()
-
-    def show(step: int, loss: float) -> None:
-        print(f"[{language}] step {step}/{tuning.steps} loss {loss:.3f} ({time.perf_counter() - started:.0f}s)")
-
+    tuning, show = lora_settings(args)
+    print(f"the {language} adapter (leave-{language}-out):")
     folder = args.work_dir / "adapters" / f"{language}-{_tune_key(args)}"
     tune_adapter(datasets, folder, pairs, tuning, fmt="xsid", base_model="gemma3-270m", progress=show)
     check_language_unseen(folder, language)
@@ -352,7 +341,8 @@ def main(argv: list[str] | None = None) -> int:
     tuned.add_argument("--tune-batch", type=int, default=4, help="instruction pairs per step")
     tuned.add_argument("--tune-rank", type=int, default=16, help="LoRA rank (alpha = 2 x rank)")
     tuned.add_argument("--tune-lr", type=float, default=1e-3, help="peak learning rate (cosine decay)")
-    tuned.add_argument("--tune-english-weight", type=float, default=0.2, help="share of English->English pairs")
+    english_help = "mixing weight of English->English pairs (each other language: 1)"
+    tuned.add_argument("--tune-english-weight", type=float, default=0.2, help=english_help)
     wildcard_help = "tuned-direct: share of include slots left as '*' (English fixed values would be copied verbatim)"
     tuned.add_argument("--tuned-wildcard-rate", type=float, default=1.0, help=wildcard_help)
     parser.add_argument("--batch-width", type=int, default=8, help="embedded teacher's batched-decoding width")

@@ -61,7 +61,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from _protocol import RESULTS, SNIPS_INTENTS, WORK, default_data, read_split, stamp
+from _protocol import RESULTS, SNIPS_INTENTS, WORK, default_data, lora_settings, read_split, stamp
 from tvd.config import GenerationConfig
 from tvd.data.atomic import write_json
 from tvd.data.fewshot import novel_intent_split
@@ -231,7 +231,6 @@ def ensure_adapter(fold: str, args: argparse.Namespace) -> Path:
     """The fold's adapter folder, tuned now if missing (on SNIPS minus the fold's intents, plus ATIS)."""
     from tvd.jobs.tune import tune_adapter
     from tvd.linguist.instruction_data import InstructionSettings
-    from tvd.tuning import TuneSettings
 
     datasets, mix = {"snips": args.data / "snips" / "train"}, {"snips": 1.0}
     if args.tune_atis_weight > 0:
@@ -240,19 +239,8 @@ def ensure_adapter(fold: str, args: argparse.Namespace) -> Path:
     pairs = InstructionSettings(
         pairs=args.tune_steps * args.tune_batch, exclude=exclude, mix=mix, max_prompt_chars=args.tune_max_chars
     )
-    tuning = TuneSettings(
-        steps=args.tune_steps,
-        batch_size=args.tune_batch,
-        rank=args.tune_rank,
-        alpha=2.0 * args.tune_rank,
-        learning_rate=args.tune_lr,
-        threads=args.teacher_threads,
-    )
-    started = time.perf_counter()
-
-    def show(step: int, loss: float) -> None:
-        print(f"[{fold}] step {step}/{tuning.steps} loss {loss:.3f} ({time.perf_counter() - started:.0f}s)")
-
+    tuning, show = lora_settings(args)
+    print(f"the {fold} adapter:")
     folder = args.work_dir / "adapters" / f"{fold}-{_tune_key(args)}"
     return tune_adapter(datasets, folder, pairs, tuning, fmt="bio", progress=show)
 

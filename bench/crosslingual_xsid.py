@@ -403,7 +403,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     for method in methods:
         for seed in _method_seeds(method, args) if method in GENERATED else [None]:
-            name = f"{method}-{languages_key}" + (f"-s{seed}" if seed is not None else "")
+            tuned = f"-{_tune_key(args)}" if method == "tuned-direct" else ""  # the adapters' settings
+            name = f"{method}{tuned}-{languages_key}" + (f"-s{seed}" if seed is not None else "")
             path = records_dir / f"{name}.json"
             if path.is_file():
                 result = json.loads(path.read_text())

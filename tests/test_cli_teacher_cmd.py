@@ -35,6 +35,25 @@ def test_build_data_writes_pairs_without_the_excluded_intent(tmp_path: Path) -> 
     assert again.exit_code == 0 and (tmp_path / "again.jsonl").read_text() == out.read_text()
 
 
+def test_build_data_cross_lingual_pairs_and_a_bad_examples_from(tmp_path: Path) -> None:
+    german = [
+        bio("wird es morgen in berlin regnen", "O O B-timeRange O B-city O", "GetWeather", "de"),
+        bio("wetter in wien", "O O B-city", "GetWeather", "de"),
+    ]
+    write_dataset(UTTERANCES, tmp_path / "en.jsonl", "jsonl")
+    write_dataset(german, tmp_path / "de.jsonl", "jsonl")
+    out = tmp_path / "pairs.jsonl"
+    data = [f"en={tmp_path / 'en.jsonl'}", f"de={tmp_path / 'de.jsonl'}"]
+    args = ["teacher", "build-data", *data, "--mix", "en=0", "--max-shots", "2", "--pairs", "8", "-o", str(out)]
+    result = CliRunner().invoke(main, [*args, "--examples-from", "en"])
+    assert result.exit_code == 0, result.output
+    pairs = [json.loads(line) for line in out.read_text().splitlines()[1:]]
+    assert {p["language"] for p in pairs} == {"de"} and all("German" in p["prompt"] for p in pairs)
+    assert any("boston" in p["prompt"] or "austin" in p["prompt"] for p in pairs)  # English examples
+    bad = CliRunner().invoke(main, [*args, "--examples-from", "fr"])
+    assert bad.exit_code == 1 and "[E360]" in bad.output and "Traceback" not in bad.output
+
+
 def test_build_data_errors_are_one_line(tmp_path: Path) -> None:
     write_dataset(UTTERANCES, tmp_path / "data.jsonl", "jsonl")
     result = CliRunner().invoke(

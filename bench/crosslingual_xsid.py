@@ -377,11 +377,12 @@ def main(argv: list[str] | None = None) -> int:
     generation: dict[str, Any] = {}
     data: dict[tuple[str, int], list[Utterance]] = {}
     wanted = [m for m in methods if m in GENERATED]
-    if [m for m in wanted if m != "tuned-direct"]:
+    untuned = [m for m in wanted if m != "tuned-direct"]  # one teacher for these; tuned-direct has one per language
+    if untuned:
         with _teacher(args) as teacher:
             for seed in args.seeds:
-                for method in wanted:
-                    if seed not in _method_seeds(method, args) or method == "tuned-direct":
+                for method in untuned:
+                    if seed not in _method_seeds(method, args):
                         continue
                     for language in args.languages:
                         kept, counts = generate_cell(method, language, seed, snips, teacher, args, mapping)

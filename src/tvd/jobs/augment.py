@@ -154,9 +154,9 @@ def estimate_augment(
             price=price,
         )
     )
-    questions = sum(e.planned for e in estimates)  # kept translations are filtered (and judged) too
-    if len(estimates) > 1 and not (generation.translate and generation.translate.keep):
-        questions = estimates[-1].planned
+    questions = estimates[-1].planned
+    if len(estimates) > 1 and generation.translate and generation.translate.keep:
+        questions += estimates[0].planned  # kept translations are filtered (and judged) too
     if "judge" in filters and questions:
         estimates.append(_judge_estimate(questions, seeds, base, teacher, price, filter_options))
     return GenerationEstimate(
